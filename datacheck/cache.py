@@ -1,0 +1,123 @@
+"""The feature cache: decoded results keyed by content digest, in one SQLite file.
+
+Two tables: ``files`` maps (absolute path, size, mtime) to a digest so an unchanged file is not
+even read again; ``features`` maps (digest, config) to what :mod:`datacheck.images` computed.
+Every batch is committed, so a killed run loses at most the batch in flight; WAL mode lets
+concurrent audits share one cache. A file SQLite cannot read is set aside and rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import astuple, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .images import THUMB, Decoded
+
+log = logging.getLogger(__name__)
+
+FILENAME = "cache.sqlite"
+FEATURE_COLUMNS = [f.name for f in fields(Decoded)]
+SCALAR_COLUMNS = [c for c in FEATURE_COLUMNS if c != "thumb"]
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, digest TEXT);
+CREATE TABLE IF NOT EXISTS features (
+    config TEXT, {", ".join(FEATURE_COLUMNS)}, PRIMARY KEY (digest, config));
+"""
+
+
+def default_cache_dir(root: Path) -> Path:
+    """``ROOT/.datacheck``, or a per-dataset folder in the user's cache when ROOT is read-only."""
+    local = root / ".datacheck"
+    if os.access(root, os.W_OK) or (local.is_dir() and os.access(local, os.W_OK)):
+        return local
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "datacheck"
+    key = hashlib.blake2b(str(root).encode(), digest_size=8).hexdigest()
+    log.warning("%s is read-only; caching under %s", root, base / key)
+    return base / key
+
+
+class FeatureCache:
+    """Open (creating if needed) the cache in ``folder``."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.folder / FILENAME
+        try:
+            self._db = self._connect()
+        except sqlite3.DatabaseError as exc:
+            aside = self.path.with_suffix(".corrupt")
+            log.warning("feature cache %s is unreadable (%s); rebuilding it", self.path, exc)
+            self.path.replace(aside)
+            self._db = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+        db.execute("SELECT count(*) FROM features").fetchone()
+        return db
+
+    def close(self) -> None:
+        self._db.close()
+
+    def known_digests(self, paths: Sequence[str], sizes, mtimes) -> list[str | None]:
+        """Digest of each file whose size and mtime are unchanged since it was cached, else None."""
+        rows = pd.read_sql_query("SELECT path, size, mtime_ns, digest FROM files", self._db)
+        if rows.empty:
+            return [None] * len(paths)
+        index = {p: (s, m, d) for p, s, m, d in rows.itertuples(index=False)}
+        out: list[str | None] = []
+        for p, s, m in zip(paths, sizes, mtimes, strict=False):
+            hit = index.get(p)
+            out.append(hit[2] if hit and hit[0] == s and hit[1] == m else None)
+        return out
+
+    def features(self, digests: Iterable[str], config: str) -> pd.DataFrame:
+        """Scalar features (no thumbnails) of the cached digests among ``digests``."""
+        wanted = set(digests)
+        frame = pd.read_sql_query(
+            f"SELECT {', '.join(SCALAR_COLUMNS)} FROM features WHERE config = ?",
+            self._db, params=(config,),
+        )
+        return frame[frame["digest"].isin(wanted)].reset_index(drop=True)
+
+    def thumbs(self, digests: Sequence[str], config: str) -> np.ndarray:
+        """Grayscale thumbnails (N x THUMB x THUMB uint8) in the order of ``digests``."""
+        out = np.zeros((len(digests), THUMB, THUMB), dtype=np.uint8)
+        pos: dict[str, list[int]] = {}
+        for i, d in enumerate(digests):
+            pos.setdefault(d, []).append(i)
+        keys = list(pos)
+        for start in range(0, len(keys), 900):  # SQLite's bound-parameter limit
+            chunk = keys[start:start + 900]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT digest, thumb FROM features WHERE config = ? AND digest IN ({marks})"
+            for digest, blob in self._db.execute(query, [config, *chunk]):
+                if blob:
+                    img = np.frombuffer(blob, dtype=np.uint8).reshape(THUMB, THUMB)
+                    out[pos[digest]] = img
+        return out
+
+    def store(self, config: str, files: Sequence[tuple[str, int, int, str]],
+              decoded: Sequence[Decoded]) -> None:
+        """Record one batch atomically: file stats -> digest, and the decoded features."""
+        marks = ",".join("?" * (len(FEATURE_COLUMNS) + 1))
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?)", files)
+            self._db.executemany(
+                f"INSERT OR REPLACE INTO features (config, {', '.join(FEATURE_COLUMNS)}) "
+                f"VALUES ({marks})",
+                [(config, *astuple(d)) for d in decoded if d.digest],
+            )

@@ -1,0 +1,78 @@
+"""balance: class counts per split, imbalance, missing classes, label-distribution differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import chi2_contingency
+
+from ..dataset import split_order
+from . import CheckResult, plural, worst
+
+#: A split whose largest class is this many times its smallest fails.
+MAX_IMBALANCE = 10.0
+#: Classes with fewer images than this in a split warn.
+MIN_PER_CLASS = 10
+#: Total variation distance between two splits' label distributions above this warns.
+MAX_TVD = 0.1
+COLUMNS = ["kind", "split", "label", "count", "detail"]
+
+
+def check_balance(table: pd.DataFrame, *, max_imbalance: float = MAX_IMBALANCE,
+                  min_per_class: int = MIN_PER_CLASS, max_tvd: float = MAX_TVD,
+                  alpha: float = 0.05) -> CheckResult:
+    """Fails on a class missing from a split or imbalance above ``max_imbalance``; warns on
+    minority classes and on splits whose label distributions differ (TVD and chi-square)."""
+    labelled = table[table["label"].notna() & table["problem"].isna()]
+    if labelled.empty:
+        return CheckResult("balance", "warn", "no labelled images to count",
+                           {}, pd.DataFrame(columns=COLUMNS))
+    counts = pd.crosstab(labelled["label"], labelled["split"])
+    counts = counts[split_order(counts.columns)]
+    rows, metrics = [], {"classes": int(len(counts))}
+    statuses = ["pass"]
+    for split in counts.columns:
+        col = counts[split]
+        present = col[col > 0]
+        ratio = float(present.max() / present.min())
+        metrics[f"imbalance_{split}"] = round(ratio, 3)
+        metrics[f"min_count_{split}"] = int(present.min())
+        for label in col[col == 0].index:
+            rows.append(("missing", split, label, 0, f"no {label!r} images in {split}"))
+            statuses.append("fail")
+        if ratio > max_imbalance:
+            rows.append(("imbalance", split, present.idxmin(), int(present.min()),
+                         f"largest class {present.idxmax()!r} has {ratio:.1f}x the images "
+                         f"of the smallest"))
+            statuses.append("fail")
+        for label, n in present[present < min_per_class].items():
+            rows.append(("minority", split, label, int(n),
+                         f"only {n} images (fewer than {min_per_class})"))
+            statuses.append("warn")
+    reference = counts.columns[0]
+    for split in counts.columns[1:]:
+        pair = counts[[reference, split]]
+        pair = pair[pair.sum(axis=1) > 0]
+        p, q = pair[reference] / pair[reference].sum(), pair[split] / pair[split].sum()
+        tvd = float(0.5 * np.abs(p - q).sum())
+        pvalue = float(chi2_contingency(pair.to_numpy())[1]) if len(pair) > 1 else 1.0
+        metrics[f"tvd_{reference}_{split}"] = round(tvd, 4)
+        metrics[f"chi2_p_{reference}_{split}"] = pvalue
+        if tvd > max_tvd and pvalue < alpha:
+            diff = (q - p)
+            label = diff.abs().idxmax()
+            rows.append(("distribution", split, label, int(pair.loc[label, split]),
+                         f"label distribution differs from {reference} (TVD {tvd:.2f}, "
+                         f"p={pvalue:.2g}); {label!r} {p[label]:.0%} -> {q[label]:.0%}"))
+            statuses.append("warn")
+    findings = pd.DataFrame(rows, columns=COLUMNS)
+    status = worst(*statuses)
+    if status == "pass":
+        summary = (f"{plural(len(counts), 'class', 'classes')}; largest/smallest at most "
+                   f"{max(metrics[f'imbalance_{s}'] for s in counts.columns):.1f}x per split")
+    else:
+        kinds = findings["kind"].value_counts()
+        summary = "; ".join(f"{plural(int(n), k + ' issue')}" for k, n in kinds.items())
+    details = {"counts": {s: {str(k): int(v) for k, v in counts[s].items()}
+                          for s in counts.columns}}
+    return CheckResult("balance", status, summary, metrics, findings, details)

@@ -1,0 +1,53 @@
+"""integrity: files that cannot be used, and images that are odd next to the rest."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from . import CheckResult, plural, worst
+
+#: Images with a side below this many pixels are reported as tiny.
+MIN_SIDE = 16
+#: Width/height (or height/width) above this is reported as an extreme aspect ratio.
+MAX_ASPECT = 4.0
+
+
+def check_integrity(table: pd.DataFrame, *, min_side: int = MIN_SIDE,
+                    max_aspect: float = MAX_ASPECT) -> CheckResult:
+    """Unreadable files fail; tiny, extreme-aspect and minority-mode images warn."""
+    bad = table[table["problem"].notna()]
+    rows = [(p, str(why)) for p, why in zip(bad["path"], bad["problem"], strict=False)]
+    ok = table[table["problem"].isna()]
+    side = ok[["width", "height"]].min(axis=1)
+    tiny = ok[side < min_side]
+    rows += [(p, f"tiny image ({w}x{h})") for p, w, h in
+             zip(tiny["path"], tiny["width"], tiny["height"], strict=False)]
+    long_side = ok[["width", "height"]].max(axis=1)
+    aspect = long_side / side.clip(lower=1)
+    odd = ok[(aspect > max_aspect) & (side >= min_side)]
+    rows += [(p, f"extreme aspect ratio ({w}x{h})") for p, w, h in
+             zip(odd["path"], odd["width"], odd["height"], strict=False)]
+    modes = ok["mode"].value_counts()
+    minority = []
+    if len(modes) > 1:
+        common = modes.index[0]
+        minority = ok[ok["mode"] != common]
+        rows += [(p, f"colour mode {m} (most images are {common})") for p, m in
+                 zip(minority["path"], minority["mode"], strict=False)]
+    findings = pd.DataFrame(rows, columns=["path", "problem"])
+    metrics = {
+        "images": len(table),
+        "unreadable": len(bad),
+        "tiny": len(tiny),
+        "extreme_aspect": len(odd),
+        "minority_mode": len(minority),
+        "modes": len(modes),
+    }
+    status = worst("fail" if len(bad) else "pass", "warn" if len(findings) > len(bad) else "pass")
+    if len(bad):
+        summary = f"{plural(len(bad), 'file')} cannot be used (corrupt, truncated or not images)"
+    elif len(findings):
+        summary = f"{plural(len(findings), 'image')} look odd (tiny, extreme aspect or mode)"
+    else:
+        summary = f"all {len(table):,} images decode"
+    return CheckResult("integrity", status, summary, metrics, findings)

@@ -1,0 +1,167 @@
+"""The ``datacheck`` command line: thin Click wrappers over the Python API."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+import click
+from rich.console import Console
+
+from . import __version__
+from .audit import CHECKS, MIN_SIMILARITY, MIN_SIMILARITY_SMALL, audit
+from .checks.balance import MAX_IMBALANCE, MIN_PER_CLASS
+from .errors import DatacheckError
+from .images import HASHES
+from .report.markdown import render_markdown
+from .report.text import print_summary
+
+
+def _split_map(ctx, param, values) -> dict[str, str]:
+    mapping = {}
+    for value in values:
+        name, sep, target = value.partition("=")
+        if not sep or not name or not target:
+            raise click.BadParameter(f"{value!r} is not NAME=SPLIT (e.g. validation=val)")
+        mapping[name] = target
+    return mapping
+
+
+def _names(ctx, param, value) -> list[str]:
+    names = [v.strip() for v in (value or "").split(",") if v.strip()]
+    if param.name == "fail_on" and names == ["any"]:
+        return list(CHECKS)
+    unknown = [n for n in names if n not in CHECKS]
+    if unknown:
+        raise click.BadParameter(f"unknown check {unknown[0]!r}; choose from {', '.join(CHECKS)}")
+    return names
+
+
+def audit_options(func):
+    """Options shared by every command that audits a dataset."""
+    options = [
+        click.argument("path", type=click.Path(path_type=str)),
+        click.option("--split", "split_map", multiple=True, callback=_split_map,
+                     metavar="NAME=SPLIT",
+                     help="Treat folder or manifest split NAME as SPLIT (train, train-val, val, "
+                          "test-val, test). Repeatable."),
+        click.option("--hash", "hash_name", type=click.Choice(list(HASHES)), default="phash",
+                     show_default=True, help="Perceptual hash."),
+        click.option("--threshold", type=int, default=None,
+                     help="Hamming radius in bits for near duplicates [default: 10 for phash]."),
+        click.option("--min-similarity", type=float, default=MIN_SIMILARITY, show_default=True,
+                     help="Thumbnail correlation a near-duplicate candidate must reach."),
+        click.option("--min-similarity-small", type=float, default=MIN_SIMILARITY_SMALL,
+                     show_default=True,
+                     help="The same, when both images have a side <= 64 px."),
+        click.option("--min-per-class", type=int, default=MIN_PER_CLASS, show_default=True,
+                     help="Classes with fewer images in a split are reported."),
+        click.option("--max-imbalance", type=float, default=MAX_IMBALANCE, show_default=True,
+                     help="Largest/smallest class ratio above which balance fails."),
+        click.option("--workers", type=click.IntRange(min=1), default=None,
+                     help="Decoding processes [default: all cores]."),
+        click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None,
+                     help="Feature cache folder [default: PATH/.datacheck]."),
+        click.option("--out", type=click.Path(file_okay=False), default=None,
+                     help="Write report.json, report.md and metrics.json here."),
+        click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
+                     default="text", show_default=True, help="What to print on stdout."),
+        click.option("--fail-on", callback=_names, default="", metavar="CHECKS",
+                     help="Exit 1 when one of these checks fails (comma list, or 'any')."),
+        click.option("--progress/--no-progress", default=True, show_default=True,
+                     help="Progress bars on stderr (shown only on a terminal)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _run(checks: list[str], **kw) -> None:
+    fail_on = kw.pop("fail_on")
+    out, fmt = kw.pop("out"), kw.pop("fmt")
+    missing = [c for c in fail_on if c not in checks]
+    if missing:
+        raise click.UsageError(f"--fail-on {missing[0]} names a check this command does not run")
+    report = audit(kw.pop("path"), checks=checks, **kw)
+    data = report.to_dict()
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    elif fmt == "markdown":
+        click.echo(render_markdown(data), nl=False)
+    else:
+        print_summary(data, Console(highlight=False))
+    err = Console(stderr=True, highlight=False)
+    if out:
+        paths = report.write(out)
+        err.print(f"reports: {', '.join(str(p) for p in paths.values())}", markup=False)
+    stats = report.stats
+    err.print(f"{stats['decoded']:,} images decoded, the rest from the cache; "
+              f"{stats['seconds']:.1f} s", markup=False)
+    failed = report.failed(fail_on)
+    if failed:
+        err.print(f"failing: {', '.join(failed)}", markup=False)
+        sys.exit(1)
+
+
+def _handle_errors(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except DatacheckError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="datacheck")
+def cli() -> None:
+    """Audit an image-classification dataset before training.
+
+    PATH is a folder (SPLIT/CLASS/FILE or CLASS/FILE) or a CSV/Parquet manifest with columns
+    path,label[,split][,group]. Exit codes: 0 clean or warnings only, 1 a check named in
+    --fail-on failed, 2 bad input.
+    """
+
+
+@cli.command("audit")
+@audit_options
+@click.option("--checks", callback=_names, default=",".join(CHECKS), show_default=True,
+              help="Checks to run (comma list).")
+@_handle_errors
+def audit_cmd(checks, **kw) -> None:
+    """Run every check: integrity, duplicates, leakage, balance."""
+    _run(checks, **kw)
+
+
+def _single(name: str, doc: str):
+    @audit_options
+    @_handle_errors
+    def command(**kw) -> None:
+        _run([name], **kw)
+
+    command.__doc__ = doc
+    cli.command(name)(command)
+
+
+_single("duplicates", "Exact and near-duplicate clusters within each split.")
+_single("leakage", "Images (exact or near copies) and groups shared between splits.")
+_single("balance", "Class counts per split, imbalance and label-distribution differences.")
+
+
+@cli.command("demo")
+@click.argument("folder", type=click.Path(file_okay=False), default="demo-data")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--progress/--no-progress", default=True)
+@_handle_errors
+def demo_cmd(folder, seed, progress) -> None:
+    """Build a small dataset from images bundled with scikit-learn and audit it."""
+    from .demo import run_demo
+
+    run_demo(folder, seed=seed, progress=progress)
+
+
+def main() -> None:
+    cli(prog_name="datacheck")

@@ -1,0 +1,116 @@
+"""The audit report: every CheckResult plus a dataset summary, and its JSON form.
+
+The JSON (schema ``datacheck.audit/1``) is the source of truth; Markdown, terminal text and
+``metrics.json`` are rendered from :meth:`AuditReport.to_dict`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..checks import CheckResult, worst
+
+SCHEMA = "datacheck.audit/1"
+#: Order of checks in every report.
+CHECK_ORDER = ("integrity", "duplicates", "leakage", "balance", "label_noise", "shift")
+STATUS_CODE = {"pass": 0, "warn": 1, "fail": 2}
+
+
+@dataclass
+class AuditReport:
+    """What an audit found. ``stats`` holds run facts (timings, cache use) kept out of the JSON."""
+
+    dataset: dict[str, Any]
+    settings: dict[str, Any]
+    checks: dict[str, CheckResult]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return worst(*(c.status for c in self.checks.values()))
+
+    def failed(self, names) -> list[str]:
+        """Names among ``names`` whose check failed."""
+        return [n for n in names if n in self.checks and self.checks[n].status == "fail"]
+
+    def to_dict(self) -> dict[str, Any]:
+        ordered = sorted(self.checks, key=lambda n: (CHECK_ORDER + (n,)).index(n))
+        return {
+            "schema": SCHEMA,
+            "status": self.status,
+            "dataset": self.dataset,
+            "settings": self.settings,
+            "checks": {n: _check_dict(self.checks[n]) for n in ordered},
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+    def metrics(self) -> dict[str, float]:
+        return flat_metrics(self.to_dict())
+
+    def write(self, out: str | Path) -> dict[str, Path]:
+        """Write report.json, report.md and metrics.json into ``out``; return their paths."""
+        from .markdown import render_markdown
+
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        data = self.to_dict()
+        paths = {
+            "json": folder / "report.json",
+            "markdown": folder / "report.md",
+            "metrics": folder / "metrics.json",
+        }
+        paths["json"].write_text(self.to_json(), encoding="utf-8")
+        paths["markdown"].write_text(render_markdown(data), encoding="utf-8")
+        paths["metrics"].write_text(json.dumps(flat_metrics(data), indent=2) + "\n",
+                                    encoding="utf-8")
+        return paths
+
+
+def flat_metrics(data: dict[str, Any]) -> dict[str, float]:
+    """Flat, unique numeric keys for ``dvc metrics``: ``check.metric`` and ``check.status``."""
+    out: dict[str, float] = {"dataset.images": data["dataset"]["images"]}
+    for split, n in data["dataset"]["splits"].items():
+        out[f"dataset.split_{split}"] = n
+    for name, check in data["checks"].items():
+        out[f"{name}.status"] = STATUS_CODE[check["status"]]
+        for key, value in check["metrics"].items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[f"{name}.{key}"] = value
+    return out
+
+
+def _check_dict(result: CheckResult) -> dict[str, Any]:
+    out = {
+        "status": result.status,
+        "summary": result.summary,
+        "metrics": {k: _plain(v) for k, v in result.metrics.items()},
+        "findings": [{k: _plain(v) for k, v in row.items()}
+                     for row in result.findings.to_dict(orient="records")],
+    }
+    if result.details:
+        out["details"] = _plain(result.details)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe Python value: numpy scalars unwrapped, NaN and NA become null."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

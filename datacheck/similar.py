@@ -1,0 +1,80 @@
+"""Exact and near-duplicate pairs among scanned images.
+
+Candidates come from the perceptual-hash search (:mod:`datacheck.neighbors`). Every candidate
+that is not a byte-identical copy is verified on the 32x32 grayscale thumbnails: the Pearson
+correlation of the two thumbnails (blind to brightness and contrast changes) must reach a bar.
+
+The bar depends on size. Pairs of small images (both with a side <= 64 px, e.g. 28x28
+Fashion-MNIST) make 64-bit hashes collide by the thousand between different items of one
+class, so they need a high bar (``min_similarity_small``, 0.97: a JPEG q=50 or brighter copy
+scores >= 0.97, a different shirt rarely does). For photos a thumbnail is a 10-20x reduction
+that barely moves under re-encoding or resizing, while different photos within 10 bits are rare
+and correlate < 0.6 (BSDS500), so a lower bar (``min_similarity``, 0.75) keeps copies with a 5%
+centre crop (>= 0.76).
+Figures: benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from .neighbors import hamming_pairs
+
+PAIR_COLUMNS = ["i", "j", "kind", "distance", "similarity"]
+
+
+def thumb_similarity(thumbs: np.ndarray, i: np.ndarray, j: np.ndarray,
+                     chunk: int = 65536) -> np.ndarray:
+    """Pearson correlation between thumbnails i[k] and j[k] (flat images give 0)."""
+    flat = thumbs.reshape(len(thumbs), -1).astype(np.float32)
+    flat -= flat.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(flat, axis=1, keepdims=True)
+    flat = np.divide(flat, norms, out=np.zeros_like(flat), where=norms > 1e-6)
+    out = np.empty(len(i), dtype=np.float32)
+    for start in range(0, len(i), chunk):
+        a = flat[i[start:start + chunk]]
+        b = flat[j[start:start + chunk]]
+        out[start:start + chunk] = np.einsum("ij,ij->i", a, b)
+    return out
+
+
+#: Pairs of images whose smaller sides are both at most this use ``min_similarity_small``.
+SMALL_SIDE = 64
+
+
+def similar_pairs(table: pd.DataFrame, load_thumbs: Callable[[np.ndarray], np.ndarray], *,
+                  threshold: int, min_similarity: float,
+                  min_similarity_small: float) -> pd.DataFrame:
+    """Verified pairs of rows (i < j, row positions in ``table``) that are copies of each other.
+
+    ``kind`` is ``exact`` for identical bytes and ``near`` otherwise; ``distance`` is the Hamming
+    distance of the hashes; ``similarity`` the thumbnail correlation (1.0 for exact copies).
+    ``load_thumbs(rows)`` returns the thumbnails of those rows; it is called once, for the rows
+    that take part in a candidate pair that is not an exact copy.
+    """
+    usable = np.flatnonzero(table["problem"].isna().to_numpy())
+    if len(usable) < 2:
+        return pd.DataFrame(columns=PAIR_COLUMNS)
+    hashes = table["hash"].to_numpy()[usable].astype(np.int64)
+    a, b, dist = hamming_pairs(hashes, threshold)
+    i, j = usable[a], usable[b]
+    digests = table["digest"].to_numpy()
+    exact = digests[i] == digests[j]
+    sim = np.ones(len(i), dtype=np.float32)
+    if (~exact).any():
+        rows = np.unique(np.concatenate([i[~exact], j[~exact]]))
+        thumbs = load_thumbs(rows)
+        sim[~exact] = thumb_similarity(thumbs, np.searchsorted(rows, i[~exact]),
+                                       np.searchsorted(rows, j[~exact]))
+    side = table[["width", "height"]].min(axis=1).to_numpy()
+    small = (side[i] <= SMALL_SIDE) & (side[j] <= SMALL_SIDE)
+    keep = exact | (sim >= np.where(small, min_similarity_small, min_similarity))
+    return pd.DataFrame({
+        "i": i[keep], "j": j[keep],
+        "kind": np.where(exact[keep], "exact", "near"),
+        "distance": dist[keep].astype(np.int64),
+        "similarity": np.round(sim[keep].astype(np.float64), 4),
+    })
