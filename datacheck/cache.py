@@ -93,8 +93,8 @@ class FeatureCache:
         return frame[frame["digest"].isin(wanted)].reset_index(drop=True)
 
     def thumbs(self, digests: Sequence[str], config: str) -> np.ndarray:
-        """Grayscale thumbnails (N x THUMB x THUMB uint8) in the order of ``digests``."""
-        out = np.zeros((len(digests), THUMB, THUMB), dtype=np.uint8)
+        """RGB thumbnails (N x THUMB x THUMB x 3 uint8) in the order of ``digests``."""
+        out = np.zeros((len(digests), THUMB, THUMB, 3), dtype=np.uint8)
         pos: dict[str, list[int]] = {}
         for i, d in enumerate(digests):
             pos.setdefault(d, []).append(i)
@@ -105,7 +105,7 @@ class FeatureCache:
             query = f"SELECT digest, thumb FROM features WHERE config = ? AND digest IN ({marks})"
             for digest, blob in self._db.execute(query, [config, *chunk]):
                 if blob:
-                    img = np.frombuffer(blob, dtype=np.uint8).reshape(THUMB, THUMB)
+                    img = np.frombuffer(blob, dtype=np.uint8).reshape(THUMB, THUMB, 3)
                     out[pos[digest]] = img
         return out
 

@@ -22,7 +22,7 @@ HASHES = {
     "ahash": imagehash.average_hash,
     "whash": imagehash.whash,
 }
-#: Side of the grayscale thumbnail kept for verifying near-duplicate pairs and for models.
+#: Side of the RGB thumbnail kept for verifying near-duplicate pairs and for models.
 THUMB = 32
 #: Draft decodes JPEGs to the smallest DCT scale that keeps at least this many pixels a side.
 DRAFT_SIDE = 128
@@ -49,7 +49,7 @@ class Decoded:
     mean_r: float = float("nan")
     mean_g: float = float("nan")
     mean_b: float = float("nan")
-    thumb: bytes = b""
+    thumb: bytes = b""  # THUMB x THUMB x 3 uint8, row-major
 
 
 def content_digest(data: bytes) -> str:
@@ -106,7 +106,7 @@ def _features(img, digest, width, height, mode, fmt, hash_name) -> Decoded:
     rgb = _to_rgb(img)
     gray = rgb.convert("L")
     h = hash_to_int(HASHES[hash_name](gray))
-    thumb = gray.resize((THUMB, THUMB), Image.BOX)
+    thumb = rgb.resize((THUMB, THUMB), Image.BOX)
     small = rgb.resize((PROPS_SIDE, PROPS_SIDE), Image.BOX)
     px = np.asarray(small, dtype=np.float32)
     lum = np.asarray(small.convert("L"), dtype=np.float32)

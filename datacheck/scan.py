@@ -16,7 +16,7 @@ from .errors import BadInputError
 from .images import HASHES, Decoded, decode_file
 
 #: Bump when what images.py computes changes, so stale cache rows are not reused.
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
 BATCH = 512
 
 
@@ -80,7 +80,7 @@ def open_cache(root: Path, cache_dir: str | os.PathLike | None) -> FeatureCache:
 
 
 def load_thumbs(scanned: pd.DataFrame, rows) -> np.ndarray:
-    """Thumbnails (len(rows) x 32 x 32 uint8) of rows of a table that :func:`scan` returned."""
+    """RGB thumbnails (len(rows) x 32 x 32 x 3 uint8) of rows of a :func:`scan` table."""
     cache = FeatureCache(scanned.attrs["cache_dir"])
     try:
         digests = scanned["digest"].to_numpy()[rows]

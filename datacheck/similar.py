@@ -1,7 +1,7 @@
 """Exact and near-duplicate pairs among scanned images.
 
 Candidates come from the perceptual-hash search (:mod:`datacheck.neighbors`). Every candidate
-that is not a byte-identical copy is verified on the 32x32 grayscale thumbnails: the Pearson
+that is not a byte-identical copy is verified on grayscale copies of the 32x32 thumbnails: the Pearson
 correlation of the two thumbnails (blind to brightness and contrast changes) must reach a bar.
 
 The bar depends on size. Pairs of small images (both with a side <= 64 px, e.g. 28x28
@@ -28,8 +28,14 @@ PAIR_COLUMNS = ["i", "j", "kind", "distance", "similarity"]
 
 def thumb_similarity(thumbs: np.ndarray, i: np.ndarray, j: np.ndarray,
                      chunk: int = 65536) -> np.ndarray:
-    """Pearson correlation between thumbnails i[k] and j[k] (flat images give 0)."""
-    flat = thumbs.reshape(len(thumbs), -1).astype(np.float32)
+    """Pearson correlation between the grayscale thumbnails i[k] and j[k] (flat images give 0).
+
+    ``thumbs`` is N x H x W (grayscale) or N x H x W x 3 (RGB, converted with ITU-R 601-2 luma).
+    """
+    thumbs = np.asarray(thumbs, dtype=np.float32)
+    if thumbs.ndim == 4:
+        thumbs = thumbs @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    flat = thumbs.reshape(len(thumbs), -1)
     flat -= flat.mean(axis=1, keepdims=True)
     norms = np.linalg.norm(flat, axis=1, keepdims=True)
     flat = np.divide(flat, norms, out=np.zeros_like(flat), where=norms > 1e-6)
