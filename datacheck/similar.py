@@ -1,8 +1,8 @@
 """Exact and near-duplicate pairs among scanned images.
 
 Candidates come from the perceptual-hash search (:mod:`datacheck.neighbors`). Every candidate
-that is not a byte-identical copy is verified on grayscale copies of the 32x32 thumbnails: the Pearson
-correlation of the two thumbnails (blind to brightness and contrast changes) must reach a bar.
+that is not a byte-identical copy is verified on grayscale copies of the 32x32 thumbnails: the
+Pearson correlation of the two (blind to brightness and contrast changes) must reach a bar.
 
 The bar depends on size. Pairs of small images (both with a side <= 64 px, e.g. 28x28
 Fashion-MNIST) make 64-bit hashes collide by the thousand between different items of one

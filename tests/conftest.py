@@ -1,0 +1,70 @@
+"""Shared fixtures: real photos bundled with scikit-image / scikit-learn, written to tmp dirs."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data as skdata
+from sklearn.datasets import load_sample_image
+
+PHOTO_NAMES = ["astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry",
+               "hubble_deep_field", "camera", "brick", "grass", "gravel"]
+
+
+def source_photos() -> dict[str, Image.Image]:
+    photos = {n: Image.fromarray(getattr(skdata, n)()).convert("RGB") for n in PHOTO_NAMES}
+    for name in ("china.jpg", "flower.jpg"):
+        photos[name.split(".")[0]] = Image.fromarray(load_sample_image(name))
+    return photos
+
+
+def distinct_patches(n: int, size: int = 128, seed: int = 0) -> list[Image.Image]:
+    """n visually distinct patches: non-overlapping, textured cells of different photos."""
+    rng = np.random.default_rng(seed)
+    cells = []
+    for photo in source_photos().values():
+        gray = np.asarray(photo.convert("L"), dtype=np.float32)
+        for y in range(0, photo.height - size + 1, size):
+            for x in range(0, photo.width - size + 1, size):
+                if gray[y:y + size, x:x + size].std() >= 20:
+                    cells.append(photo.crop((x, y, x + size, y + size)))
+    assert len(cells) >= n, f"only {len(cells)} patches available"
+    return [cells[k] for k in rng.choice(len(cells), n, replace=False)]
+
+
+def save(img: Image.Image, path: Path, fmt: str | None = None, **kw) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = fmt or ("PNG" if path.suffix.lower() == ".png" else "JPEG")
+    if fmt == "JPEG":
+        kw.setdefault("quality", 92)
+    img.save(path, fmt, **kw)
+    return path
+
+
+def jpeg_bytes(img: Image.Image, quality: int = 90) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def patches() -> list[Image.Image]:
+    return distinct_patches(60)
+
+
+@pytest.fixture
+def clean_dataset(tmp_path, patches) -> Path:
+    """train/val/test, three classes, no copies anywhere."""
+    root = tmp_path / "clean"
+    layout = {"train": 8, "val": 4, "test": 4}
+    k = 0
+    for split, per_class in layout.items():
+        for label in ("a", "b", "c"):
+            for _ in range(per_class):
+                save(patches[k], root / split / label / f"img{k:03d}.jpg")
+                k += 1
+    return root
