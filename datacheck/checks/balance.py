@@ -47,7 +47,7 @@ def check_balance(table: pd.DataFrame, *, max_imbalance: float = MAX_IMBALANCE,
             statuses.append("fail")
         for label, n in present[present < min_per_class].items():
             rows.append(("minority", split, label, int(n),
-                         f"only {n} images (fewer than {min_per_class})"))
+                         f"{label!r} has only {n} images (fewer than {min_per_class})"))
             statuses.append("warn")
     reference = counts.columns[0]
     for split in counts.columns[1:]:
@@ -72,7 +72,15 @@ def check_balance(table: pd.DataFrame, *, max_imbalance: float = MAX_IMBALANCE,
                    f"{max(metrics[f'imbalance_{s}'] for s in counts.columns):.1f}x per split")
     else:
         kinds = findings["kind"].value_counts()
-        summary = "; ".join(f"{plural(int(n), k + ' issue')}" for k, n in kinds.items())
+        phrases = {
+            "missing": ("class missing from a split", "classes missing from a split"),
+            "imbalance": (f"split over {max_imbalance:g}x imbalance",
+                          f"splits over {max_imbalance:g}x imbalance"),
+            "minority": (f"class below {min_per_class} images in a split",
+                         f"classes below {min_per_class} images in a split"),
+            "distribution": ("split whose label mix differs", "splits whose label mix differs"),
+        }
+        summary = "; ".join(plural(int(kinds[k]), *phrases[k]) for k in phrases if k in kinds)
     details = {"counts": {s: {str(k): int(v) for k, v in counts[s].items()}
                           for s in counts.columns}}
     return CheckResult("balance", status, summary, metrics, findings, details)
