@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 FILENAME = "cache.sqlite"
 FEATURE_COLUMNS = [f.name for f in fields(Decoded)]
 SCALAR_COLUMNS = [c for c in FEATURE_COLUMNS if c != "thumb"]
+#: Identifies the table layout; a cache with another layout is emptied on open.
+_LAYOUT = int(hashlib.blake2b(",".join(FEATURE_COLUMNS).encode(), digest_size=3).hexdigest(), 16)
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, digest TEXT);
@@ -64,6 +66,13 @@ class FeatureCache:
         db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
+        if db.execute("PRAGMA user_version").fetchone()[0] != _LAYOUT:
+            # written by a datacheck whose features had other columns: start again
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("DROP TABLE IF EXISTS features")
+            db.execute("DROP TABLE IF EXISTS files")
+            db.execute(f"PRAGMA user_version = {_LAYOUT}")
+            db.execute("COMMIT")
         db.executescript(_SCHEMA)
         db.execute("SELECT count(*) FROM features").fetchone()
         return db

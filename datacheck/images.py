@@ -49,6 +49,9 @@ class Decoded:
     mean_r: float = float("nan")
     mean_g: float = float("nan")
     mean_b: float = float("nan")
+    dark: float = float("nan")  # 1st percentile of luminance
+    light: float = float("nan")  # 99th percentile of luminance
+    saturation: float = float("nan")
     thumb: bytes = b""  # THUMB x THUMB x 3 uint8, row-major
 
 
@@ -125,6 +128,9 @@ def _features(img, digest, width, height, mode, fmt, hash_name) -> Decoded:
         mean_r=float(px[..., 0].mean() / 255),
         mean_g=float(px[..., 1].mean() / 255),
         mean_b=float(px[..., 2].mean() / 255),
+        dark=float(np.percentile(lum, 1) / 255),
+        light=float(np.percentile(lum, 99) / 255),
+        saturation=float((px.max(axis=-1) - px.min(axis=-1)).mean() / 255),
         thumb=np.asarray(thumb, dtype=np.uint8).tobytes(),
     )
 

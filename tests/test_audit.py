@@ -170,3 +170,16 @@ def test_parallel_and_serial_agree(clean_dataset, tmp_path, workers):
     report = audit(clean_dataset, workers=workers, cache_dir=tmp_path / f"c{workers}",
                    progress=False)
     assert report.checks["leakage"].metrics["pairs"] == 3
+
+
+def test_cache_with_an_old_layout_is_emptied(clean_dataset, tmp_path):
+    import sqlite3
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    db = sqlite3.connect(cache / "cache.sqlite")
+    db.executescript("CREATE TABLE features (config TEXT, digest TEXT, hash INTEGER);"
+                     "CREATE TABLE files (path TEXT PRIMARY KEY, size, mtime_ns, digest);")
+    db.close()
+    assert audit(clean_dataset, cache_dir=cache, progress=False).stats["decoded"] == 48
+    assert audit(clean_dataset, cache_dir=cache, progress=False).stats["decoded"] == 0
