@@ -7,22 +7,28 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import numpy as np
+
 from .checks.balance import MAX_IMBALANCE, MIN_PER_CLASS, check_balance
 from .checks.duplicates import check_duplicates
 from .checks.integrity import check_integrity
 from .checks.leakage import check_leakage
-from .dataset import load_dataset
+from .checks.shift import check_shift, default_between
+from .dataset import SPLITS, load_dataset
 from .errors import BadInputError
 from .report import AuditReport
 from .scan import load_thumbs, scan
 from .similar import similar_pairs
 
-CHECKS = ("integrity", "duplicates", "leakage", "balance")
+CHECKS = ("integrity", "duplicates", "leakage", "balance", "shift")
 #: Hamming radius per hash kind that catches re-encoded, resized and lightly edited copies.
 DEFAULT_THRESHOLD = {"phash": 10, "dhash": 10, "ahash": 6, "whash": 6}
 #: Thumbnail correlation a near-duplicate candidate must reach (see similar.py).
 MIN_SIMILARITY = 0.75
 MIN_SIMILARITY_SMALL = 0.97
+#: The shift check compares at most this many images per split (a seeded sample).
+SHIFT_SAMPLE = 5000
+MIN_SHIFT_IMAGES = 10
 
 
 def audit(path: str | os.PathLike, *, checks: Iterable[str] = CHECKS,
@@ -30,9 +36,14 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] = CHECKS,
           threshold: int | None = None, min_similarity: float = MIN_SIMILARITY,
           min_similarity_small: float = MIN_SIMILARITY_SMALL,
           min_per_class: int = MIN_PER_CLASS, max_imbalance: float = MAX_IMBALANCE,
+          between: tuple[str, str] | None = None, alpha: float = 0.05, seed: int = 0,
           workers: int | None = None, cache_dir: str | os.PathLike | None = None,
           progress: bool = True) -> AuditReport:
-    """Audit the dataset at ``path`` (folder tree or manifest) with the named checks."""
+    """Audit the dataset at ``path`` (folder tree or manifest) with the named checks.
+
+    A check that cannot run on this dataset (``shift`` without two comparable splits) is left
+    out and named in ``report.skipped`` with the reason, unless ``checks`` names only it.
+    """
     checks = list(dict.fromkeys(checks))
     unknown = [c for c in checks if c not in CHECKS]
     if unknown:
@@ -45,12 +56,19 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] = CHECKS,
                         ("min-similarity-small", min_similarity_small)):
         if not -1.0 <= value <= 1.0:
             raise BadInputError(f"--{name} {value} is out of range (-1 to 1)")
+    if not 0.0 < alpha < 1.0:
+        raise BadInputError(f"--alpha {alpha} must be between 0 and 1")
     started = time.perf_counter()
     dataset = load_dataset(path, split_map=split_map)
+    if between:
+        missing = [s for s in between if s not in dataset.splits]
+        if missing:
+            raise BadInputError(f"--between: split {missing[0]!r} is not in the dataset "
+                                f"(it has {', '.join(dataset.splits)})")
     table = scan(dataset, hash_name=hash_name, workers=workers, cache_dir=cache_dir,
                  progress=progress)
     scanned = time.perf_counter()
-    results = {}
+    results, skipped = {}, {}
     if "integrity" in checks:
         results["integrity"] = check_integrity(table)
     if "duplicates" in checks or "leakage" in checks:
@@ -64,6 +82,15 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] = CHECKS,
     if "balance" in checks:
         results["balance"] = check_balance(table, min_per_class=min_per_class,
                                            max_imbalance=max_imbalance)
+    if "shift" in checks:
+        outcome = _shift(table, between or default_between(dataset.splits), alpha=alpha,
+                         seed=seed)
+        if isinstance(outcome, str):
+            if checks == ["shift"]:
+                raise BadInputError(f"shift {outcome}")
+            skipped["shift"] = outcome
+        else:
+            results["shift"] = outcome
     labels = table["label"].dropna()
     return AuditReport(
         dataset={"root": Path(path).as_posix(), "images": len(table),
@@ -71,7 +98,29 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] = CHECKS,
         settings={"hash": hash_name, "threshold": threshold, "min_similarity": min_similarity,
                   "min_similarity_small": min_similarity_small, "checks": checks},
         checks=results,
+        skipped=skipped,
         stats={"decoded": table.attrs["decoded"], "cache": table.attrs["cache_dir"],
                "scan_seconds": scanned - started,
                "seconds": time.perf_counter() - started},
     )
+
+
+def _shift(table, pair: tuple[str, str] | None, *, alpha: float, seed: int):
+    """The shift check on (a sample of) the readable images of the two splits, or the reason
+    it cannot run."""
+    splits = list(dict.fromkeys(table["split"]))
+    if pair is None:
+        return (f"needs two of the splits {', '.join(SPLITS)} to compare (has "
+                f"{', '.join(splits)}); name them with --between A B")
+    rng = np.random.default_rng(seed)
+    parts = []
+    for split in pair:
+        idx = np.flatnonzero(((table["split"] == split) & table["problem"].isna()).to_numpy())
+        if len(idx) < MIN_SHIFT_IMAGES:
+            return f"needs at least {MIN_SHIFT_IMAGES} readable images in {split}"
+        if len(idx) > SHIFT_SAMPLE:
+            idx = np.sort(rng.choice(idx, SHIFT_SAMPLE, replace=False))
+        parts.append(idx)
+    rows = np.concatenate(parts)
+    sub = table.iloc[rows].reset_index(drop=True)
+    return check_shift(sub, load_thumbs(table, rows), between=pair, alpha=alpha, seed=seed)

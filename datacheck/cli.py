@@ -59,6 +59,13 @@ def audit_options(func):
                      help="Classes with fewer images in a split are reported."),
         click.option("--max-imbalance", type=float, default=MAX_IMBALANCE, show_default=True,
                      help="Largest/smallest class ratio above which balance fails."),
+        click.option("--between", nargs=2, default=None, metavar="A B",
+                     help="Splits the shift check compares [default: train-val test-val, "
+                          "else val test]."),
+        click.option("--alpha", type=float, default=0.05, show_default=True,
+                     help="Shift tests' false-positive rate (after Holm correction)."),
+        click.option("--seed", type=int, default=0, show_default=True,
+                     help="Seed for every random choice."),
         click.option("--workers", type=click.IntRange(min=1), default=None,
                      help="Decoding processes [default: all cores]."),
         click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None,
@@ -134,7 +141,7 @@ def cli() -> None:
               help="Checks to run (comma list).")
 @_handle_errors
 def audit_cmd(checks, **kw) -> None:
-    """Run every check: integrity, duplicates, leakage, balance."""
+    """Run every check: integrity, duplicates, leakage, balance, shift."""
     _run(checks, **kw)
 
 
@@ -151,6 +158,30 @@ def _single(name: str, doc: str):
 _single("duplicates", "Exact and near-duplicate clusters within each split.")
 _single("leakage", "Images (exact or near copies) and groups shared between splits.")
 _single("balance", "Class counts per split, imbalance and label-distribution differences.")
+_single("shift", "Distribution shift between two splits (default train-val vs test-val).")
+
+
+@cli.command("decompose")
+@click.argument("predictions", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--goal", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Goal (irreducible / human-level) error.")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown",
+              show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@_handle_errors
+def decompose_cmd(predictions, goal, fmt, seed) -> None:
+    """Error decomposition from a CSV/Parquet of split,error or split,label,prediction.
+
+    avoidable bias = train - goal; variance = train-val - train;
+    distribution shift = test-val - train-val; val overfitting = test - test-val.
+    """
+    from .evaluate import decompose, load_errors, render_decomposition
+
+    result = decompose(load_errors(predictions), goal=goal, seed=seed)
+    if fmt == "json":
+        click.echo(json.dumps(result, indent=2))
+    else:
+        click.echo(render_decomposition(result), nl=False)
 
 
 @cli.command("demo")

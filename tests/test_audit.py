@@ -55,7 +55,8 @@ def test_planted_leaks_found_with_full_precision_and_recall(clean_dataset, tmp_p
 def test_clean_dataset_passes(clean_dataset, tmp_path):
     report = audit(clean_dataset, cache_dir=tmp_path / "cache", progress=False)
     assert {n: c.status for n, c in report.checks.items()} == {
-        "integrity": "pass", "duplicates": "pass", "leakage": "pass", "balance": "warn"}
+        "integrity": "pass", "duplicates": "pass", "leakage": "pass", "balance": "warn",
+        "shift": "pass"}
     # 4 images per class in val and test are below the default minimum of 10
     assert set(report.checks["balance"].findings["kind"]) == {"minority"}
 

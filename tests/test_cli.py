@@ -51,7 +51,7 @@ def test_json_output_contract(leaky, tmp_path):
     assert data["schema"] == "datacheck.audit/1"
     assert data["dataset"]["images"] == 49
     assert data["dataset"]["splits"] == {"train": 24, "val": 12, "test": 13}
-    assert list(data["checks"]) == ["integrity", "duplicates", "leakage", "balance"]
+    assert list(data["checks"]) == ["integrity", "duplicates", "leakage", "balance", "shift"]
     for check in data["checks"].values():
         assert set(check) >= {"status", "summary", "metrics", "findings"}
         assert check["status"] in ("pass", "warn", "fail")

@@ -30,6 +30,8 @@ class AuditReport:
     dataset: dict[str, Any]
     settings: dict[str, Any]
     checks: dict[str, CheckResult]
+    #: Checks that were asked for but cannot run on this dataset, with the reason.
+    skipped: dict[str, str] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -48,6 +50,7 @@ class AuditReport:
             "dataset": self.dataset,
             "settings": self.settings,
             "checks": {n: _check_dict(self.checks[n]) for n in ordered},
+            **({"skipped": self.skipped} if self.skipped else {}),
         }
 
     def to_json(self) -> str:
