@@ -32,7 +32,8 @@ MIN_SHIFT_IMAGES = 10
 
 
 def audit(path: str | os.PathLike, *, checks: Iterable[str] = CHECKS,
-          split_map: Mapping[str, str] | None = None, hash_name: str = "phash",
+          split_map: Mapping[str, str] | None = None, root: str | os.PathLike | None = None,
+          hash_name: str = "phash",
           threshold: int | None = None, min_similarity: float = MIN_SIMILARITY,
           min_similarity_small: float = MIN_SIMILARITY_SMALL,
           min_per_class: int = MIN_PER_CLASS, max_imbalance: float = MAX_IMBALANCE,
@@ -59,7 +60,7 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] = CHECKS,
     if not 0.0 < alpha < 1.0:
         raise BadInputError(f"--alpha {alpha} must be between 0 and 1")
     started = time.perf_counter()
-    dataset = load_dataset(path, split_map=split_map)
+    dataset = load_dataset(path, split_map=split_map, root=root)
     if between:
         missing = [s for s in between if s not in dataset.splits]
         if missing:
@@ -93,7 +94,8 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] = CHECKS,
             results["shift"] = outcome
     labels = table["label"].dropna()
     return AuditReport(
-        dataset={"root": Path(path).as_posix(), "images": len(table),
+        dataset={"root": _shown_root(path, root),
+                 "images": len(table),
                  "splits": dataset.splits, "classes": int(labels.nunique())},
         settings={"hash": hash_name, "threshold": threshold, "min_similarity": min_similarity,
                   "min_similarity_small": min_similarity_small, "checks": checks},
@@ -124,3 +126,11 @@ def _shift(table, pair: tuple[str, str] | None, *, alpha: float, seed: int):
     rows = np.concatenate(parts)
     sub = table.iloc[rows].reset_index(drop=True)
     return check_shift(sub, load_thumbs(table, rows), between=pair, alpha=alpha, seed=seed)
+
+
+def _shown_root(path, root) -> str:
+    """The dataset root as the user named it (paths in the report are relative to it)."""
+    if root is not None:
+        return Path(root).as_posix()
+    source = Path(path)
+    return (source.parent if source.is_file() else source).as_posix()

@@ -46,6 +46,8 @@ def audit_options(func):
                      metavar="NAME=SPLIT",
                      help="Treat folder or manifest split NAME as SPLIT (train, train-val, val, "
                           "test-val, test). Repeatable."),
+        click.option("--root", type=click.Path(file_okay=False), default=None,
+                     help="Folder a manifest's paths are relative to [default: its folder]."),
         click.option("--hash", "hash_name", type=click.Choice(list(HASHES)), default="phash",
                      show_default=True, help="Perceptual hash."),
         click.option("--threshold", type=int, default=None,

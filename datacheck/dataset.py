@@ -72,8 +72,13 @@ def canonical_split(name: str, mapping: Mapping[str, str] | None = None) -> str 
     return SPLIT_ALIASES.get(low)
 
 
-def load_dataset(path: str | os.PathLike, *, split_map: Mapping[str, str] | None = None) -> Dataset:
-    """Index a folder tree or a CSV/Parquet manifest. Raises BadInputError on unusable input."""
+def load_dataset(path: str | os.PathLike, *, split_map: Mapping[str, str] | None = None,
+                 root: str | os.PathLike | None = None) -> Dataset:
+    """Index a folder tree or a CSV/Parquet manifest. Raises BadInputError on unusable input.
+
+    A manifest's paths are relative to ``root`` (default: the manifest's folder) and may not
+    leave it.
+    """
     source = Path(path)
     if not source.exists():
         raise BadInputError(f"{source}: no such file or folder")
@@ -84,9 +89,13 @@ def load_dataset(path: str | os.PathLike, *, split_map: Mapping[str, str] | None
                 f"split mapping target {target!r} is not one of {', '.join(SPLITS)}"
             )
     if source.is_file():
-        table = _from_manifest(source, split_map)
-        root = source.parent
+        root = Path(root) if root is not None else source.parent
+        if not root.is_dir():
+            raise BadInputError(f"--root {root}: no such folder")
+        table = _from_manifest(source, root, split_map)
     else:
+        if root is not None:
+            raise BadInputError("--root applies to manifests only, not to folders")
         table = _from_folder(source, split_map)
         root = source
     if table.empty:
@@ -146,7 +155,7 @@ def _walk_classes(root: Path, base: Path, *, split: str) -> list[tuple]:
     return rows
 
 
-def _from_manifest(manifest: Path, split_map: Mapping[str, str]) -> pd.DataFrame:
+def _from_manifest(manifest: Path, root: Path, split_map: Mapping[str, str]) -> pd.DataFrame:
     suffix = manifest.suffix.lower()
     try:
         if suffix == ".csv":
@@ -166,7 +175,7 @@ def _from_manifest(manifest: Path, split_map: Mapping[str, str]) -> pd.DataFrame
         )
     if raw.empty:
         raise BadInputError(f"{manifest}: manifest has no rows")
-    base = manifest.parent.resolve()
+    base = root.resolve()
     table = pd.DataFrame({"path": [_safe_relative(base, p, manifest) for p in raw["path"]]})
     table["label"] = raw["label"].astype(str).to_numpy()
     if "split" in raw.columns:
@@ -196,7 +205,7 @@ def _safe_relative(base: Path, value, manifest: Path) -> str:
         return full.relative_to(base).as_posix()
     except ValueError:
         raise BadInputError(
-            f"{manifest}: path {text!r} points outside the manifest's folder"
+            f"{manifest}: path {text!r} points outside the dataset root {base}"
         ) from None
 
 

@@ -58,7 +58,7 @@ def test_manifest(tmp_path, patches, suffix):
     ("file,label\na.jpg,x\n", "lacks column 'path'"),
     ("path,label\n", "no rows"),
     ("path,label,split\na.jpg,x,holdout\n", "unknown split 'holdout'"),
-    ("path,label\n../outside.jpg,x\n", "outside the manifest's folder"),
+    ("path,label\n../outside.jpg,x\n", "outside the dataset root"),
 ])
 def test_bad_manifests(tmp_path, content, message):
     manifest = tmp_path / "m.csv"
@@ -75,3 +75,14 @@ def test_missing_path_and_empty_folder(tmp_path):
     (tmp_path / "train" / "a").mkdir(parents=True)
     with pytest.raises(BadInputError, match="no images found"):
         load_dataset(tmp_path)
+
+
+def test_manifest_with_explicit_root(tmp_path, patches):
+    save(patches[0], tmp_path / "data" / "train" / "a" / "0.jpg")
+    (tmp_path / "lists").mkdir()
+    manifest = tmp_path / "lists" / "m.csv"
+    manifest.write_text("path,label,split\ntrain/a/0.jpg,a,train\n")
+    ds = load_dataset(manifest, root=tmp_path / "data")
+    assert ds.root == (tmp_path / "data").resolve() and ds.table["bytes"].iloc[0] > 0
+    with pytest.raises(BadInputError, match="manifests only"):
+        load_dataset(tmp_path / "data", root=tmp_path)
