@@ -1,0 +1,18 @@
+"""Read this stage's section of params.yaml (dvc.api when inside a DVC repo, else the file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+
+def load_params(stage: str) -> tuple[dict, dict]:
+    """(section for ``stage``, all params). Falls back to params.yaml next to the cwd."""
+    try:
+        import dvc.api
+
+        every = dvc.api.params_show()
+    except Exception:  # outside a DVC repo, or dvc missing
+        every = yaml.safe_load(Path("params.yaml").read_text()) or {}
+    return every.get(stage) or {}, every
