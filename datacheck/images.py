@@ -22,12 +22,12 @@ HASHES = {
     "ahash": imagehash.average_hash,
     "whash": imagehash.whash,
 }
-#: Side of the RGB thumbnail kept for verifying near-duplicate pairs and for models.
+#: Side of the RGB thumbnail kept for verifying near-duplicate pairs and for models; image
+#: properties (brightness, sharpness, ...) are measured on it too.
 THUMB = 32
-#: Draft decodes JPEGs to the smallest DCT scale that keeps at least this many pixels a side.
-DRAFT_SIDE = 128
-#: Side of the copy that image properties (brightness, sharpness, ...) are measured on.
-PROPS_SIDE = 64
+#: Draft decodes JPEGs to the smallest DCT scale (down to 1/8) that keeps at least this many
+#: pixels a side: the 32x32 copy phash works on. Measured in tests/test_images.py.
+DRAFT_SIDE = 32
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
@@ -110,11 +110,12 @@ def _features(img, digest, width, height, mode, fmt, hash_name) -> Decoded:
     gray = rgb.convert("L")
     h = hash_to_int(HASHES[hash_name](gray))
     thumb = rgb.resize((THUMB, THUMB), Image.BOX)
-    small = rgb.resize((PROPS_SIDE, PROPS_SIDE), Image.BOX)
-    px = np.asarray(small, dtype=np.float32)
-    lum = np.asarray(small.convert("L"), dtype=np.float32)
-    edges = np.asarray(small.convert("L").filter(ImageFilter.Kernel(
+    px = np.asarray(thumb, dtype=np.float32)
+    small_gray = thumb.convert("L")
+    lum = np.asarray(small_gray, dtype=np.float32)
+    edges = np.asarray(small_gray.filter(ImageFilter.Kernel(
         (3, 3), (0, 1, 0, 1, -4, 1, 0, 1, 0), scale=1, offset=128)), dtype=np.float32)
+    dark, light = np.quantile(lum, (0.01, 0.99))
     return Decoded(
         digest=digest,
         width=width,
@@ -128,10 +129,10 @@ def _features(img, digest, width, height, mode, fmt, hash_name) -> Decoded:
         mean_r=float(px[..., 0].mean() / 255),
         mean_g=float(px[..., 1].mean() / 255),
         mean_b=float(px[..., 2].mean() / 255),
-        dark=float(np.percentile(lum, 1) / 255),
-        light=float(np.percentile(lum, 99) / 255),
+        dark=float(dark / 255),
+        light=float(light / 255),
         saturation=float((px.max(axis=-1) - px.min(axis=-1)).mean() / 255),
-        thumb=np.asarray(thumb, dtype=np.uint8).tobytes(),
+        thumb=px.astype(np.uint8).tobytes(),
     )
 
 

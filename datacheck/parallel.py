@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
@@ -15,6 +16,10 @@ R = TypeVar("R")
 
 #: Below this many items a pool costs more to start than it saves.
 INLINE_BELOW = 64
+#: fork starts workers in milliseconds with every module already imported; forkserver and
+#: spawn re-import numpy, PIL and scipy in each worker (~1 s on 2 cores).
+START_METHOD = os.environ.get("DATACHECK_START_METHOD",
+                              "fork" if sys.platform == "linux" else "spawn")
 
 
 def available_cores() -> int:
@@ -29,18 +34,23 @@ def imap(func: Callable[[T], R], items: Sequence[T], *, workers: int | None = No
          desc: str = "", progress: bool = True, chunksize: int = 32) -> Iterator[R]:
     """``func`` over ``items`` in order, on ``workers`` processes (default: all cores)."""
     workers = workers or available_cores()
-    bar = tqdm(total=len(items), desc=desc, unit="img", disable=None if progress else True,
-               leave=False, dynamic_ncols=True)
-    try:
-        if workers <= 1 or len(items) < INLINE_BELOW:
+    if workers <= 1 or len(items) < INLINE_BELOW:
+        with _bar(len(items), desc, progress) as bar:
             for item in items:
                 yield func(item)
                 bar.update()
-            return
-        context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            for result in pool.map(func, items, chunksize=chunksize):
+        return
+    # the pool forks before the progress bar starts its monitor thread
+    context = multiprocessing.get_context(START_METHOD)
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        results = pool.map(func, items, chunksize=chunksize)
+        with _bar(len(items), desc, progress) as bar:
+            for result in results:
                 yield result
                 bar.update()
-    finally:
-        bar.close()
+
+
+def _bar(total: int, desc: str, progress: bool) -> tqdm:
+    """A progress bar on stderr, shown only on a terminal (``disable=None``)."""
+    return tqdm(total=total, desc=desc, unit="img", disable=None if progress else True,
+                leave=False, dynamic_ncols=True)

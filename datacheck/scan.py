@@ -16,7 +16,7 @@ from .errors import BadInputError
 from .images import HASHES, Decoded, decode_file
 
 #: Bump when what images.py computes changes, so stale cache rows are not reused.
-FEATURES_VERSION = 3
+FEATURES_VERSION = 4
 BATCH = 512
 
 
