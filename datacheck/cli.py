@@ -198,5 +198,18 @@ def demo_cmd(folder, seed, progress) -> None:
     run_demo(folder, seed=seed, progress=progress)
 
 
+@cli.command("init")
+@click.argument("data", default="data")
+@click.option("--force", is_flag=True, help="Replace an existing dvc.yaml / params.yaml.")
+@_handle_errors
+def init_cmd(data, force) -> None:
+    """Add a datacheck audit stage (dvc.yaml, params.yaml) for DATA to this DVC project."""
+    from .scaffold import init_project
+
+    for path in init_project(".", data, force=force):
+        click.echo(f"wrote {path}")
+    click.echo("next: `dvc repro` audits the data; `dvc metrics show` prints the figures")
+
+
 def main() -> None:
     cli(prog_name="datacheck")
