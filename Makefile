@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/datacheck demo demo-out
+	# the same data through the DVC pipeline: prepare -> audit -> clean -> train -> evaluate
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
+	$(VENV)/bin/dvc metrics show reports/eval/metrics.json
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -26,3 +29,38 @@ lint: $(STAMP)
 
 clean:
 	rm -rf demo-out .pytest_cache .ruff_cache
+
+# --- benchmarks: scripts that time datacheck against peer tools in one run ----------------------
+# Figures and the exact commands: benchmarks/README.md. imagededup gets its own venv because its
+# requirements name torch + torchvision, and the project's CPU torch must stay as it is. The peer
+# venv sees the project venv's packages through a .pth file and adds only imagededup, with
+# --no-deps: its PHash and search code need numpy, scipy, Pillow, PyWavelets, scikit-learn and
+# tqdm, which the project venv has. (PyPI's torchvision 0.28 cannot load next to a CPU torch, so
+# benchmarks/_peers.py imports imagededup's hashing module without the package __init__ files
+# that import the CNN and plotting code.)
+PEERS       := benchmarks/.venv-peers
+PEERS_STAMP := $(PEERS)/.installed
+BENCH_ARGS  ?=
+
+.PHONY: bench-deps bench-hashing bench-search bench-small
+
+$(PEERS_STAMP): $(STAMP)
+	$(PY) -m venv $(PEERS)
+	$(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' > \
+	  "$$($(PEERS)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/project-venv.pth"
+	$(PEERS)/bin/python -m pip install --quiet --no-deps imagededup==0.3.3.post2
+	$(PEERS)/bin/python benchmarks/_peers.py check
+	touch $@
+
+bench-deps: $(PEERS_STAMP)
+
+bench: bench-hashing bench-search bench-small
+
+bench-hashing: bench-deps
+	$(PY) benchmarks/hashing.py $(BENCH_ARGS)
+
+bench-search: bench-deps
+	$(PY) benchmarks/search.py $(BENCH_ARGS)
+
+bench-small: $(STAMP)
+	$(PY) benchmarks/small_images.py $(BENCH_ARGS)
