@@ -1,0 +1,291 @@
+"""Leakage on small images: planted train->test copies in Fashion-MNIST, found or not.
+
+Fashion-MNIST (28x28 grayscale, from the Debian package dataset-fashion-mnist: idx files under
+/usr/share/datasets/fashion-mnist) is written as PNG files into a datacheck folder tree under
+benchmarks/_data/fmnist/ (gitignored): ROOT/train/<class>/tNNNNN.png and
+ROOT/test/<class>/vNNNNN.png. Into test go 600 transformed copies of 600 distinct random train
+images (seed 0), 100 per kind, in the class folder of their source and named like the rest:
+
+- ``byte copy``: the train file's bytes
+- ``JPEG q=50``: saved as JPEG, quality 50
+- ``resize 50%``: 14x14 (PIL's default bicubic)
+- ``crop 1px``: the 1-pixel border cut off (26x26)
+- ``brightness +10%`` / ``brightness -10%``: PIL ImageEnhance.Brightness(1.1 / 0.9), i.e.
+  every pixel value times 1.1 / 0.9 (clipped at 255)
+
+Then ``datacheck.audit(ROOT, checks=["leakage"], threshold=T)`` for each threshold. Reported:
+the recall of the planted (source, copy) pairs per kind and how many other cross-split pairs
+there are, before verification (the hash candidates: ``hamming_pairs`` on the scanned hashes,
+pairs with one image in train and one in test) and after (the audit's leakage findings). The
+"other" pairs are split into original test image <-> train image (Fashion-MNIST's own) and
+planted copy <-> a train image other than its source. For the original pairs the verified
+ones are compared pixel by pixel, and a montage of some is saved to benchmarks/_out/.
+
+    .venv/bin/python benchmarks/small_images.py                    # all 60k train + 10k test
+    .venv/bin/python benchmarks/small_images.py --train 20000      # a seeded subset of train
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from _common import DATA, HERE, footer, header, table
+from PIL import Image, ImageDraw, ImageEnhance
+
+SOURCE = Path("/usr/share/datasets/fashion-mnist")
+ROOT = DATA / "fmnist"
+OUT = HERE / "_out"
+CLASSES = ["T-shirt_top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+           "Bag", "Ankle_boot"]
+KINDS = ["byte copy", "JPEG q=50", "resize 50%", "crop 1px", "brightness +10%",
+         "brightness -10%"]
+PER_KIND = 100
+RECIPE = "v1"
+
+
+def read_idx(path: Path) -> np.ndarray:
+    with gzip.open(path, "rb") as fh:
+        data = fh.read()
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * k: 8 + 4 * k], "big") for k in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def png_bytes(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def transformed(kind: str, img: Image.Image, png: bytes) -> tuple[bytes, str]:
+    """The planted copy's bytes and file suffix."""
+    if kind == "byte copy":
+        return png, ".png"
+    if kind == "JPEG q=50":
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=50)
+        return buf.getvalue(), ".jpg"
+    if kind == "resize 50%":
+        return png_bytes(img.resize((img.width // 2, img.height // 2))), ".png"
+    if kind == "crop 1px":
+        return png_bytes(img.crop((1, 1, img.width - 1, img.height - 1))), ".png"
+    if kind.startswith("brightness"):
+        factor = 1.1 if "+" in kind else 0.9
+        return png_bytes(ImageEnhance.Brightness(img).enhance(factor)), ".png"
+    raise ValueError(kind)
+
+
+def build(train_count: int, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """Write the folder tree; return the planted copies (source, copy, kind) and the arrays."""
+    files = {name: SOURCE / f"{name}.gz" for name in
+             ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+              "t10k-labels-idx1-ubyte")}
+    missing = [str(p) for p in files.values() if not p.exists()]
+    if missing:
+        print(f"skipped: {missing[0]} is missing (apt-get install dataset-fashion-mnist)")
+        sys.exit(0)
+    arrays = {
+        "train": (read_idx(files["train-images-idx3-ubyte"]),
+                  read_idx(files["train-labels-idx1-ubyte"])),
+        "test": (read_idx(files["t10k-images-idx3-ubyte"]),
+                 read_idx(files["t10k-labels-idx1-ubyte"])),
+    }
+    rng = np.random.default_rng(seed)
+    n_train = len(arrays["train"][0])
+    keep = (np.arange(n_train) if train_count >= n_train
+            else np.sort(rng.choice(n_train, train_count, replace=False)))
+    sources = rng.choice(keep, PER_KIND * len(KINDS), replace=False)
+    stamp = DATA / "fmnist.csv"  # outside ROOT: datacheck indexes every file in the tree
+    wanted = f"{RECIPE} train={len(keep)} seed={seed}"
+    if stamp.exists() and (DATA / "fmnist.txt").exists() and \
+            (DATA / "fmnist.txt").read_text() == wanted:
+        return pd.read_csv(stamp), arrays
+    shutil.rmtree(ROOT, ignore_errors=True)
+    for split in ("train", "test"):
+        for c in CLASSES:
+            (ROOT / split / c).mkdir(parents=True)
+    t = time.perf_counter()
+    train_png = {}
+    images, labels = arrays["train"]
+    for k in keep:
+        data = png_bytes(Image.fromarray(images[k]))
+        (ROOT / "train" / CLASSES[labels[k]] / f"t{k:05d}.png").write_bytes(data)
+        if k in set(sources.tolist()):
+            train_png[int(k)] = data
+    images_t, labels_t = arrays["test"]
+    for k in range(len(images_t)):
+        path = ROOT / "test" / CLASSES[labels_t[k]] / f"v{k:05d}.png"
+        path.write_bytes(png_bytes(Image.fromarray(images_t[k])))
+    rows = []
+    # planted copies get test-like names (v10000...) in a shuffled order: no hint in the name
+    order = rng.permutation(len(sources))
+    for slot, m in enumerate(order):
+        src = int(sources[m])
+        kind = KINDS[m // PER_KIND]
+        data, suffix = transformed(kind, Image.fromarray(images[src]), train_png[src])
+        copy = f"test/{CLASSES[labels[src]]}/v{len(images_t) + slot:05d}{suffix}"
+        (ROOT / copy).write_bytes(data)
+        rows.append({"source": f"train/{CLASSES[labels[src]]}/t{src:05d}.png", "copy": copy,
+                     "kind": kind})
+    planted = pd.DataFrame(rows)
+    planted.to_csv(stamp, index=False)
+    (DATA / "fmnist.txt").write_text(wanted)
+    print(f"wrote {len(keep) + len(images_t) + len(planted):,} files in "
+          f"{time.perf_counter() - t:.0f} s")
+    return planted, arrays
+
+
+def raw_pixels(path: str, arrays: dict) -> np.ndarray | None:
+    """The original 28x28 array behind a train/test file name (None for a planted copy)."""
+    name = Path(path).stem
+    split = "train" if name.startswith("t") else "test"
+    k = int(name[1:])
+    images = arrays[split][0]
+    return images[k] if k < len(images) else None
+
+
+def montage(pairs: pd.DataFrame, out: Path, title: str, scale: int = 3) -> None:
+    """Pairs side by side (a | b), up to 32, with the Hamming distance and similarity."""
+    pairs = pairs.head(32)
+    cell = 28 * scale
+    cols = 4
+    rows_n = max(1, -(-len(pairs) // cols))
+    width, height = cols * (2 * cell + 24), rows_n * (cell + 26) + 20
+    canvas = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    draw.text((4, 4), title, fill="black")
+    for n, row in enumerate(pairs.itertuples()):
+        x0, y0 = (n % cols) * (2 * cell + 24), 20 + (n // cols) * (cell + 26)
+        for k, path in enumerate((row.a, row.b)):
+            with Image.open(ROOT / path) as img:
+                tile = img.convert("RGB").resize((cell, cell), Image.NEAREST)
+            canvas.paste(tile, (x0 + k * (cell + 2), y0))
+        draw.text((x0, y0 + cell + 2), f"d={row.distance} s={row.similarity:.3f} "
+                  f"{row.label_a[:7]}/{row.label_b[:7]}", fill="black")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--train", type=int, default=60_000,
+                        help="train images to write (a seeded subset when < 60000)")
+    parser.add_argument("--thresholds", type=int, nargs="+", default=[10, 8, 6])
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    import datacheck
+    from datacheck.neighbors import hamming_pairs
+
+    header("leakage recall on Fashion-MNIST with planted copies")
+    planted, arrays = build(args.train)
+    planted_set = {(r.source, r.copy): r.kind for r in planted.itertuples()}
+    copies = set(planted["copy"])
+    cache = Path(tempfile.mkdtemp(prefix="dc-bench-cache-"))
+    try:
+        t = time.perf_counter()
+        scanned = datacheck.scan(datacheck.load_dataset(ROOT), workers=args.workers,
+                                 cache_dir=cache, progress=False)
+        scan_s = time.perf_counter() - t
+        counts = scanned["split"].value_counts()
+        print(f"{len(scanned):,} images: {counts.get('train', 0):,} train, "
+              f"{counts.get('test', 0):,} test (incl. {len(planted)} planted copies, "
+              f"{PER_KIND} per kind); {scanned['problem'].notna().sum()} unreadable; "
+              f"scan {scan_s:.1f} s ({len(scanned) / scan_s:,.0f} images/s, "
+              f"{args.workers} workers)")
+        usable = np.flatnonzero(scanned["problem"].isna().to_numpy())
+        paths = scanned["path"].to_numpy()[usable]
+        splits = scanned["split"].to_numpy()[usable]
+        hashes = scanned["hash"].to_numpy()[usable].astype(np.int64)
+        recall_rows, other_rows, verified = [], [], {}
+        for threshold in args.thresholds:
+            t = time.perf_counter()
+            i, j, d = hamming_pairs(hashes, threshold)
+            search_s = time.perf_counter() - t
+            cross = splits[i] != splits[j]
+            cand = _oriented(paths[i[cross]], paths[j[cross]], splits[i[cross]])
+            t = time.perf_counter()
+            report = datacheck.audit(ROOT, checks=["leakage"], threshold=threshold,
+                                     workers=args.workers, cache_dir=cache, progress=False)
+            audit_s = time.perf_counter() - t
+            found = report.checks["leakage"].findings
+            found = found[found["kind"] != "group"]
+            verified[threshold] = found
+            after = list(zip(found["a"], found["b"], strict=True))
+            for kind in KINDS:
+                want = {p for p, k in planted_set.items() if k == kind}
+                recall_rows.append([threshold, kind, f"{len(want & cand) / len(want):.0%}",
+                                    f"{len(want & set(after)) / len(want):.0%}"])
+            recall_rows.append([threshold, "**all**",
+                                f"{len(planted_set.keys() & cand) / len(planted_set):.1%}",
+                                f"{len(planted_set.keys() & set(after)) / len(planted_set):.1%}"])
+            c_orig, c_copy = _others(cand, planted_set, copies)
+            a_orig, a_copy = _others(set(after), planted_set, copies)
+            other_rows.append([threshold, f"{int(cross.sum()):,}", f"{len(i):,}",
+                               f"{len(c_orig):,}", f"{len(a_orig):,}", f"{len(c_copy):,}",
+                               f"{len(a_copy):,}", f"{search_s:.1f}", f"{audit_s:.1f}"])
+        print("\nrecall of the planted (train source, test copy) pairs")
+        table(["threshold", "kind", "hash candidates", "after verification (audit)"],
+              recall_rows, align="llrr")
+        print("\nother cross-split (train <-> test) pairs reported")
+        table(["threshold", "cross-split candidates", "all candidate pairs (any split)",
+               "orig. test<->train: candidates", "orig.: after verification",
+               "copy<->other train: candidates", "copy<->other: after verification",
+               "search s", "audit s (cached scan)"], other_rows, align="lrrrrrrrr")
+        _inspect(verified, planted_set, copies, arrays, scanned)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    footer()
+
+
+def _oriented(a, b, split_a) -> set[tuple[str, str]]:
+    """(train path, test path) pairs."""
+    return {(x, y) if s == "train" else (y, x) for x, y, s in zip(a, b, split_a, strict=True)}
+
+
+def _others(pairs, planted_set, copies) -> tuple[set, set]:
+    rest = {p for p in pairs if p not in planted_set}
+    return {p for p in rest if p[1] not in copies}, {p for p in rest if p[1] in copies}
+
+
+def _inspect(verified, planted_set, copies, arrays, scanned) -> None:
+    """How alike the verified original test<->train pairs are, pixel by pixel; montages."""
+    for threshold, found in sorted(verified.items(), reverse=True):
+        orig = found[~found["b"].isin(copies)].copy()
+        if not len(orig):
+            continue
+        diffs = []
+        for a, b in zip(orig["a"], orig["b"], strict=True):
+            pa, pb = raw_pixels(a, arrays), raw_pixels(b, arrays)
+            diffs.append(np.abs(pa.astype(int) - pb.astype(int)).mean())
+        orig["mean_abs_diff"] = diffs
+        same_label = (orig["label_a"] == orig["label_b"]).mean()
+        print(f"\nT={threshold}: {len(orig):,} verified original test<->train pairs; "
+              f"{same_label:.0%} with the same label; pixel-identical "
+              f"{(orig['mean_abs_diff'] == 0).sum():,}; mean |difference| < 2 grey levels "
+              f"{(orig['mean_abs_diff'] < 2).sum():,}, < 10 {(orig['mean_abs_diff'] < 10).sum():,}"
+              f", >= 10 {(orig['mean_abs_diff'] >= 10).sum():,}")
+        if threshold == max(verified):
+            rng = np.random.default_rng(0)
+            idx = np.sort(rng.choice(len(orig), min(32, len(orig)), replace=False))
+            sample = orig.iloc[idx]
+            out = OUT / f"fmnist_verified_other_T{threshold}.png"
+            montage(sample, out, f"verified original test<->train pairs, T={threshold} "
+                    "(random sample; left train, right test)")
+            hard = orig.sort_values("mean_abs_diff", ascending=False).head(32)
+            out2 = OUT / f"fmnist_verified_other_T{threshold}_least_alike.png"
+            montage(hard, out2, f"the 32 least alike verified pairs, T={threshold}")
+            print(f"montages: {out.relative_to(HERE.parent)}, {out2.relative_to(HERE.parent)}")
+
+
+if __name__ == "__main__":
+    main()
