@@ -39,6 +39,8 @@ SPLIT_ALIASES = {
 }
 
 COLUMNS = ["path", "split", "label", "group", "bytes"]
+#: ``bytes`` of a file whose name is not valid UTF-8: listed (escaped), never opened.
+BAD_NAME = -2
 
 
 @dataclass
@@ -119,7 +121,7 @@ def _from_folder(root: Path, split_map: Mapping[str, str]) -> pd.DataFrame:
     top = _visible_dirs(root)
     if not top:
         raise BadInputError(f"{root}: no class or split folders inside (expected SPLIT/CLASS/FILE)")
-    named = {d.name: canonical_split(d.name, split_map) for d in top}
+    named = {_escaped(d.name): canonical_split(_escaped(d.name), split_map) for d in top}
     known = [n for n, s in named.items() if s]
     if known:
         unknown = [n for n, s in named.items() if not s]
@@ -130,7 +132,7 @@ def _from_folder(root: Path, split_map: Mapping[str, str]) -> pd.DataFrame:
             )
         rows = []
         for d in top:
-            rows += _walk_classes(root, d, split=named[d.name])
+            rows += _walk_classes(root, d, split=named[_escaped(d.name)])
     else:
         rows = _walk_classes(root, root, split=NO_SPLIT)
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -147,12 +149,29 @@ def _walk_classes(root: Path, base: Path, *, split: str) -> list[tuple]:
             if name.startswith("."):
                 continue
             full = Path(dirpath) / name
+            rel = full.relative_to(root).as_posix()
+            if not _is_utf8(rel):
+                rows.append((_escaped(rel), split, label and _escaped(label), None, BAD_NAME))
+                continue
             try:
                 st = full.stat()
             except OSError:
                 continue  # dangling symlink: nothing to read
-            rows.append((full.relative_to(root).as_posix(), split, label, None, st.st_size))
+            rows.append((rel, split, label, None, st.st_size))
     return rows
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # os.walk gave surrogate escapes for undecodable bytes
+        return False
+
+
+def _escaped(text: str) -> str:
+    """Undecodable bytes of a file name as \\xNN, so reports can name the file."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _from_manifest(manifest: Path, root: Path, split_map: Mapping[str, str]) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from . import parallel
 from .cache import SCALAR_COLUMNS, FeatureCache, default_cache_dir
-from .dataset import Dataset
+from .dataset import BAD_NAME, Dataset
 from .errors import BadInputError
 from .images import HASHES, Decoded, decode_file
 
@@ -43,7 +43,8 @@ def scan(dataset: Dataset, *, hash_name: str = "phash", workers: int | None = No
     try:
         table = dataset.table.copy()
         full = [str(dataset.root / p) for p in table["path"]]
-        sizes, mtimes = _stats(full)
+        bad_name = (table["bytes"] == BAD_NAME).to_numpy()
+        sizes, mtimes = _stats([None if bad else p for p, bad in zip(full, bad_name)])
         digests = cache.known_digests(full, sizes, mtimes)
         cached = cache.features([d for d in digests if d], config)
         have = set(cached["digest"])
@@ -58,6 +59,7 @@ def scan(dataset: Dataset, *, hash_name: str = "phash", workers: int | None = No
         out = table.merge(frame, on="digest", how="left", validate="many_to_one")
         missing = np.asarray(sizes) < 0
         out.loc[missing, "problem"] = "missing file"
+        out.loc[bad_name, "problem"] = "file name is not valid UTF-8: rename the file"
         unread = out["digest"].isna() & ~missing
         # a file that could not be read has no digest: keep its reason from the decoder
         reasons = {full[i]: d.problem for i, d in zip(todo, new, strict=False) if not d.digest}
@@ -89,10 +91,12 @@ def load_thumbs(scanned: pd.DataFrame, rows) -> np.ndarray:
         cache.close()
 
 
-def _stats(paths: list[str]) -> tuple[list[int], list[int]]:
+def _stats(paths: list[str | None]) -> tuple[list[int], list[int]]:
     sizes, mtimes = [], []
     for p in paths:
         try:
+            if p is None:
+                raise OSError("not to be opened")
             st = os.stat(p)
             sizes.append(st.st_size)
             mtimes.append(st.st_mtime_ns)

@@ -49,3 +49,11 @@ def test_long_finding_lists_fold_into_details(tmp_path, patches):
     text = render_markdown(audit(root, cache_dir=tmp_path / "c", progress=False).to_dict())
     assert "### leakage: 15 findings" in text
     assert "<details><summary>5 more</summary>" in text
+
+
+def test_skipped_checks_are_shown(tmp_path, patches):
+    for k in range(3):
+        save(patches[k], tmp_path / "data" / "a" / f"{k}.jpg")
+    report = audit(tmp_path / "data", cache_dir=tmp_path / "c", progress=False).to_dict()
+    assert "needs two of the splits" in report["skipped"]["shift"]
+    assert "| shift | ⏭️ skipped |" in render_markdown(report)

@@ -38,6 +38,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     ]
     for name, check in report["checks"].items():
         lines.append(f"| {name} | {ICON[check['status']]} | {md(check['summary'])} |")
+    for name, reason in report.get("skipped", {}).items():
+        lines.append(f"| {name} | ⏭️ skipped | {md(reason)} |")
     for name, check in report["checks"].items():
         if check["findings"]:
             lines += ["", *_findings(name, check)]

@@ -24,6 +24,8 @@ def print_summary(report: dict[str, Any], console: Console | None = None) -> Non
     for name, check in report["checks"].items():
         table.add_row(name, Text(check["status"], style=STYLE[check["status"]]),
                       Text(check["summary"]))
+    for name, reason in report.get("skipped", {}).items():
+        table.add_row(name, Text("skipped", style="dim"), Text(reason))
     console.print(table)
     for name, check in report["checks"].items():
         if check["status"] == "pass" or not check["findings"]:
