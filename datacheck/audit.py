@@ -39,7 +39,7 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] = CHECKS,
           min_per_class: int = MIN_PER_CLASS, max_imbalance: float = MAX_IMBALANCE,
           between: tuple[str, str] | None = None, alpha: float = 0.05, seed: int = 0,
           workers: int | None = None, cache_dir: str | os.PathLike | None = None,
-          progress: bool = True) -> AuditReport:
+          scheduler: str | None = None, progress: bool = True) -> AuditReport:
     """Audit the dataset at ``path`` (folder tree or manifest) with the named checks.
 
     A check that cannot run on this dataset (``shift`` without two comparable splits) is left
@@ -67,7 +67,7 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] = CHECKS,
             raise BadInputError(f"--between: split {missing[0]!r} is not in the dataset "
                                 f"(it has {', '.join(dataset.splits)})")
     table = scan(dataset, hash_name=hash_name, workers=workers, cache_dir=cache_dir,
-                 progress=progress)
+                 progress=progress, scheduler=scheduler)
     scanned = time.perf_counter()
     results, skipped = {}, {}
     if "integrity" in checks:

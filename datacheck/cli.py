@@ -70,6 +70,10 @@ def audit_options(func):
                      help="Seed for every random choice."),
         click.option("--workers", type=click.IntRange(min=1), default=None,
                      help="Decoding processes [default: all cores]."),
+        click.option("--scheduler", default=None, envvar="DATACHECK_SCHEDULER",
+                     metavar="ADDRESS",
+                     help="Dask scheduler (tcp://host:port) to decode on [default: local "
+                          "processes]; env DATACHECK_SCHEDULER."),
         click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None,
                      help="Feature cache folder [default: PATH/.datacheck]."),
         click.option("--out", type=click.Path(file_okay=False), default=None,

@@ -1,4 +1,9 @@
-"""Run per-image work over a local process pool, with a progress bar."""
+"""Run per-image work over a local process pool (default) or a Dask cluster, with a progress bar.
+
+``scheduler`` (or the ``DATACHECK_SCHEDULER`` environment variable) is the address of a Dask
+distributed scheduler, e.g. ``tcp://10.0.0.5:8786``: the items are sent in chunks of
+``chunksize`` to its workers, which must be able to read the same paths (a shared file system).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
 from tqdm import tqdm
+
+from .errors import BadInputError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -31,8 +38,14 @@ def available_cores() -> int:
 
 
 def imap(func: Callable[[T], R], items: Sequence[T], *, workers: int | None = None,
-         desc: str = "", progress: bool = True, chunksize: int = 32) -> Iterator[R]:
-    """``func`` over ``items`` in order, on ``workers`` processes (default: all cores)."""
+         desc: str = "", progress: bool = True, chunksize: int = 32,
+         scheduler: str | None = None) -> Iterator[R]:
+    """``func`` over ``items`` in order, on ``workers`` processes (default: all cores) or on
+    the Dask cluster at ``scheduler``."""
+    scheduler = scheduler or os.environ.get("DATACHECK_SCHEDULER")
+    if scheduler:
+        yield from _dask_imap(func, items, scheduler, desc, progress, max(chunksize, 256))
+        return
     workers = workers or available_cores()
     if workers <= 1 or len(items) < INLINE_BELOW:
         with _bar(len(items), desc, progress) as bar:
@@ -48,6 +61,31 @@ def imap(func: Callable[[T], R], items: Sequence[T], *, workers: int | None = No
             for result in results:
                 yield result
                 bar.update()
+
+
+def _apply(func, chunk):
+    return [func(item) for item in chunk]
+
+
+def _dask_imap(func, items, scheduler, desc, progress, chunksize) -> Iterator:
+    try:
+        from distributed import Client
+    except ImportError:
+        raise BadInputError("--scheduler needs Dask: pip install 'datacheck[dask]'") from None
+    try:
+        client = Client(scheduler, timeout=10)
+    except (OSError, TimeoutError) as exc:
+        raise BadInputError(f"cannot reach the Dask scheduler at {scheduler} ({exc})") from None
+    try:
+        chunks = [list(items[i:i + chunksize]) for i in range(0, len(items), chunksize)]
+        futures = [client.submit(_apply, func, chunk, pure=False) for chunk in chunks]
+        with _bar(len(items), desc, progress) as bar:
+            for future in futures:  # in order; later chunks keep running meanwhile
+                results = future.result()
+                yield from results
+                bar.update(len(results))
+    finally:
+        client.close()
 
 
 def _bar(total: int, desc: str, progress: bool) -> tqdm:

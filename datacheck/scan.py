@@ -30,7 +30,8 @@ def _decoder(hash_name: str):
 
 
 def scan(dataset: Dataset, *, hash_name: str = "phash", workers: int | None = None,
-         cache_dir: str | os.PathLike | None = None, progress: bool = True) -> pd.DataFrame:
+         cache_dir: str | os.PathLike | None = None, progress: bool = True,
+         scheduler: str | None = None) -> pd.DataFrame:
     """The index table plus ``digest``, ``problem`` and the image features, one row per image.
 
     Only images whose content is not in the cache are decoded. The returned frame also carries
@@ -51,7 +52,8 @@ def scan(dataset: Dataset, *, hash_name: str = "phash", workers: int | None = No
         todo = [i for i, d in enumerate(digests)
                 if sizes[i] >= 0 and (d is None or d not in have)]
         new = _decode(cache, config, hash_name, [full[i] for i in todo],
-                      [sizes[i] for i in todo], [mtimes[i] for i in todo], workers, progress)
+                      [sizes[i] for i in todo], [mtimes[i] for i in todo], workers, progress,
+                      scheduler)
         for i, dec in zip(todo, new, strict=False):
             digests[i] = dec.digest or None
         frame = pd.concat([cached, _frame(new)], ignore_index=True).drop_duplicates("digest")
@@ -106,14 +108,15 @@ def _stats(paths: list[str | None]) -> tuple[list[int], list[int]]:
     return sizes, mtimes
 
 
-def _decode(cache, config, hash_name, paths, sizes, mtimes, workers, progress) -> list[Decoded]:
+def _decode(cache, config, hash_name, paths, sizes, mtimes, workers, progress,
+            scheduler) -> list[Decoded]:
     results: list[Decoded] = []
     batch_files: list[tuple[str, int, int, str]] = []
     batch: list[Decoded] = []
     for path, size, mtime, dec in zip(
         paths, sizes, mtimes,
         parallel.imap(_decoder(hash_name), paths, workers=workers, desc="decoding",
-                      progress=progress), strict=False,
+                      progress=progress, scheduler=scheduler), strict=False,
     ):
         results.append(dec)
         if dec.digest:
