@@ -17,7 +17,8 @@ from .images import HASHES, Decoded, decode_file
 
 #: Bump when what images.py computes changes, so stale cache rows are not reused.
 FEATURES_VERSION = 4
-BATCH = 512
+#: Images per cache transaction: a killed run loses at most this many decodes.
+BATCH = int(os.environ.get("DATACHECK_BATCH", "512"))
 
 
 def feature_config(hash_name: str) -> str:

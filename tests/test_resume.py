@@ -1,0 +1,62 @@
+"""The cache survives a killed run and concurrent audits."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+from datacheck import audit
+from tests.conftest import distinct_patches, save
+
+
+def make_dataset(root, n=300):
+    patches = distinct_patches(60, size=64, seed=5)
+    for k in range(n):
+        img = patches[k % 60].rotate(6 * (k // 60))
+        save(img, root / "train" / ("a" if k % 2 else "b") / f"{k:04d}.png")
+
+
+def cached_rows(cache) -> int:
+    try:
+        db = sqlite3.connect(cache / "cache.sqlite", timeout=5)
+        try:
+            return db.execute("SELECT count(*) FROM features").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return 0
+
+
+def start_audit(root, cache, batch="8"):
+    env = {**os.environ, "DATACHECK_BATCH": batch}
+    return subprocess.Popen([sys.executable, "-m", "datacheck", "audit", str(root), "--cache",
+                             str(cache), "--workers", "1", "--format", "json"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_kill_9_mid_audit_then_rerun_repeats_at_most_the_unfinished_batch(tmp_path):
+    root, cache = tmp_path / "data", tmp_path / "cache"
+    make_dataset(root)
+    proc = start_audit(root, cache)
+    deadline = time.time() + 120
+    while cached_rows(cache) < 40 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stored = cached_rows(cache)
+    assert 40 <= stored < 300, "the audit finished or never started before the kill"
+    report = audit(root, cache_dir=cache, progress=False)
+    assert report.stats["decoded"] == 300 - stored
+    assert audit(root, cache_dir=cache, progress=False).stats["decoded"] == 0
+
+
+def test_concurrent_audits_share_one_cache(tmp_path):
+    root, cache = tmp_path / "data", tmp_path / "cache"
+    make_dataset(root, n=200)
+    procs = [start_audit(root, cache) for _ in range(2)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-500:] for o in outputs]
+    assert outputs[0][0] == outputs[1][0]
+    assert audit(root, cache_dir=cache, progress=False).stats["decoded"] == 0
