@@ -218,8 +218,13 @@ def _safe_relative(base: Path, value, manifest: Path) -> str:
     text = str(value)
     if not text:
         raise BadInputError(f"{manifest}: empty path in manifest")
+    if "\x00" in text:
+        raise BadInputError(f"{manifest}: path {text!r} contains a NUL byte")
     candidate = Path(text)
-    full = (candidate if candidate.is_absolute() else base / candidate).resolve()
+    try:
+        full = (candidate if candidate.is_absolute() else base / candidate).resolve()
+    except (OSError, RuntimeError) as exc:  # symlink loops, names too long
+        raise BadInputError(f"{manifest}: cannot resolve path {text!r} ({exc})") from None
     try:
         return full.relative_to(base).as_posix()
     except ValueError:
