@@ -1,0 +1,426 @@
+"""What a change to a dataset introduced or removed: the difference of two audit reports.
+
+``diff_reports(base, head)`` takes two ``AuditReport.to_dict()`` dicts (schema
+``datacheck.audit/1``) and returns a ``datacheck.diff/1`` dict; ``render_diff_markdown`` turns
+it into a pull-request comment and ``has_new`` answers ``--fail-on new-leakage``.
+
+Identities: a finding is matched across the two reports by what it is about, not by its place
+in the list.
+
+- An image is identified by its content digest when the findings of that check carry digests
+  in *both* reports (``digest_a``/``digest_b`` on leaks, ``digests`` beside ``paths`` on
+  duplicate clusters, ``digest`` on label issues), so a renamed or moved file is not a new
+  finding. Audit reports do not carry digests yet, so today images are identified by their
+  path relative to the dataset root: a renamed file shows as one finding removed and one added.
+  Each section of the diff names the identity it used (``"identity": "digest" | "path"``).
+- A leak is the unordered pair of its two images (plus the kind ``group`` and the group name
+  for group leaks, whose pair of files is only an example). A change of kind (exact -> near) or
+  distance is not a new leak. Identical pairs are counted as a multiset, so two leaks of one
+  content digest stay two.
+- A duplicate cluster is matched to the cluster of the same split that shares the most member
+  images; unmatched clusters are added or removed, matched ones whose members changed are
+  ``changed`` with the members that ``joined`` and ``left``.
+- A label issue is its image plus its given label (a new suggestion for the same image and
+  label is the same issue).
+
+A check present in only one report is not compared (``"compared": false`` with the reason):
+nothing is reported new or removed for it, and :func:`has_new` is false for it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from ..errors import BadInputError
+from .escape import md
+
+SCHEMA = "datacheck.diff/1"
+AUDIT_SCHEMA = "datacheck.audit/1"
+KINDS = ("leakage", "duplicates", "label_noise")
+ICON = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ fail", None: "—"}
+#: Rows shown before the fold, and at most per table (GitHub comments cap at 64 KB).
+SHOWN = 10
+MAX_ROWS = 200
+
+
+# -- diff ---------------------------------------------------------------------------------------
+
+def diff_reports(base: dict[str, Any], head: dict[str, Any]) -> dict[str, Any]:
+    """The ``datacheck.diff/1`` difference between two ``datacheck.audit/1`` report dicts."""
+    for name, report in (("base", base), ("head", head)):
+        if not isinstance(report, dict) or report.get("schema") != AUDIT_SCHEMA:
+            found = report.get("schema") if isinstance(report, dict) else type(report).__name__
+            raise BadInputError(f"{name} report: expected schema {AUDIT_SCHEMA!r}, found "
+                                f"{found!r} (give the report.json written by datacheck audit)")
+    bchecks, hchecks = base.get("checks") or {}, head.get("checks") or {}
+    names = list(dict.fromkeys([*bchecks, *hchecks]))
+    settings = {}
+    bset, hset = base.get("settings") or {}, head.get("settings") or {}
+    for key in dict.fromkeys([*bset, *hset]):
+        if bset.get(key) != hset.get(key):
+            settings[key] = {"base": bset.get(key), "head": hset.get(key)}
+    return {
+        "schema": SCHEMA,
+        "base": _side(base),
+        "head": _side(head),
+        "settings": settings,
+        "checks": {n: {"base_status": (bchecks.get(n) or {}).get("status"),
+                       "head_status": (hchecks.get(n) or {}).get("status")} for n in names},
+        "leakage": _compare(bchecks, hchecks, "leakage", _diff_leakage),
+        "duplicates": _compare(bchecks, hchecks, "duplicates", _diff_duplicates),
+        "label_noise": _compare(bchecks, hchecks, "label_noise", _diff_label_noise),
+        "split_counts": _changes(
+            {(s,): n for s, n in ((base.get("dataset") or {}).get("splits") or {}).items()},
+            {(s,): n for s, n in ((head.get("dataset") or {}).get("splits") or {}).items()},
+            ("split",)),
+        "class_counts": _class_counts(bchecks, hchecks),
+    }
+
+
+def has_new(diff: dict[str, Any], kind: str) -> bool:
+    """True when ``diff`` has new findings of ``kind`` (leakage, duplicates, label_noise; a
+    ``new-`` prefix and ``-`` for ``_`` are accepted, so ``new-leakage`` works as given).
+    Duplicate clusters that gained members count as new."""
+    key = kind.removeprefix("new-").replace("-", "_")
+    if key == "label_issues":
+        key = "label_noise"
+    if key not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
+    part = diff.get(key) or {}
+    if part.get("added"):
+        return True
+    return any(c.get("joined") for c in part.get("changed") or [])
+
+
+def _side(report: dict[str, Any]) -> dict[str, Any]:
+    ds = report.get("dataset") or {}
+    return {"root": ds.get("root"), "status": report.get("status"), "images": ds.get("images"),
+            "splits": ds.get("splits") or {}, "classes": ds.get("classes")}
+
+
+def _compare(bchecks: dict, hchecks: dict, name: str,
+             func: Callable[[list, list], dict]) -> dict[str, Any]:
+    missing = [side for side, checks in (("base", bchecks), ("head", hchecks))
+               if name not in checks]
+    if missing:
+        empty: dict[str, Any] = {"compared": False, "identity": None, "added": [],
+                                 "removed": []}
+        if name == "duplicates":
+            empty["changed"] = []
+        if len(missing) == 2:
+            empty["reason"] = "in neither report"
+        else:
+            empty["reason"] = f"not in the {missing[0]} report"
+        return empty
+    return {"compared": True, **func(list(bchecks[name].get("findings") or []),
+                                     list(hchecks[name].get("findings") or []))}
+
+
+def _all_have(rows: list[dict], *keys: str) -> bool:
+    return all(all(r.get(k) for k in keys) for r in rows)
+
+
+def _multiset_diff(base: list[dict], head: list[dict],
+                   key: Callable[[dict], Hashable]) -> tuple[list[dict], list[dict]]:
+    """(rows of head beyond base's count of their key, rows of base beyond head's), in order."""
+    bcount = Counter(key(r) for r in base)
+    hcount = Counter(key(r) for r in head)
+    added, removed = [], []
+    seen: Counter = Counter()
+    for r in head:
+        k = key(r)
+        seen[k] += 1
+        if seen[k] > bcount[k]:
+            added.append(r)
+    seen.clear()
+    for r in base:
+        k = key(r)
+        seen[k] += 1
+        if seen[k] > hcount[k]:
+            removed.append(r)
+    return added, removed
+
+
+def _diff_leakage(base: list[dict], head: list[dict]) -> dict[str, Any]:
+    copies = [r for r in base + head if r.get("kind") != "group"]
+    by_digest = bool(copies) and _all_have(copies, "digest_a", "digest_b")
+    a_key, b_key = ("digest_a", "digest_b") if by_digest else ("a", "b")
+
+    def key(r: dict) -> Hashable:
+        if r.get("kind") == "group":
+            return ("group", _hashable(r.get("group")),
+                    frozenset((r.get("split_a"), r.get("split_b"))))
+        pair = (_hashable(r.get(a_key)), _hashable(r.get(b_key)))
+        return ("copy", tuple(sorted(pair, key=repr)))
+
+    added, removed = _multiset_diff(base, head, key)
+    return {"identity": "digest" if by_digest else "path", "added": added, "removed": removed}
+
+
+def _diff_duplicates(base: list[dict], head: list[dict]) -> dict[str, Any]:
+    by_digest = bool(base + head) and all(
+        isinstance(r.get("digests"), list) and len(r["digests"]) == len(r.get("paths") or [])
+        and all(r["digests"]) for r in base + head)
+
+    def members(r: dict) -> Counter:
+        ids = r["digests"] if by_digest else (r.get("paths") or [])
+        return Counter(_hashable(x) for x in ids)
+
+    bm = [members(r) for r in base]
+    hm = [members(r) for r in head]
+    candidates = []
+    for i, rb in enumerate(base):
+        for j, rh in enumerate(head):
+            if rb.get("split") != rh.get("split"):
+                continue
+            overlap = sum((bm[i] & hm[j]).values())
+            if overlap:
+                candidates.append((-overlap, i, j))
+    matched_b, matched_h, pairs = set(), set(), []
+    for _, i, j in sorted(candidates):
+        if i not in matched_b and j not in matched_h:
+            matched_b.add(i)
+            matched_h.add(j)
+            pairs.append((i, j))
+    changed = []
+    for i, j in sorted(pairs, key=lambda p: p[1]):
+        rb, rh = base[i], head[j]
+        if bm[i] == hm[j] and bool(rb.get("label_conflict")) == bool(rh.get("label_conflict")):
+            continue
+        joined = _excess(rh, hm[j] - bm[i], rb, by_digest)
+        left = _excess(rb, bm[i] - hm[j], rh, by_digest)
+        changed.append({**rh, "joined": joined, "left": left,
+                        "base_label_conflict": bool(rb.get("label_conflict"))})
+    return {
+        "identity": "digest" if by_digest else "path",
+        "added": [r for j, r in enumerate(head) if j not in matched_h],
+        "removed": [r for i, r in enumerate(base) if i not in matched_b],
+        "changed": changed,
+    }
+
+
+def _excess(row: dict, extra: Counter, other: dict, by_digest: bool) -> list[str]:
+    """Paths of ``row`` whose identities are in ``extra`` (preferring paths ``other`` lacks)."""
+    paths = list(row.get("paths") or [])
+    ids = row["digests"] if by_digest else paths
+    other_paths = set(map(_hashable, other.get("paths") or []))
+    need = Counter(extra)
+    out = []
+    for prefer_new in (True, False):
+        for p, x in zip(paths, ids, strict=False):
+            x = _hashable(x)
+            if need[x] > 0 and (not prefer_new or _hashable(p) not in other_paths) \
+                    and p not in out:
+                out.append(p)
+                need[x] -= 1
+    return out
+
+
+def _diff_label_noise(base: list[dict], head: list[dict]) -> dict[str, Any]:
+    singles = [r for r in base + head if "path" in r]
+    by_digest = bool(singles) and _all_have(singles, "digest")
+
+    def key(r: dict) -> Hashable:
+        if "path" in r:
+            return ("image", _hashable(r["digest"] if by_digest else r["path"]),
+                    _hashable(r.get("given")))
+        if isinstance(r.get("paths"), list):
+            return ("group", r.get("kind"), frozenset(map(_hashable, r["paths"])))
+        return ("row", json.dumps(r, sort_keys=True, default=str))
+
+    added, removed = _multiset_diff(base, head, key)
+    return {"identity": "digest" if by_digest else "path", "added": added, "removed": removed}
+
+
+def _class_counts(bchecks: dict, hchecks: dict) -> list[dict[str, Any]]:
+    bc = ((bchecks.get("balance") or {}).get("details") or {}).get("counts")
+    hc = ((hchecks.get("balance") or {}).get("details") or {}).get("counts")
+    if bc is None or hc is None:
+        return []
+    flat = [{(s, lab): n for s, per in counts.items() for lab, n in per.items()}
+            for counts in (bc, hc)]
+    return _changes(flat[0], flat[1], ("split", "label"))
+
+
+def _changes(base: dict[tuple, int], head: dict[tuple, int],
+             names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Rows for keys whose value differs (a key missing on one side counts as 0 there)."""
+    rows = []
+    for key in dict.fromkeys([*base, *head]):
+        b, h = base.get(key, 0) or 0, head.get(key, 0) or 0
+        if b != h:
+            rows.append({**dict(zip(names, key, strict=True)), "base": b, "head": h,
+                         "change": h - b})
+    return rows
+
+
+def _hashable(value: Any) -> Hashable:
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), _hashable(v)) for k, v in value.items()))
+    return value
+
+
+# -- Markdown -----------------------------------------------------------------------------------
+
+LEAK_COLS = [("kind", "kind"), ("split_a", "split"), ("a", "file"), ("split_b", "split"),
+             ("b", "copy"), ("distance", "bits")]
+DUP_COLS = [("kind", "kind"), ("split", "split"), ("paths", "files"), ("labels", "labels")]
+LABEL_COLS = [("path", "file"), ("split", "split"), ("given", "given"),
+              ("suggested", "suggested"), ("score", "score")]
+
+
+def summary_line(diff: dict[str, Any]) -> str:
+    """``1 new leak, 0 removed · 0 new duplicate clusters, 0 removed · ...`` (plain text)."""
+    parts = []
+    for key, one, many in (("leakage", "leak", "leaks"),
+                           ("duplicates", "duplicate cluster", "duplicate clusters"),
+                           ("label_noise", "label issue", "label issues")):
+        part = diff.get(key) or {}
+        if not part.get("compared"):
+            continue
+        n, r = len(part.get("added") or []), len(part.get("removed") or [])
+        text = f"{n:,} new {one if n == 1 else many}, {r:,} removed"
+        grown = sum(1 for c in part.get("changed") or [] if c.get("joined"))
+        if grown:
+            text += f", {grown:,} grown"
+        parts.append(text)
+    n = len(diff.get("class_counts") or [])
+    if n:
+        parts.append(f"{n:,} class count{'' if n == 1 else 's'} changed")
+    return " · ".join(parts) if parts else "nothing to compare"
+
+
+def render_diff_markdown(diff: dict[str, Any]) -> str:
+    """A GitHub pull-request comment for a ``datacheck.diff/1`` dict. Every file name, label and
+    value from the reports is escaped; long tables fold into ``<details>``."""
+    new = any(has_new(diff, k) for k in KINDS)
+    icon = "❌" if new else "✅"
+    base, head = diff.get("base") or {}, diff.get("head") or {}
+    lines = [f"## datacheck diff: {icon} {summary_line(diff)}", ""]
+    lines.append(f"Base: {_status(base.get('status'))}, {_int(base.get('images'))} images · "
+                 f"head: {_status(head.get('status'))}, {_int(head.get('images'))} images.")
+    if diff.get("settings"):
+        changed = ", ".join(f"{md(k)} {md(_fmt(v.get('base')))} → {md(_fmt(v.get('head')))}"
+                            for k, v in diff["settings"].items())
+        lines += ["", f"> Settings differ between the two audits ({changed}); some changes "
+                      "below may come from the settings, not the data."]
+    lines += ["", "| check | base | head |", "|---|---|---|"]
+    for name, st in (diff.get("checks") or {}).items():
+        b, h = st.get("base_status"), st.get("head_status")
+        mark = "" if b == h else " ⬅️ changed"
+        lines.append(f"| {md(name)} | {_status(b)} | {_status(h)}{mark} |")
+    lines += _section(diff, "leakage", "Leakage", ("leak", "leaks"), LEAK_COLS)
+    lines += _section(diff, "duplicates", "Duplicates",
+                      ("duplicate cluster", "duplicate clusters"), DUP_COLS)
+    lines += _section(diff, "label_noise", "Label issues", ("label issue", "label issues"),
+                      LABEL_COLS)
+    for key, title, cols in (("split_counts", "Images per split", ("split",)),
+                             ("class_counts", "Images per class", ("split", "label"))):
+        rows = diff.get(key) or []
+        if not rows:
+            continue
+        header = [*cols, "base", "head", "change"]
+        table = [f"| {' | '.join('class' if c == 'label' else c for c in header)} |",
+                 "|" + "---|" * len(cols) + "---:|---:|---:|"]
+        body = [f"| {' | '.join(md(r.get(c)) for c in cols)} | {_int(r.get('base'))} | "
+                f"{_int(r.get('head'))} | {_signed(r.get('change'))} |" for r in rows]
+        lines += ["", f"### {title}: {len(rows):,} changed", "", *_fold(table, body)]
+    return "\n".join(lines) + "\n"
+
+
+def _section(diff: dict[str, Any], key: str, title: str, what: tuple[str, str],
+             cols: list[tuple[str, str]]) -> list[str]:
+    part = diff.get(key) or {}
+    if not part.get("compared"):
+        reason = part.get("reason")
+        return ["", f"### {title}: not compared ({md(reason)})"] if reason and \
+            reason != "in neither report" else []
+    out: list[str] = []
+    for which, label in (("added", "new"), ("removed", "removed")):
+        rows = part.get(which) or []
+        if not rows:
+            continue
+        use = cols if all(k in r for r in rows for k, _ in cols[:1]) else _generic_cols(rows)
+        head = [f"| {' | '.join(h for _, h in use)} |", "|" + "---|" * len(use)]
+        body = [f"| {' | '.join(_cell(r.get(k)) for k, _ in use)} |" for r in rows]
+        out += ["", f"### {title}: {len(rows):,} {label}", ""]
+        out += _fold(head, body) if which == "added" else _details(
+            f"{len(rows):,} removed {what[len(rows) != 1]}", head, body)
+    changed = part.get("changed") or []
+    if changed:
+        head = ["| split | files now | joined | left |", "|---|---|---|---|"]
+        body = [f"| {md(c.get('split'))} | {_cell(c.get('paths'))} | {_cell(c.get('joined'))} | "
+                f"{_cell(c.get('left'))} |" for c in changed]
+        out += ["", f"### {title}: {len(changed):,} changed", "", *_fold(head, body)]
+    if not out:
+        out = ["", f"### {title}: no change"]
+    if part.get("identity") == "path" and (part.get("added") or part.get("removed")):
+        out += ["", "<sub>Matched by file path: a renamed file shows as removed and new.</sub>"]
+    return out
+
+
+def _generic_cols(rows: list[dict]) -> list[tuple[str, str]]:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    return [(k, md(k)) for k in keys]
+
+
+def _fold(head: list[str], body: list[str]) -> list[str]:
+    out = head + body[:SHOWN]
+    rest = body[SHOWN:MAX_ROWS]
+    if rest:
+        out += ["", f"<details><summary>{len(rest):,} more</summary>", "", *head, *rest, "",
+                "</details>"]
+    if len(body) > MAX_ROWS:
+        out += ["", f"…and {len(body) - MAX_ROWS:,} more in the JSON diff."]
+    return out
+
+
+def _details(summary: str, head: list[str], body: list[str]) -> list[str]:
+    out = [f"<details><summary>{summary}</summary>", "", *head, *body[:MAX_ROWS], "",
+           "</details>"]
+    if len(body) > MAX_ROWS:
+        out += ["", f"…and {len(body) - MAX_ROWS:,} more in the JSON diff."]
+    return out
+
+
+def _status(status: Any) -> str:
+    return ICON.get(status) or md(status)
+
+
+def _int(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return md(_fmt(value))
+
+
+def _signed(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:+,}"
+    return md(_fmt(value))
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        shown = "<br>".join(md(_fmt(v)) for v in value[:5])
+        return shown + (f"<br>…+{len(value) - 5}" if len(value) > 5 else "")
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return md(value)
+
+
+__all__ = ["diff_reports", "has_new", "render_diff_markdown", "summary_line", "SCHEMA"]

@@ -1,0 +1,509 @@
+"""A single self-contained HTML report with thumbnails, rendered from ``AuditReport.to_dict()``.
+
+Everything the page needs is inside the file: the CSS is inline, there is no JavaScript, and
+each thumbnail is a ``data:`` URI (a small JPEG or PNG made with PIL from the image under
+``root``). A Content-Security-Policy meta tag forbids any fetch other than ``data:`` images, so
+the page works offline, can be attached to a CI run, and cannot call anywhere.
+
+File names and labels are untrusted: every one is escaped with :func:`escape.html_text`, in
+element content and in attributes alike. Report paths are read only when they are relative and
+stay inside ``root`` (no absolute paths, no ``..``); anything else, and every file that is
+missing or cannot be decoded, shows a placeholder instead of a thumbnail.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import random
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from PIL import Image, ImageOps
+
+from .escape import html_text as e
+
+#: Members of one duplicate cluster shown before "+N more".
+CLUSTER_SHOWN = 8
+#: Images at most this many pixels a side are stored as PNG and drawn with crisp pixels.
+SMALL_SIDE = 64
+STATUS_ORDER = ("fail", "warn", "pass")
+TITLES = {"integrity": "Integrity", "duplicates": "Duplicates", "leakage": "Leakage",
+          "balance": "Balance", "label_noise": "Label issues", "shift": "Shift"}
+
+CSS = """
+:root{--t:%(t)dpx;--fg:#1f2328;--mut:#59636e;--bd:#d1d9e0;--bg:#f6f8fa;--card:#fff}
+*{box-sizing:border-box}
+body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,
+sans-serif;color:var(--fg);background:var(--bg)}
+main{max-width:1240px;margin:0 auto;padding:20px 24px 48px}
+header.top{display:flex;flex-wrap:wrap;align-items:center;gap:12px 18px;margin-bottom:6px}
+h1{font-size:22px;margin:0}
+h2{font-size:18px;margin:0 0 6px;display:flex;align-items:center;gap:10px}
+h2 .meta{font-size:13px;font-weight:400}
+h3{font-size:14px;margin:14px 0 6px}
+nav{display:flex;flex-wrap:wrap;gap:6px;margin:10px 0 18px}
+nav a{color:var(--fg);text-decoration:none;background:var(--card);border:1px solid var(--bd);
+border-radius:999px;padding:2px 10px;font-size:13px}
+nav a:hover{border-color:#8c959f}
+section{background:var(--card);border:1px solid var(--bd);border-radius:10px;padding:16px 18px;
+margin:0 0 18px}
+.meta{color:var(--mut)}
+.note{color:var(--mut);font-size:13px;margin:10px 0 0}
+.badge{display:inline-block;border-radius:999px;padding:1px 9px;font-size:12px;font-weight:600;
+white-space:nowrap;border:1px solid transparent}
+.pass{background:#dafbe1;color:#116329;border-color:#aceebb}
+.warn{background:#fff8c5;color:#7d4e00;border-color:#f5e0a0}
+.fail{background:#ffebe9;color:#a40e26;border-color:#ffcecb}
+.skip,.info{background:#eff2f5;color:#59636e;border-color:#d1d9e0}
+table{border-collapse:collapse;width:100%%}
+th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #e6eaef;vertical-align:top}
+th{font-size:12px;text-transform:uppercase;letter-spacing:.03em;color:var(--mut)}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+.path{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;
+overflow-wrap:anywhere}
+.grid{display:grid;gap:12px;grid-template-columns:repeat(auto-fill,minmax(calc(2*var(--t) +
+150px),1fr))}
+.card{border:1px solid var(--bd);border-radius:8px;padding:10px;background:#fff}
+.pair{display:grid;grid-template-columns:var(--t) 1fr var(--t);gap:10px;align-items:start}
+.side{display:grid;grid-template-columns:var(--t) 1fr;gap:10px;align-items:start}
+.mid{text-align:center;font-size:12px;color:var(--mut);padding-top:calc(var(--t)/2 - 26px)}
+.mid b{display:block;font-size:15px;color:var(--fg)}
+figure{margin:0;width:var(--t)}
+figcaption{font-size:11px;color:var(--mut);margin-top:3px;overflow-wrap:anywhere}
+figcaption .lab{color:var(--fg);font-weight:600}
+.thumb{display:block;width:var(--t);height:var(--t);object-fit:contain;border-radius:5px;
+background:#eef1f4;border:1px solid #e1e6eb}
+img.px{image-rendering:pixelated}
+.ph{display:flex;align-items:center;justify-content:center;text-align:center;font-size:11px;
+color:#8c959f;background:repeating-linear-gradient(45deg,#f3f4f6 0 8px,#e9ecef 8px 16px)}
+.row{display:flex;flex-wrap:wrap;gap:10px;margin-top:8px}
+.head{display:flex;flex-wrap:wrap;gap:6px 10px;align-items:center}
+.arrow{font-weight:600}
+.given{color:#a40e26;text-decoration:line-through}
+.sugg{color:#116329;font-weight:600}
+.track{display:inline-block;vertical-align:middle;width:120px;height:8px;margin-right:8px;
+background:#eef1f4;border-radius:4px;overflow:hidden}
+.bar{height:8px;background:#54aeff}
+.who{display:grid;grid-template-columns:auto 1fr;gap:2px 8px;margin-top:8px;font-size:12px}
+.who .path{font-size:11.5px}
+.samples th{width:1%%;white-space:nowrap;text-transform:none;font-size:14px;color:var(--fg);
+padding-top:26px}
+td.pic,th.pic{width:1%%}
+.split-group{display:flex;flex-direction:column;gap:4px;margin-right:12px}
+.split-group>span{font-size:12px;color:var(--mut)}
+details summary{cursor:pointer;color:var(--mut)}
+footer{color:var(--mut);font-size:12px;text-align:center}
+"""
+
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+
+def render_html(report: dict[str, Any], root: str | os.PathLike, *, thumb_px: int = 96,
+                max_items: int = 200,
+                samples: Mapping[str, Sequence[str] | Mapping[str, Sequence[str]]] | None = None
+                ) -> str:
+    """One self-contained HTML page for an audit report (schema ``datacheck.audit/1``).
+
+    ``root`` is the folder the report's paths are relative to (the audited folder, or the
+    manifest's folder / ``--root``). Each section shows at most ``max_items`` findings and says
+    how many it left out. ``samples`` (optional) maps a class to the relative paths of a few of
+    its images, or to ``{split: [paths]}``; :func:`pick_samples` builds it from the dataset
+    index. Without it the per-class grid is left out.
+    """
+    return _Page(Path(root), thumb_px=max(16, int(thumb_px)),
+                 max_items=max(1, int(max_items))).render(report, samples)
+
+
+def pick_samples(table, *, per_split: int = 3, seed: int = 0) -> dict[str, dict[str, list[str]]]:
+    """``{class: {split: [paths]}}``: up to ``per_split`` seeded-random images of each class in
+    each split, from a table with ``path``, ``split`` and ``label`` columns (the index from
+    ``datacheck.dataset.load_dataset(...).table``, or the scanned table). Unlabelled rows and
+    files whose names could not be read (``bytes`` < 0) are skipped."""
+    rng = random.Random(seed)
+    sizes = table["bytes"] if "bytes" in table.columns else [0] * len(table)
+    groups: dict[str, dict[str, list[str]]] = {}
+    for path, split, label, size in zip(table["path"], table["split"], table["label"], sizes,
+                                        strict=True):
+        if label is None or label != label:  # None or NaN
+            continue
+        if size is not None and size == size and size < 0:
+            continue
+        groups.setdefault(str(label), {}).setdefault(str(split), []).append(str(path))
+    out: dict[str, dict[str, list[str]]] = {}
+    for label in sorted(groups):
+        out[label] = {}
+        for split, paths in groups[label].items():
+            chosen = sorted(paths) if len(paths) <= per_split else sorted(
+                rng.sample(sorted(paths), per_split))
+            out[label][split] = chosen
+    return out
+
+
+def safe_join(root: Path, rel: object) -> Path | None:
+    """``root/rel`` when ``rel`` is a relative POSIX path that stays inside ``root``, else None.
+
+    Lexical only (like the dataset index, which lists symlinked files as they are)."""
+    if not isinstance(rel, str) or not rel or "\x00" in rel or "\\" in rel:
+        return None
+    pure = PurePosixPath(rel)
+    if pure.is_absolute() or ".." in pure.parts:
+        return None
+    return root.joinpath(*pure.parts)
+
+
+def make_thumbnail(path: Path, px: int) -> tuple[str | None, str, tuple[int, int]]:
+    """(data URI or None, reason when None, (width, height)) for the image file at ``path``.
+
+    Never raises: a missing, unreadable or oversized file gives ``None`` and a short reason."""
+    try:
+        if not path.is_file():
+            return None, "missing", (0, 0)
+    except OSError:
+        return None, "missing", (0, 0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as img:
+                if img.format == "JPEG":
+                    img.draft("RGB", (px * 2, px * 2))
+                img.load()
+                img = ImageOps.exif_transpose(img)
+                img = _to_rgb(img)
+                img.thumbnail((px, px), Image.Resampling.LANCZOS)
+                buf = io.BytesIO()
+                small = max(img.size) <= SMALL_SIDE
+                if small:
+                    img.save(buf, "PNG", optimize=True)
+                    mime = "image/png"
+                else:
+                    img.save(buf, "JPEG", quality=82, optimize=True)
+                    mime = "image/jpeg"
+                size = img.size
+    except Image.DecompressionBombError:
+        return None, "too large to preview", (0, 0)
+    except Exception:  # any decoder failure is a placeholder, never a crash
+        return None, "cannot be decoded", (0, 0)
+    return f"data:{mime};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}", "", size
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        lo, hi = img.getextrema()
+        scale = 255.0 / (hi - lo) if hi > lo else 1.0
+        return img.point(lambda v: (v - lo) * scale).convert("L").convert("RGB")
+    return img.convert("RGB")
+
+
+class _Page:
+    def __init__(self, root: Path, *, thumb_px: int, max_items: int) -> None:
+        self.root = root
+        self.px = thumb_px
+        self.max_items = max_items
+        self._thumbs: dict[str, tuple[str | None, str, tuple[int, int]]] = {}  # by path
+
+    # -- pieces -------------------------------------------------------------------------------
+    def thumb(self, rel: object, caption: str = "") -> str:
+        """A figure: the thumbnail (or a placeholder) and an escaped caption (already HTML)."""
+        key = rel if isinstance(rel, str) else f"\x00{rel!r}"  # no path holds a NUL
+        if key not in self._thumbs:
+            full = safe_join(self.root, rel)
+            self._thumbs[key] = (make_thumbnail(full, self.px) if full is not None
+                                 else (None, "outside the dataset", (0, 0)))
+        uri, why, (w, h) = self._thumbs[key]
+        title = e(rel if rel is not None else "")
+        if uri is None:
+            pic = f'<div class="thumb ph" title="{title}">{e(why)}</div>'
+        else:
+            px = " px" if max(w, h) <= SMALL_SIDE else ""
+            pic = (f'<img class="thumb{px}" src="{uri}" width="{w}" height="{h}" '
+                   f'alt="{title}" title="{title}">')
+        cap = f"<figcaption>{caption}</figcaption>" if caption else ""
+        return f"<figure>{pic}{cap}</figure>"
+
+    def cap(self, rows: list, what: str) -> tuple[list, str]:
+        if len(rows) <= self.max_items:
+            return rows, ""
+        note = (f'<p class="note">Showing the first {self.max_items:,} of {len(rows):,} {what}; '
+                f"the rest are in report.json.</p>")
+        return rows[:self.max_items], note
+
+    # -- page ---------------------------------------------------------------------------------
+    def render(self, report: dict[str, Any], samples) -> str:
+        checks: dict[str, dict] = report.get("checks") or {}
+        ds = report.get("dataset") or {}
+        sections: list[tuple[str, str, str]] = []  # (anchor, nav label, html)
+        sections.append(("summary", "Summary", self.summary(report)))
+        order = [n for n in ("leakage", "duplicates", "label_noise", "integrity", "balance",
+                             "shift") if n in checks]
+        order += [n for n in checks if n not in order]
+        for k, name in enumerate(order):
+            check = checks[name]
+            body = {
+                "leakage": self.leakage, "duplicates": self.duplicates,
+                "label_noise": self.label_noise, "integrity": self.integrity,
+                "balance": self.balance,
+            }.get(name, self.generic)(check)
+            anchor = name if name in TITLES else f"check-{k}"
+            title = TITLES.get(name, name)
+            n = len(check.get("findings") or [])
+            head = (f'<h2>{e(title)} {_badge(check.get("status"))}'
+                    f'<span class="meta">{n:,} finding{"" if n == 1 else "s"}</span></h2>'
+                    f'<p class="meta">{e(check.get("summary", ""))}</p>')
+            sections.append((anchor, title, head + body))
+        if samples:
+            sections.append(("samples", "Samples", self.sample_grid(samples)))
+        nav = "".join(f'<a href="#{a}">{e(t)}</a>' for a, t, _ in sections)
+        body = "".join(f'<section id="{a}">{h}</section>' for a, _, h in sections)
+        splits = ", ".join(f"{e(s)} {_num(n)}" for s, n in (ds.get("splits") or {}).items())
+        return (
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+            '<meta name="viewport" content="width=device-width,initial-scale=1">'
+            f"<title>datacheck: {e(report.get('status', ''))} — {e(ds.get('root', ''))}</title>"
+            f"<style>{CSS % {'t': self.px}}</style></head><body><main>"
+            f'<header class="top"><h1>datacheck report</h1>{_badge(report.get("status"))}'
+            f'<span class="meta"><span class="path">{e(ds.get("root", ""))}</span> · '
+            f'{_num(ds.get("images", 0))} images ({splits}) · '
+            f'{_num(ds.get("classes", 0))} classes</span></header>'
+            f"<nav>{nav}</nav>{body}"
+            f'<footer>{e(report.get("schema", ""))} · generated by datacheck</footer>'
+            "</main></body></html>\n"
+        )
+
+    def summary(self, report: dict[str, Any]) -> str:
+        rows = []
+        for name, check in (report.get("checks") or {}).items():
+            anchor = name if name in TITLES else None
+            label = (f'<a href="#{anchor}">{e(name)}</a>' if anchor else e(name))
+            rows.append(f"<tr><td>{label}</td><td>{_badge(check.get('status'))}</td>"
+                        f"<td>{e(check.get('summary', ''))}</td></tr>")
+        for name, reason in (report.get("skipped") or {}).items():
+            rows.append(f'<tr><td>{e(name)}</td><td><span class="badge skip">skipped</span>'
+                        f"</td><td>{e(reason)}</td></tr>")
+        settings = report.get("settings") or {}
+        shown = "".join(f"<tr><td>{e(k)}</td><td>{e(_fmt(v))}</td></tr>"
+                        for k, v in settings.items())
+        more = (f"<details><summary>settings</summary><table>{shown}</table></details>"
+                if shown else "")
+        return ("<h2>Summary</h2><table><thead><tr><th>check</th><th>status</th>"
+                f"<th>summary</th></tr></thead><tbody>{''.join(rows)}</tbody></table>{more}")
+
+    def leakage(self, check: dict) -> str:
+        rows, note = self.cap(list(check.get("findings") or []), "pairs")
+        if not rows:
+            return ""
+        cards = []
+        for r in rows:
+            kind = r.get("kind")
+            if kind == "group":
+                mid = f"<b>group</b>{e(r.get('group'))}"
+            else:
+                sim = r.get("similarity")
+                mid = (f"<b>{e(kind)}</b>{e(_fmt(r.get('distance')))} bits"
+                       + (f"<br>similarity {e(_fmt(sim))}" if sim is not None else ""))
+            who = "".join(
+                f'<span class="meta">{e(r.get("split_" + side))}'
+                + (f' · <span class="lab">{e(r.get("label_" + side))}</span>'
+                   if r.get("label_" + side) is not None else "")
+                + f'</span><span class="path">{e(r.get(side))}</span>'
+                for side in ("a", "b"))
+            cards.append(
+                '<div class="card"><div class="pair">'
+                + self.thumb(r.get("a"))
+                + f'<div class="mid">{mid}<div class="arrow">⇄</div></div>'
+                + self.thumb(r.get("b"))
+                + f'</div><div class="who">{who}</div></div>')
+        return f'<div class="grid">{"".join(cards)}</div>{note}'
+
+    def duplicates(self, check: dict) -> str:
+        rows, note = self.cap(list(check.get("findings") or []), "clusters")
+        if not rows:
+            return ""
+        cards = []
+        for r in rows:
+            paths = list(r.get("paths") or [])
+            labels = list(r.get("labels") or [])
+            figs = [self.thumb(p, _caption(None, labels[i] if i < len(labels) else None, p))
+                    for i, p in enumerate(paths[:CLUSTER_SHOWN])]
+            if len(paths) > CLUSTER_SHOWN:
+                figs.append(f'<figure><div class="thumb ph">+{len(paths) - CLUSTER_SHOWN:,} '
+                            "more</div></figure>")
+            conflict = ('<span class="badge fail">labels disagree</span>'
+                        if r.get("label_conflict") else "")
+            facts = [f"{len(paths):,} images"]
+            if r.get("distance") is not None:
+                facts.append(f"up to {_fmt(r.get('distance'))} bits apart")
+            head = (f'<span class="badge info">{e(r.get("kind"))}</span>' if r.get("kind")
+                    else "")
+            if r.get("split") is not None:
+                head += f"<span>{e(r.get('split'))}</span>"
+            cards.append(
+                f'<div class="card"><div class="head">{head}<span class="meta">'
+                f'{e(" · ".join(facts))}</span>{conflict}</div>'
+                f'<div class="row">{"".join(figs)}</div></div>')
+        return "".join(cards) + note
+
+    def label_noise(self, check: dict) -> str:
+        rows, note = self.cap(list(check.get("findings") or []), "label issues")
+        if not rows:
+            return ""
+        cards, others = [], []
+        for r in rows:
+            if isinstance(r.get("path"), str):
+                given, sugg = r.get("given"), r.get("suggested")
+                score = r.get("score")
+                facts = [x for x in (r.get("split"), r.get("kind")) if x is not None]
+                if score is not None:
+                    facts.append(f"score {_fmt(score)}")
+                text = (f'<span class="given">{e(_fmt(given))}</span> → '
+                        f'<span class="sugg">{e(_fmt(sugg))}</span>'
+                        f'<div class="meta">{e(" · ".join(map(str, facts)))}</div>'
+                        f'<div class="path">{e(r["path"])}</div>')
+                cards.append(f'<div class="card side">{self.thumb(r["path"])}<div>{text}</div>'
+                             "</div>")
+            else:
+                others.append(r)
+        out = f'<div class="grid">{"".join(cards)}</div>' if cards else ""
+        clusters = [r for r in others if isinstance(r.get("paths"), list)]
+        if clusters:
+            out += "<h3>Same image, different labels</h3>" + self.duplicates(
+                {"findings": clusters})
+        rest = [r for r in others if not isinstance(r.get("paths"), list)]
+        if rest:
+            out += self.generic({"findings": rest})
+        return out + note
+
+    def integrity(self, check: dict) -> str:
+        rows, note = self.cap(list(check.get("findings") or []), "files")
+        if not rows:
+            return ""
+        body = "".join(
+            f"<tr><td class=\"pic\">{self.thumb(r.get('path'))}</td>"
+            f"<td class=\"path\">{e(r.get('path'))}</td>"
+            f"<td>{e(r.get('problem'))}</td></tr>" for r in rows)
+        return ('<table><thead><tr><th class="pic"></th><th>file</th><th>problem</th></tr></thead>'
+                f"<tbody>{body}</tbody></table>{note}")
+
+    def balance(self, check: dict) -> str:
+        out = ""
+        counts = (check.get("details") or {}).get("counts") or {}
+        if counts:
+            splits = list(counts)
+            labels = sorted({str(lab) for c in counts.values() for lab in c})
+            top = max([n for c in counts.values() for n in c.values()] + [1])
+            head = "".join(f'<th class="num">{e(s)}</th>' for s in splits)
+            body = []
+            for lab in labels:
+                cells = []
+                for s in splits:
+                    n = counts[s].get(lab, 0)
+                    width = round(100 * n / top, 1)
+                    cells.append(f'<td class="num"><span class="track"><div class="bar" '
+                                 f'style="width:{width}%"></div></span>{_num(n)}</td>')
+                body.append(f"<tr><td>{e(lab)}</td>{''.join(cells)}</tr>")
+            out += (f"<h3>Images per class and split</h3><table><thead><tr><th>class</th>{head}"
+                    f"</tr></thead><tbody>{''.join(body)}</tbody></table>")
+        rows, note = self.cap(list(check.get("findings") or []), "findings")
+        if rows:
+            body = "".join(f"<tr><td>{e(r.get('kind'))}</td><td>{e(r.get('split'))}</td>"
+                           f"<td>{e(r.get('label'))}</td>"
+                           f"<td class=\"num\">{e(_fmt(r.get('count')))}</td>"
+                           f"<td>{e(r.get('detail'))}</td></tr>" for r in rows)
+            out += ("<h3>Findings</h3><table><thead><tr><th>kind</th><th>split</th><th>class</th>"
+                    '<th class="num">images</th><th>detail</th></tr></thead>'
+                    f"<tbody>{body}</tbody></table>{note}")
+        return out
+
+    def generic(self, check: dict) -> str:
+        """Any other check (shift, future ones): a table of its findings' keys, with a thumbnail
+        where a finding names one image (``path``)."""
+        rows, note = self.cap(list(check.get("findings") or []), "findings")
+        if not rows:
+            return ""
+        keys = list(dict.fromkeys(k for r in rows for k in r))
+        pics = any(isinstance(r.get("path"), str) for r in rows)
+        head = ('<th class="pic"></th>' if pics else "") + "".join(f"<th>{e(k)}</th>" for k in keys)
+        body = []
+        for r in rows:
+            pic = ""
+            if pics:
+                pic = (f'<td class="pic">{self.thumb(r["path"])}</td>'
+                       if isinstance(r.get("path"), str) else '<td class="pic"></td>')
+            cells = "".join(f"<td>{e(_fmt(r.get(k)))}</td>" for k in keys)
+            body.append(f"<tr>{pic}{cells}</tr>")
+        return (f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+                f"{note}")
+
+    def sample_grid(self, samples) -> str:
+        rows = []
+        items = list(samples.items())
+        shown, note = self.cap(items, "classes")
+        for label, value in shown:
+            if isinstance(value, Mapping):
+                groups = "".join(
+                    f'<div class="split-group"><span>{e(split)}</span><div class="row" '
+                    f'style="margin:0">{"".join(self.thumb(p) for p in _paths(paths))}</div></div>'
+                    for split, paths in value.items())
+                cell = f'<div class="row" style="margin:0">{groups}</div>'
+            else:
+                cell = (f'<div class="row" style="margin:0">'
+                        f'{"".join(self.thumb(p) for p in _paths(value))}</div>')
+            rows.append(f"<tr><th>{e(label)}</th><td>{cell}</td></tr>")
+        return (f"<h2>Samples per class</h2><table class=\"samples\"><tbody>{''.join(rows)}"
+                f"</tbody></table>{note}")
+
+
+def _paths(value: object) -> Iterable:
+    if isinstance(value, str):
+        return [value]
+    try:
+        return list(value)[:50]
+    except TypeError:
+        return []
+
+
+def _caption(split: object, label: object, path: object) -> str:
+    parts = []
+    if split is not None:
+        parts.append(e(split))
+    if label is not None:
+        parts.append(f'<span class="lab">{e(label)}</span>')
+    head = " · ".join(parts)
+    tail = f'<div class="path">{_breakable(path)}</div>' if path is not None else ""
+    return head + tail
+
+
+def _breakable(path: object) -> str:
+    """An escaped path that may wrap after each '/'."""
+    return "/<wbr>".join(e(part) for part in str(path).split("/"))
+
+
+def _badge(status: object) -> str:
+    cls = status if status in STATUS_ORDER else "info"
+    return f'<span class="badge {cls}">{e(status if status is not None else "?")}</span>'
+
+
+def _num(value: object) -> str:
+    if isinstance(value, bool):
+        return e(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    return e(_fmt(value))
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v) for v in value)
+    return str(value)
