@@ -79,10 +79,12 @@ def footer() -> None:
 def table(columns: list[str], rows: list[list], align: str | None = None) -> None:
     """A Markdown table; ``align`` is one char per column, l or r (default: first l, rest r)."""
     align = align or "l" + "r" * (len(columns) - 1)
+    print()
     print("| " + " | ".join(columns) + " |")
     print("|" + "|".join("---" if a == "l" else "---:" for a in align) + "|")
     for row in rows:
         print("| " + " | ".join(str(c) for c in row) + " |")
+    print()
     sys.stdout.flush()
 
 

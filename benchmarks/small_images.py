@@ -241,7 +241,8 @@ def main() -> None:
                "orig. test<->train: candidates", "orig.: after verification",
                "copy<->other train: candidates", "copy<->other: after verification",
                "search s", "audit s (cached scan)"], other_rows, align="lrrrrrrrr")
-        _inspect(verified, planted_set, copies, arrays, scanned)
+        _similarities(scanned, usable, hashes, splits, max(args.thresholds), planted, copies)
+        _inspect(verified, copies, arrays)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     footer()
@@ -257,7 +258,45 @@ def _others(pairs, planted_set, copies) -> tuple[set, set]:
     return {p for p in rest if p[1] not in copies}, {p for p in rest if p[1] in copies}
 
 
-def _inspect(verified, planted_set, copies, arrays, scanned) -> None:
+def _similarities(scanned, usable, hashes, splits, threshold, planted, copies) -> None:
+    """What the verification sees: thumbnail similarity of the cross-split hash candidates."""
+    from datacheck.audit import MIN_SIMILARITY_SMALL
+    from datacheck.neighbors import hamming_pairs
+    from datacheck.scan import load_thumbs
+    from datacheck.similar import thumb_similarity
+
+    i, j, _ = hamming_pairs(hashes, threshold)
+    cross = splits[i] != splits[j]
+    i, j = usable[i[cross]], usable[j[cross]]
+    paths = scanned["path"].to_numpy()
+    kind_of = {(r.source, r.copy): r.kind for r in planted.itertuples()}
+    kind_of.update({(r.copy, r.source): r.kind for r in planted.itertuples()})
+    groups = np.array([kind_of.get((paths[a], paths[b]),
+                                   "other: copy<->other train" if paths[a] in copies
+                                   or paths[b] in copies else "other: orig. test<->train")
+                       for a, b in zip(i, j, strict=True)])
+    rows = np.unique(np.concatenate([i, j]))
+    gray = np.empty((len(rows), 32, 32), dtype=np.float32)
+    luma = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    for start in range(0, len(rows), 8192):
+        gray[start:start + 8192] = load_thumbs(scanned, rows[start:start + 8192]) @ luma
+    sim = thumb_similarity(gray, np.searchsorted(rows, i), np.searchsorted(rows, j))
+    out = []
+    for name in KINDS + ["other: orig. test<->train", "other: copy<->other train"]:
+        v = sim[groups == name]
+        if not len(v):
+            out.append([name, 0, "", "", "", "", ""])
+            continue
+        q = np.quantile(v, [0.1, 0.5, 0.9, 0.99])
+        out.append([name, f"{len(v):,}", *(f"{x:.3f}" for x in q),
+                    f"{np.mean(v >= MIN_SIMILARITY_SMALL):.1%}"])
+    print(f"\nthumbnail similarity (what verification compares) of the cross-split candidates "
+          f"at T={threshold}; bar for small images: {MIN_SIMILARITY_SMALL}")
+    table(["pairs", "count", "10th pct", "median", "90th pct", "99th pct",
+           f">= {MIN_SIMILARITY_SMALL}"], out)
+
+
+def _inspect(verified, copies, arrays) -> None:
     """How alike the verified original test<->train pairs are, pixel by pixel; montages."""
     for threshold, found in sorted(verified.items(), reverse=True):
         orig = found[~found["b"].isin(copies)].copy()
@@ -273,7 +312,9 @@ def _inspect(verified, planted_set, copies, arrays, scanned) -> None:
               f"{same_label:.0%} with the same label; pixel-identical "
               f"{(orig['mean_abs_diff'] == 0).sum():,}; mean |difference| < 2 grey levels "
               f"{(orig['mean_abs_diff'] < 2).sum():,}, < 10 {(orig['mean_abs_diff'] < 10).sum():,}"
-              f", >= 10 {(orig['mean_abs_diff'] >= 10).sum():,}")
+              f", >= 10 {(orig['mean_abs_diff'] >= 10).sum():,}; thumbnail similarity >= 0.99 "
+              f"{(orig['similarity'] >= 0.99).sum():,}, >= 0.995 "
+              f"{(orig['similarity'] >= 0.995).sum():,}")
         if threshold == max(verified):
             rng = np.random.default_rng(0)
             idx = np.sort(rng.choice(len(orig), min(32, len(orig)), replace=False))
@@ -281,9 +322,10 @@ def _inspect(verified, planted_set, copies, arrays, scanned) -> None:
             out = OUT / f"fmnist_verified_other_T{threshold}.png"
             montage(sample, out, f"verified original test<->train pairs, T={threshold} "
                     "(random sample; left train, right test)")
-            hard = orig.sort_values("mean_abs_diff", ascending=False).head(32)
-            out2 = OUT / f"fmnist_verified_other_T{threshold}_least_alike.png"
-            montage(hard, out2, f"the 32 least alike verified pairs, T={threshold}")
+            alike = orig.sort_values("mean_abs_diff", kind="stable").head(32)
+            out2 = OUT / f"fmnist_verified_other_T{threshold}_most_alike.png"
+            montage(alike, out2, f"the 32 most alike verified pairs (mean |pixel difference|), "
+                    f"T={threshold}")
             print(f"montages: {out.relative_to(HERE.parent)}, {out2.relative_to(HERE.parent)}")
 
 
