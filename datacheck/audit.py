@@ -17,6 +17,7 @@ from .checks.shift import check_shift, default_between
 from .dataset import SPLITS, load_dataset
 from .errors import BadInputError
 from .report import AuditReport
+from .report.html import pick_samples
 from .scan import load_thumbs, scan
 from .similar import similar_pairs
 
@@ -104,6 +105,8 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] = CHECKS,
         stats={"decoded": table.attrs["decoded"], "cache": table.attrs["cache_dir"],
                "scan_seconds": scanned - started,
                "seconds": time.perf_counter() - started},
+        root_path=dataset.root,
+        samples=pick_samples(table[table["problem"].isna()], seed=seed),
     )
 
 

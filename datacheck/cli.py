@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -12,7 +13,7 @@ from rich.console import Console
 from . import __version__
 from .audit import CHECKS, MIN_SIMILARITY, MIN_SIMILARITY_SMALL, audit
 from .checks.balance import MAX_IMBALANCE, MIN_PER_CLASS
-from .errors import DatacheckError
+from .errors import BadInputError, DatacheckError
 from .images import HASHES
 from .report.markdown import render_markdown
 from .report.text import print_summary
@@ -77,8 +78,8 @@ def audit_options(func):
         click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None,
                      help="Feature cache folder [default: PATH/.datacheck]."),
         click.option("--out", type=click.Path(file_okay=False), default=None,
-                     help="Write report.json, report.md and metrics.json here."),
-        click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
+                     help="Write report.json, report.md, report.html and metrics.json here."),
+        click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]),
                      default="text", show_default=True, help="What to print on stdout."),
         click.option("--fail-on", callback=_names, default="", metavar="CHECKS",
                      help="Exit 1 when one of these checks fails (comma list, or 'any')."),
@@ -104,6 +105,8 @@ def _run(checks: list[str], **kw) -> None:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     elif fmt == "markdown":
         click.echo(render_markdown(data), nl=False)
+    elif fmt == "html":
+        click.echo(report.to_html(), nl=False)
     else:
         print_summary(data, Console(highlight=False))
     err = Console(stderr=True, highlight=False)
@@ -200,6 +203,39 @@ def demo_cmd(folder, seed, progress) -> None:
     from .demo import run_demo
 
     run_demo(folder, seed=seed, progress=progress)
+
+
+@cli.command("diff")
+@click.argument("base", type=click.Path(dir_okay=False))
+@click.argument("head", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown",
+              show_default=True)
+@click.option("--fail-on", "fail_on", multiple=True,
+              type=click.Choice(["new-leakage", "new-duplicates", "new-label-noise"]),
+              help="Exit 1 when the head adds findings of this kind. Repeatable.")
+@_handle_errors
+def diff_cmd(base, head, fmt, fail_on) -> None:
+    """What changed between two report.json files (e.g. base branch vs pull request)."""
+    from .report.diff import diff_reports, has_new, render_diff_markdown
+
+    result = diff_reports(_load_report(base), _load_report(head))
+    if fmt == "json":
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_diff_markdown(result), nl=False)
+    added = [k for k in fail_on if has_new(result, k)]
+    if added:
+        click.echo(f"failing: {', '.join(added)}", err=True)
+        sys.exit(1)
+
+
+def _load_report(path: str) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise BadInputError(f"{path}: not a JSON report ({exc})") from None
 
 
 @cli.command("init")

@@ -69,7 +69,9 @@ def test_out_writes_reports_and_flat_metrics(leaky, tmp_path):
                  "markdown")
     assert result.exit_code == 0
     assert result.stdout.startswith("## datacheck: ❌ fail")
-    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "report.json", "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "report.html", "report.json",
+                                                     "report.md"]
+    assert (out / "report.html").read_text().count("data:image/") >= 2
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["leakage.exact_pairs"] == 1 and metrics["leakage.status"] == 2
     assert all(isinstance(v, (int, float)) for v in metrics.values())
@@ -123,3 +125,20 @@ def test_installed_entry_point_runs_in_a_subprocess(leaky, tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert json.loads(proc.stdout)["checks"]["leakage"]["metrics"]["pairs"] == 1
     assert re.search(r"\d+ images decoded", proc.stderr)
+
+
+def test_diff_shows_a_planted_leak_as_one_new_row(clean_dataset, tmp_path):
+    cache = tmp_path / "c"
+    assert run("audit", clean_dataset, "--cache", cache, "--out", tmp_path / "base").exit_code == 0
+    src = sorted((clean_dataset / "train" / "b").glob("*.jpg"))[0]
+    shutil.copyfile(src, clean_dataset / "test" / "b" / "from_pr.jpg")
+    assert run("audit", clean_dataset, "--cache", cache, "--out", tmp_path / "head").exit_code == 0
+    base, head = tmp_path / "base" / "report.json", tmp_path / "head" / "report.json"
+    data = json.loads(run("diff", base, head, "--format", "json").stdout)
+    assert len(data["leakage"]["added"]) == 1 and data["leakage"]["removed"] == []
+    assert data["leakage"]["added"][0]["b"] == "test/b/from_pr.jpg"
+    failing = run("diff", base, head, "--fail-on", "new-leakage")
+    assert failing.exit_code == 1 and "1 new leak" in failing.stdout
+    assert run("diff", base, base, "--fail-on", "new-leakage").exit_code == 0
+    bad = run("diff", base, tmp_path / "nope.json")
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: ")

@@ -33,6 +33,9 @@ class AuditReport:
     #: Checks that were asked for but cannot run on this dataset, with the reason.
     skipped: dict[str, str] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
+    #: Where the images are (for thumbnails in the HTML report) and a few images per class.
+    root_path: Path | None = None
+    samples: dict = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -59,8 +62,14 @@ class AuditReport:
     def metrics(self) -> dict[str, float]:
         return flat_metrics(self.to_dict())
 
+    def to_html(self) -> str:
+        """One self-contained HTML page with inline thumbnails."""
+        from .html import render_html
+
+        return render_html(self.to_dict(), self.root_path or Path("."), samples=self.samples)
+
     def write(self, out: str | Path) -> dict[str, Path]:
-        """Write report.json, report.md and metrics.json into ``out``; return their paths."""
+        """Write report.json, report.md, report.html and metrics.json into ``out``."""
         from .markdown import render_markdown
 
         folder = Path(out)
@@ -75,6 +84,8 @@ class AuditReport:
         paths["markdown"].write_text(render_markdown(data), encoding="utf-8")
         paths["metrics"].write_text(json.dumps(flat_metrics(data), indent=2) + "\n",
                                     encoding="utf-8")
+        paths["html"] = folder / "report.html"
+        paths["html"].write_text(self.to_html(), encoding="utf-8")
         return paths
 
 
