@@ -29,8 +29,10 @@ def _split_map(ctx, param, values) -> dict[str, str]:
     return mapping
 
 
-def _names(ctx, param, value) -> list[str]:
-    names = [v.strip() for v in (value or "").split(",") if v.strip()]
+def _names(ctx, param, value) -> list[str] | None:
+    if value is None:
+        return None
+    names = [v.strip().replace("-", "_") for v in value.split(",") if v.strip()]
     if param.name == "fail_on" and names == ["any"]:
         return names  # every check the command runs
     unknown = [n for n in names if n not in CHECKS]
@@ -69,6 +71,17 @@ def audit_options(func):
                      help="Shift tests' false-positive rate (after Holm correction)."),
         click.option("--seed", type=int, default=0, show_default=True,
                      help="Seed for every random choice."),
+        click.option("--model", type=click.Choice(["cnn", "mlp", "linear"]), default="cnn",
+                     show_default=True, help="label_noise: model cross-validated per fold."),
+        click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True,
+                     help="label_noise: cross-validation folds."),
+        click.option("--epochs", type=click.IntRange(min=1), default=None,
+                     help="label_noise: training epochs [default: 12 for cnn]."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+                     show_default=True, help="label_noise: where models train."),
+        click.option("--features", type=click.Path(dir_okay=False), default=None,
+                     help="label_noise: .npy/.parquet features, one row per image in index "
+                          "order (sorted by split, then path); use with --model mlp|linear."),
         click.option("--workers", type=click.IntRange(min=1), default=None,
                      help="Decoding processes [default: all cores]."),
         click.option("--scheduler", default=None, envvar="DATACHECK_SCHEDULER",
@@ -91,12 +104,12 @@ def audit_options(func):
     return func
 
 
-def _run(checks: list[str], **kw) -> None:
+def _run(checks: list[str] | None, **kw) -> None:
     fail_on = kw.pop("fail_on")
     out, fmt = kw.pop("out"), kw.pop("fmt")
     if fail_on == ["any"]:
-        fail_on = checks
-    missing = [c for c in fail_on if c not in checks]
+        fail_on = list(checks or CHECKS)
+    missing = [c for c in fail_on if c not in (checks or CHECKS)]
     if missing:
         raise click.UsageError(f"--fail-on {missing[0]} names a check this command does not run")
     report = audit(kw.pop("path"), checks=checks, **kw)
@@ -146,11 +159,12 @@ def cli() -> None:
 
 @cli.command("audit")
 @audit_options
-@click.option("--checks", callback=_names, default=",".join(CHECKS), show_default=True,
-              help="Checks to run (comma list).")
+@click.option("--checks", callback=_names, default=None,
+              help=f"Checks to run (comma list of {', '.join(CHECKS)}) [default: all; "
+                   "label_noise only up to 5,000 images without a GPU].")
 @_handle_errors
 def audit_cmd(checks, **kw) -> None:
-    """Run every check: integrity, duplicates, leakage, balance, shift."""
+    """Run every check: integrity, duplicates, leakage, balance, shift, label_noise."""
     _run(checks, **kw)
 
 
@@ -161,13 +175,14 @@ def _single(name: str, doc: str):
         _run([name], **kw)
 
     command.__doc__ = doc
-    cli.command(name)(command)
+    cli.command(name.replace("_", "-"))(command)
 
 
 _single("duplicates", "Exact and near-duplicate clusters within each split.")
 _single("leakage", "Images (exact or near copies) and groups shared between splits.")
 _single("balance", "Class counts per split, imbalance and label-distribution differences.")
 _single("shift", "Distribution shift between two splits (default train-val vs test-val).")
+_single("label_noise", "Suspected label errors: cross-validated models + confident learning.")
 
 
 @cli.command("decompose")

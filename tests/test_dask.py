@@ -3,6 +3,7 @@
 import pytest
 
 from datacheck import audit
+from tests.conftest import NO_MODEL
 from tests.test_audit import plant_copies
 
 distributed = pytest.importorskip("distributed")
@@ -11,10 +12,10 @@ distributed = pytest.importorskip("distributed")
 def test_local_cluster_matches_local_run(clean_dataset, tmp_path):
     train = sorted((clean_dataset / "train").rglob("*.jpg"))
     plant_copies(clean_dataset, train[:4])
-    local = audit(clean_dataset, cache_dir=tmp_path / "local", progress=False)
+    local = audit(clean_dataset, checks=NO_MODEL, cache_dir=tmp_path / "local", progress=False)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
-        remote = audit(clean_dataset, cache_dir=tmp_path / "dask", progress=False,
+        remote = audit(clean_dataset, checks=NO_MODEL, cache_dir=tmp_path / "dask", progress=False,
                        scheduler=cluster.scheduler_address)
     assert remote.stats["decoded"] == local.stats["decoded"] == 52
     assert remote.to_dict() == local.to_dict()
@@ -25,5 +26,5 @@ def test_unreachable_scheduler_is_a_clean_error(clean_dataset, tmp_path):
     from datacheck import BadInputError
 
     with pytest.raises(BadInputError, match="cannot reach the Dask scheduler"):
-        audit(clean_dataset, cache_dir=tmp_path / "c", progress=False,
+        audit(clean_dataset, checks=NO_MODEL, cache_dir=tmp_path / "c", progress=False,
               scheduler="tcp://127.0.0.1:1")

@@ -30,7 +30,9 @@ def test_hostile_folder_is_audited_without_crashing(tmp_path):
     (root / "train" / "a" / "<img src=x onerror=alert(1)>.png").write_bytes(b"\x89PNG\r\n")
 
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["audit", str(root), "--out", str(out), "--cache",
+    result = CliRunner().invoke(cli, ["audit", str(root), "--checks",
+                                      "integrity,duplicates,leakage,balance",
+                                      "--out", str(out), "--cache",
                                       str(tmp_path / "c")], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))

@@ -5,7 +5,7 @@ import shutil
 from datacheck import audit
 from datacheck.report.escape import html_text, md
 from datacheck.report.markdown import render_markdown
-from tests.conftest import save
+from tests.conftest import NO_MODEL, save
 
 HOSTILE = "<img src=x onerror=alert(1)>|[x](http:evil.example)@octocat #1 `code` *b*"
 
@@ -27,7 +27,7 @@ def test_hostile_file_names_and_labels_do_not_break_the_markdown(tmp_path, patch
     save(patches[3], root / "train" / label / name)
     (root / "test" / label).mkdir(parents=True)
     shutil.copyfile(root / "train" / label / name, root / "test" / label / name)
-    report = audit(root, cache_dir=tmp_path / "c", progress=False)
+    report = audit(root, checks=NO_MODEL, cache_dir=tmp_path / "c", progress=False)
     text = render_markdown(report.to_dict())
     assert "<script" not in text and "<img" not in text and "@me" not in text
     for line in text.splitlines():
@@ -46,7 +46,8 @@ def test_long_finding_lists_fold_into_details(tmp_path, patches):
         save(patches[k], root / "train" / "a" / f"{k}.jpg")
         (root / "test" / "a").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(root / "train" / "a" / f"{k}.jpg", root / "test" / "a" / f"{k}.jpg")
-    text = render_markdown(audit(root, cache_dir=tmp_path / "c", progress=False).to_dict())
+    report = audit(root, checks=NO_MODEL, cache_dir=tmp_path / "c", progress=False)
+    text = render_markdown(report.to_dict())
     assert "### leakage: 15 findings" in text
     assert "<details><summary>5 more</summary>" in text
 
@@ -54,6 +55,7 @@ def test_long_finding_lists_fold_into_details(tmp_path, patches):
 def test_skipped_checks_are_shown(tmp_path, patches):
     for k in range(3):
         save(patches[k], tmp_path / "data" / "a" / f"{k}.jpg")
-    report = audit(tmp_path / "data", cache_dir=tmp_path / "c", progress=False).to_dict()
+    report = audit(tmp_path / "data", checks=NO_MODEL, cache_dir=tmp_path / "c",
+                   progress=False).to_dict()
     assert "needs two of the splits" in report["skipped"]["shift"]
     assert "| shift | ⏭️ skipped |" in render_markdown(report)

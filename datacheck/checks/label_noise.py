@@ -1,0 +1,92 @@
+"""label_noise: images whose label is probably wrong, from out-of-fold model probabilities.
+
+Every labelled, readable image gets class probabilities from a model that never trained on it
+(k-fold cross-validation, :mod:`datacheck.models`). Confident learning (cleanlab) then flags the
+images whose given label disagrees with what the model confidently predicts. ``filter_by`` is
+``predicted_neq_given``: with out-of-fold probabilities from a model that is ~99% right on
+clean digits it found every flipped label (recall 1.0) at precision 0.93-0.96, where
+``prune_by_noise_rate`` traded 5-10 points of recall for 3-5 points of precision
+(benchmarks/label_noise.py). Findings are ranked by cleanlab's label quality score
+(self-confidence: the probability the model gives the label; low = likely wrong).
+
+When cross-validated accuracy is not clearly above chance (the majority-class rate), the labels
+look unrelated to the images, as when a label file is out of order: the check fails with that.
+Near-duplicate clusters whose labels disagree are reported here too (kind ``label_conflict``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from cleanlab.filter import find_label_issues
+from cleanlab.rank import get_label_quality_scores
+from scipy.stats import binomtest
+
+from . import CheckResult, plural
+
+FILTER_BY = "predicted_neq_given"
+#: Below this cross-validated accuracy many flagged images are the model's own mistakes.
+WEAK_MODEL = 0.8
+COLUMNS = ["kind", "path", "split", "given", "suggested", "score"]
+
+
+def check_label_noise(table: pd.DataFrame, probs: np.ndarray, classes, *,
+                      duplicates: CheckResult | None = None) -> CheckResult:
+    """``table`` rows and ``probs`` (N x K out-of-fold probabilities, columns = ``classes``)."""
+    classes = np.asarray(classes).astype(str)
+    given = np.searchsorted(classes, table["label"].astype(str).to_numpy())
+    n = len(given)
+    correct = int((probs.argmax(1) == given).sum())
+    accuracy = correct / n
+    counts = np.bincount(given, minlength=len(classes))
+    chance = float(counts.max() / n)
+    p_above = float(binomtest(correct, n, chance, alternative="greater").pvalue)
+    issues = find_label_issues(given, probs, filter_by=FILTER_BY)
+    scores = get_label_quality_scores(given, probs, method="self_confidence")
+    rows = pd.DataFrame({
+        "kind": "label_issue",
+        "path": table["path"].to_numpy()[issues],
+        "split": table["split"].to_numpy()[issues],
+        "given": classes[given[issues]],
+        "suggested": classes[probs[issues].argmax(1)],
+        "score": np.round(scores[issues], 4),
+    }, columns=COLUMNS).sort_values("score", kind="stable")
+    conflicts = _conflicts(duplicates)
+    findings = pd.concat([rows, conflicts], ignore_index=True) if len(conflicts) else \
+        rows.reset_index(drop=True)
+    metrics = {"images": n, "cv_accuracy": round(accuracy, 4), "chance_accuracy":
+               round(chance, 4), "issues": int(issues.sum()),
+               "noise_rate": round(float(issues.mean()), 4), "label_conflicts": len(conflicts)}
+    for k, name in enumerate(classes):
+        in_class = given == k
+        metrics[f"noise_rate_{name}"] = round(float(issues[in_class].mean()), 4) \
+            if in_class.any() else 0.0
+    unrelated = p_above > 0.001 or accuracy < chance + 0.1 * (1 - chance)
+    if unrelated:
+        summary = (f"labels look unrelated to the images — out of order? Cross-validated "
+                   f"accuracy {accuracy:.1%} vs {chance:.1%} by always guessing the largest "
+                   f"class")
+        return CheckResult("label_noise", "fail", summary, metrics, findings)
+    if not len(findings):
+        return CheckResult("label_noise", "pass", f"no suspected label errors among {n:,} "
+                           f"images (cross-validated accuracy {accuracy:.1%})", metrics,
+                           findings)
+    summary = (f"{plural(int(issues.sum()), 'suspected label error')} "
+               f"({issues.mean():.1%} of {n:,}); cross-validated accuracy {accuracy:.1%}")
+    if len(conflicts):
+        summary += f"; {plural(len(conflicts), 'duplicate cluster')} with disagreeing labels"
+    if accuracy < WEAK_MODEL:
+        summary += (" — the model is weak, so these are hints, not verdicts; try more "
+                    "--epochs or --features from a stronger model")
+    return CheckResult("label_noise", "warn", summary, metrics, findings)
+
+
+def _conflicts(duplicates: CheckResult | None) -> pd.DataFrame:
+    if duplicates is None or not len(duplicates.findings):
+        return pd.DataFrame(columns=COLUMNS)
+    bad = duplicates.findings[duplicates.findings["label_conflict"]]
+    return pd.DataFrame({"kind": "label_conflict", "path": [p[0] for p in bad["paths"]],
+                         "split": bad["split"].to_numpy(),
+                         "given": [", ".join(map(str, lab)) for lab in bad["labels"]],
+                         "suggested": None, "score": None,
+                         "paths": bad["paths"].to_numpy()})
