@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from .neighbors import hamming_pairs
 
@@ -32,11 +33,8 @@ def thumb_similarity(thumbs: np.ndarray, i: np.ndarray, j: np.ndarray,
 
     ``thumbs`` is N x H x W (grayscale) or N x H x W x 3 (RGB, converted with ITU-R 601-2 luma).
     """
-    thumbs = np.asarray(thumbs, dtype=np.float32)
-    if thumbs.ndim == 4:
-        thumbs = thumbs @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    flat = thumbs.reshape(len(thumbs), -1)
-    flat -= flat.mean(axis=1, keepdims=True)
+    flat = _gray(thumbs).reshape(len(thumbs), -1)
+    flat = flat - flat.mean(axis=1, keepdims=True)
     norms = np.linalg.norm(flat, axis=1, keepdims=True)
     flat = np.divide(flat, norms, out=np.zeros_like(flat), where=norms > 1e-6)
     out = np.empty(len(i), dtype=np.float32)
@@ -45,6 +43,21 @@ def thumb_similarity(thumbs: np.ndarray, i: np.ndarray, j: np.ndarray,
         b = flat[j[start:start + chunk]]
         out[start:start + chunk] = np.einsum("ij,ij->i", a, b)
     return out
+
+
+def _gray(thumbs: np.ndarray) -> np.ndarray:
+    thumbs = np.asarray(thumbs, dtype=np.float32)
+    if thumbs.ndim == 4:
+        thumbs = thumbs @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return thumbs
+
+
+def _resized(gray: np.ndarray, side: int) -> np.ndarray:
+    """Grayscale thumbnails area-reduced to side x side (unchanged at their own size)."""
+    if side >= gray.shape[-1]:
+        return gray
+    return np.stack([np.asarray(Image.fromarray(g, mode="F").resize((side, side), Image.BOX))
+                     for g in gray])
 
 
 #: Pairs of images whose smaller sides are both at most this use ``min_similarity_small``.
@@ -69,13 +82,18 @@ def similar_pairs(table: pd.DataFrame, load_thumbs: Callable[[np.ndarray], np.nd
     i, j = usable[a], usable[b]
     digests = table["digest"].to_numpy()
     exact = digests[i] == digests[j]
+    side = table[["width", "height"]].min(axis=1).to_numpy()
     sim = np.ones(len(i), dtype=np.float32)
     if (~exact).any():
         rows = np.unique(np.concatenate([i[~exact], j[~exact]]))
-        thumbs = load_thumbs(rows)
-        sim[~exact] = thumb_similarity(thumbs, np.searchsorted(rows, i[~exact]),
-                                       np.searchsorted(rows, j[~exact]))
-    side = table[["width", "height"]].min(axis=1).to_numpy()
+        gray = _gray(load_thumbs(rows))
+        # compare at the smaller image's own resolution: a 14x14 copy of a 28x28 image is
+        # then nearly identical to it, instead of a blurred version of it at 32x32
+        compare = np.minimum(np.minimum(side[i], side[j]), gray.shape[-1])
+        for s in np.unique(compare[~exact]):
+            pick = ~exact & (compare == s)
+            sim[pick] = thumb_similarity(_resized(gray, int(s)), np.searchsorted(rows, i[pick]),
+                                         np.searchsorted(rows, j[pick]))
     small = (side[i] <= SMALL_SIDE) & (side[j] <= SMALL_SIDE)
     keep = exact | (sim >= np.where(small, min_similarity_small, min_similarity))
     return pd.DataFrame({
