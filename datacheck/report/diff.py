@@ -35,7 +35,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from ..errors import BadInputError
-from .escape import md
+from .escape import md, plain
 
 SCHEMA = "datacheck.diff/1"
 AUDIT_SCHEMA = "datacheck.audit/1"
@@ -305,7 +305,7 @@ def render_diff_markdown(diff: dict[str, Any]) -> str:
     lines.append(f"Base: {_status(base.get('status'))}, {_int(base.get('images'))} images · "
                  f"head: {_status(head.get('status'))}, {_int(head.get('images'))} images.")
     if diff.get("settings"):
-        changed = ", ".join(f"{md(k)} {md(_fmt(v.get('base')))} → {md(_fmt(v.get('head')))}"
+        changed = ", ".join(f"{md(k)} {md(plain(v.get('base')))} → {md(plain(v.get('head')))}"
                             for k, v in diff["settings"].items())
         lines += ["", f"> Settings differ between the two audits ({changed}); some changes "
                       "below may come from the settings, not the data."]
@@ -395,28 +395,22 @@ def _status(status: Any) -> str:
 def _int(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
-    return md(_fmt(value))
+    return md(plain(value))
 
 
 def _signed(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:+,}"
-    return md(_fmt(value))
+    return md(plain(value))
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return str(value)
 
 
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, list):
-        shown = "<br>".join(md(_fmt(v)) for v in value[:5])
+        shown = "<br>".join(md(plain(v)) for v in value[:5])
         return shown + (f"<br>…+{len(value) - 5}" if len(value) > 5 else "")
     if isinstance(value, float):
         return f"{value:.3g}"

@@ -22,3 +22,15 @@ def md(text: object) -> str:
 def html_text(text: object) -> str:
     """Text safe inside HTML element content and quoted attributes."""
     return html.escape(_printable(text), quote=True)
+
+
+def plain(value: object) -> str:
+    """A finding's value as short text: None -> '', floats to 3 significant digits, lists
+    comma-separated."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(plain(v) for v in value)
+    return str(value)

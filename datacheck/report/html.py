@@ -25,6 +25,7 @@ from typing import Any
 from PIL import Image, ImageOps
 
 from .escape import html_text as e
+from .escape import plain
 
 #: Members of one duplicate cluster shown before "+N more".
 CLUSTER_SHOWN = 8
@@ -289,7 +290,7 @@ class _Page:
             rows.append(f'<tr><td>{e(name)}</td><td><span class="badge skip">skipped</span>'
                         f"</td><td>{e(reason)}</td></tr>")
         settings = report.get("settings") or {}
-        shown = "".join(f"<tr><td>{e(k)}</td><td>{e(_fmt(v))}</td></tr>"
+        shown = "".join(f"<tr><td>{e(k)}</td><td>{e(plain(v))}</td></tr>"
                         for k, v in settings.items())
         more = (f"<details><summary>settings</summary><table>{shown}</table></details>"
                 if shown else "")
@@ -307,8 +308,8 @@ class _Page:
                 mid = f"<b>group</b>{e(r.get('group'))}"
             else:
                 sim = r.get("similarity")
-                mid = (f"<b>{e(kind)}</b>{e(_fmt(r.get('distance')))} bits"
-                       + (f"<br>similarity {e(_fmt(sim))}" if sim is not None else ""))
+                mid = (f"<b>{e(kind)}</b>{e(plain(r.get('distance')))} bits"
+                       + (f"<br>similarity {e(plain(sim))}" if sim is not None else ""))
             who = "".join(
                 f'<span class="meta">{e(r.get("split_" + side))}'
                 + (f' · <span class="lab">{e(r.get("label_" + side))}</span>'
@@ -340,7 +341,7 @@ class _Page:
                         if r.get("label_conflict") else "")
             facts = [f"{len(paths):,} images"]
             if r.get("distance") is not None:
-                facts.append(f"up to {_fmt(r.get('distance'))} bits apart")
+                facts.append(f"up to {plain(r.get('distance'))} bits apart")
             head = (f'<span class="badge info">{e(r.get("kind"))}</span>' if r.get("kind")
                     else "")
             if r.get("split") is not None:
@@ -362,9 +363,9 @@ class _Page:
                 score = r.get("score")
                 facts = [x for x in (r.get("split"), r.get("kind")) if x is not None]
                 if score is not None:
-                    facts.append(f"score {_fmt(score)}")
-                text = (f'<span class="given">{e(_fmt(given))}</span> → '
-                        f'<span class="sugg">{e(_fmt(sugg))}</span>'
+                    facts.append(f"score {plain(score)}")
+                text = (f'<span class="given">{e(plain(given))}</span> → '
+                        f'<span class="sugg">{e(plain(sugg))}</span>'
                         f'<div class="meta">{e(" · ".join(map(str, facts)))}</div>'
                         f'<div class="path">{e(r["path"])}</div>')
                 cards.append(f'<div class="card side">{self.thumb(r["path"])}<div>{text}</div>'
@@ -415,7 +416,7 @@ class _Page:
         if rows:
             body = "".join(f"<tr><td>{e(r.get('kind'))}</td><td>{e(r.get('split'))}</td>"
                            f"<td>{e(r.get('label'))}</td>"
-                           f"<td class=\"num\">{e(_fmt(r.get('count')))}</td>"
+                           f"<td class=\"num\">{e(plain(r.get('count')))}</td>"
                            f"<td>{e(r.get('detail'))}</td></tr>" for r in rows)
             out += ("<h3>Findings</h3><table><thead><tr><th>kind</th><th>split</th><th>class</th>"
                     '<th class="num">images</th><th>detail</th></tr></thead>'
@@ -437,7 +438,7 @@ class _Page:
             if pics:
                 pic = (f'<td class="pic">{self.thumb(r["path"])}</td>'
                        if isinstance(r.get("path"), str) else '<td class="pic"></td>')
-            cells = "".join(f"<td>{e(_fmt(r.get(k)))}</td>" for k in keys)
+            cells = "".join(f"<td>{e(plain(r.get(k)))}</td>" for k in keys)
             body.append(f"<tr>{pic}{cells}</tr>")
         return (f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
                 f"{note}")
@@ -496,14 +497,6 @@ def _num(value: object) -> str:
         return e(value)
     if isinstance(value, int):
         return f"{value:,}"
-    return e(_fmt(value))
+    return e(plain(value))
 
 
-def _fmt(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_fmt(v) for v in value)
-    return str(value)
