@@ -121,10 +121,8 @@ def cross_val_probs(x: np.ndarray, labels, *, model: str = "cnn", folds: int = 5
     if model == "cnn" and np.asarray(x).ndim != 4:
         raise BadInputError("model cnn needs images; use --model mlp or linear with --features")
     dev = resolve_device(device)
-    default_epochs, default_lr, decay = DEFAULTS[model]
-    if epochs is None:  # small datasets need more passes to take enough optimizer steps
-        steps_per_epoch = -(-len(y) * (folds - 1) // folds // batch_size)
-        epochs = min(MAX_EPOCHS, max(default_epochs, -(-MIN_STEPS // steps_per_epoch)))
+    epochs = _epochs(model, len(y) * (folds - 1) // folds, batch_size, epochs)
+    _, default_lr, decay = DEFAULTS[model]
     lr = lr or default_lr
     torch.manual_seed(seed)
     started = time.perf_counter()
@@ -148,6 +146,43 @@ def cross_val_probs(x: np.ndarray, labels, *, model: str = "cnn", folds: int = 5
     accuracy = float((probs.argmax(1) == y).mean())
     return CVResult(probs, classes, fold_of, models, accuracy,
                     time.perf_counter() - started, str(dev))
+
+
+def fit_predict(x: np.ndarray, labels, train_rows, *, model: str = "cnn",
+                epochs: int | None = None, batch_size: int = 128, lr: float | None = None,
+                side: int = 16, augment: bool = True, seed: int = 0, device: str = "auto",
+                progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Train one model on ``train_rows`` of ``x`` (the same models and recipe as the
+    cross-validation) and return (classes, probabilities for every row of ``x``)."""
+    if model not in MODELS:
+        raise BadInputError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
+    train_rows = np.asarray(train_rows)
+    classes, y = np.unique(np.asarray(labels).astype(str)[train_rows], return_inverse=True)
+    _validate(len(y), classes, y, folds=2)
+    dev = resolve_device(device)
+    epochs = _epochs(model, len(y), batch_size, epochs)
+    _, default_lr, decay = DEFAULTS[model]
+    torch.manual_seed(seed)
+    data = _to_device(np.asarray(x), model, side, dev)
+    target = torch.zeros(len(data), dtype=torch.long, device=dev)
+    target[torch.as_tensor(train_rows, device=dev)] = torch.as_tensor(y, device=dev)
+    net = _build(model, data, len(classes)).to(dev)
+    bar = tqdm(total=epochs, desc=f"training {model}", unit="epoch",
+               disable=None if progress else True, leave=False)
+    _fit(net, data, target, torch.as_tensor(train_rows, device=dev), epochs=epochs,
+         lr=lr or default_lr, decay=decay, batch_size=batch_size,
+         augment=augment and model == "cnn", seed=seed, bar=bar)
+    bar.close()
+    return classes, _predict(net, data, batch_size)
+
+
+def _epochs(model: str, n_train: int, batch_size: int, epochs: int | None) -> int:
+    """Given epochs, or the model's default raised until training takes MIN_STEPS steps
+    (small datasets need more passes)."""
+    if epochs is not None:
+        return epochs
+    steps_per_epoch = max(1, -(-n_train // batch_size))
+    return min(MAX_EPOCHS, max(DEFAULTS[model][0], -(-MIN_STEPS // steps_per_epoch)))
 
 
 def _validate(n: int, classes: np.ndarray, y: np.ndarray, folds: int) -> None:
