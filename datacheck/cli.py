@@ -115,16 +115,16 @@ def _run(checks: list[str] | None, **kw) -> None:
     report = audit(kw.pop("path"), checks=checks, **kw)
     data = report.to_dict()
     if fmt == "json":
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        click.echo(report.to_json(data), nl=False)
     elif fmt == "markdown":
         click.echo(render_markdown(data), nl=False)
     elif fmt == "html":
-        click.echo(report.to_html(), nl=False)
+        click.echo(report.to_html(data), nl=False)
     else:
         print_summary(data, Console(highlight=False))
     err = Console(stderr=True, highlight=False)
     if out:
-        paths = report.write(out)
+        paths = report.write(out, data)
         err.print(f"reports: {', '.join(str(p) for p in paths.values())}", markup=False)
     stats = report.stats
     err.print(f"{stats['decoded']:,} images decoded, the rest from the cache; "

@@ -76,7 +76,8 @@ def similar_pairs(table: pd.DataFrame, load_thumbs: Callable[[np.ndarray], np.nd
     """
     usable = np.flatnonzero(table["problem"].isna().to_numpy())
     if len(usable) < 2:
-        return pd.DataFrame(columns=PAIR_COLUMNS)
+        return _pairs(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, bool),
+                      np.empty(0, np.int64), np.empty(0, np.float32))
     hashes = table["hash"].to_numpy()[usable].astype(np.int64)
     a, b, dist = hamming_pairs(hashes, threshold)
     i, j = usable[a], usable[b]
@@ -96,9 +97,14 @@ def similar_pairs(table: pd.DataFrame, load_thumbs: Callable[[np.ndarray], np.nd
                                          np.searchsorted(rows, j[pick]))
     small = (side[i] <= SMALL_SIDE) & (side[j] <= SMALL_SIDE)
     keep = exact | (sim >= np.where(small, min_similarity_small, min_similarity))
+    return _pairs(i[keep], j[keep], exact[keep], dist[keep], sim[keep])
+
+
+def _pairs(i, j, exact, dist, sim) -> pd.DataFrame:
+    """The pair table, typed even when empty (checks index arrays with its columns)."""
     return pd.DataFrame({
-        "i": i[keep], "j": j[keep],
-        "kind": np.where(exact[keep], "exact", "near"),
-        "distance": dist[keep].astype(np.int64),
-        "similarity": np.round(sim[keep].astype(np.float64), 4),
-    })
+        "i": np.asarray(i, dtype=np.int64), "j": np.asarray(j, dtype=np.int64),
+        "kind": np.where(exact, "exact", "near").astype(object),
+        "distance": np.asarray(dist, dtype=np.int64),
+        "similarity": np.round(np.asarray(sim, dtype=np.float64), 4),
+    }, columns=PAIR_COLUMNS)
