@@ -13,7 +13,6 @@ from .checks.balance import MAX_IMBALANCE, MIN_PER_CLASS, check_balance
 from .checks.duplicates import check_duplicates
 from .checks.integrity import check_integrity
 from .checks.leakage import check_leakage
-from .checks.shift import check_shift, default_between
 from .dataset import SPLITS, load_dataset
 from .errors import BadInputError
 from .report import AuditReport
@@ -103,7 +102,7 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] | None = None,
         else:
             results["label_noise"], outputs = outcome
     if "shift" in checks:
-        outcome = _shift(table, between or default_between(dataset.splits), alpha=alpha,
+        outcome = _shift(table, between, dataset.splits, alpha=alpha,
                          seed=seed, outputs=outputs)
         if isinstance(outcome, str):
             if checks == ["shift"]:
@@ -128,13 +127,17 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] | None = None,
     )
 
 
-def _shift(table, pair: tuple[str, str] | None, *, alpha: float, seed: int, outputs=None):
-    """The shift check on (a sample of) the readable images of the two splits, or the reason
-    it cannot run."""
-    splits = list(dict.fromkeys(table["split"]))
+def _shift(table, pair: tuple[str, str] | None, splits, *, alpha: float, seed: int,
+           outputs=None):
+    """The shift check on (a sample of) the readable images of the two splits (``pair``, or
+    the default pair among ``splits``), or the reason it cannot run."""
+    from .checks.shift import check_shift, default_between  # scipy.stats + sklearn: ~1.5 s
+
+    pair = pair or default_between(splits)
     if pair is None:
+        present = list(dict.fromkeys(table["split"]))
         return (f"needs two of the splits {', '.join(SPLITS)} to compare (has "
-                f"{', '.join(splits)}); name them with --between A B")
+                f"{', '.join(present)}); name them with --between A B")
     rng = np.random.default_rng(seed)
     parts = []
     for split in pair:
