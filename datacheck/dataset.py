@@ -6,6 +6,9 @@ Layouts understood:
 - a CSV or Parquet manifest with columns ``path,label[,split][,group]``; paths are relative to
   the manifest's folder and may not escape it.
 
+Each may be a local path (walked with os functions; a ``file://`` URL is one) or an fsspec URL
+(``s3://``, ``gs://``, ``memory://``; listed and read through :mod:`datacheck.storage`).
+
 The table has the columns ``path`` (relative, POSIX), ``split``, ``label``, ``group`` and ``bytes``.
 The content ``digest`` is added by :func:`datacheck.scan.scan`, where the bytes are read anyway.
 """
@@ -13,12 +16,14 @@ The content ``digest`` is added by :func:`datacheck.scan.scan`, where the bytes 
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from . import storage
 from .errors import BadInputError
 
 #: Canonical split names, in the order reports list them.
@@ -45,10 +50,14 @@ BAD_NAME = -2
 
 @dataclass
 class Dataset:
-    """An indexed dataset: its root folder and the index table."""
+    """An indexed dataset: its root folder (a resolved local Path, or a URL string) and the
+    index table."""
 
-    root: Path
+    root: Path | str
     table: pd.DataFrame
+    #: URL datasets only: ``{path: (size, version)}`` from the listing, so the scan does not
+    #: stat every object again (see :func:`datacheck.storage.version`).
+    stats: dict[str, tuple[int, int | None]] | None = field(default=None, repr=False)
 
     @property
     def splits(self) -> dict[str, int]:
@@ -81,15 +90,14 @@ def load_dataset(path: str | os.PathLike, *, split_map: Mapping[str, str] | None
     A manifest's paths are relative to ``root`` (default: the manifest's folder) and may not
     leave it.
     """
+    path = storage.localize(os.fspath(path))
+    root = None if root is None else storage.localize(os.fspath(root))
+    if storage.is_url(path) or (root is not None and storage.is_url(root)):
+        return _load_url(path, split_map=_checked_map(split_map), root=root)
     source = Path(path)
     if not source.exists():
         raise BadInputError(f"{source}: no such file or folder")
-    split_map = dict(split_map or {})
-    for target in split_map.values():
-        if target not in SPLITS:
-            raise BadInputError(
-                f"split mapping target {target!r} is not one of {', '.join(SPLITS)}"
-            )
+    split_map = _checked_map(split_map)
     if source.is_file():
         root = Path(root) if root is not None else source.parent
         if not root.is_dir():
@@ -100,10 +108,92 @@ def load_dataset(path: str | os.PathLike, *, split_map: Mapping[str, str] | None
             raise BadInputError("--root applies to manifests only, not to folders")
         table = _from_folder(source, split_map)
         root = source
+    return _finish(source, table, root.resolve())
+
+
+def _checked_map(split_map: Mapping[str, str] | None) -> dict[str, str]:
+    split_map = dict(split_map or {})
+    for target in split_map.values():
+        if target not in SPLITS:
+            raise BadInputError(
+                f"split mapping target {target!r} is not one of {', '.join(SPLITS)}"
+            )
+    return split_map
+
+
+def _load_url(path: str, *, split_map: dict[str, str], root: str | None) -> Dataset:
+    """:func:`load_dataset` for a URL (or a manifest whose ``--root`` is a URL): one listing or
+    stat per file through fsspec, nothing read but the manifest."""
+    kinds = {}
+    for loc in (path, root):
+        if loc is not None:
+            kinds[loc] = storage.kind(loc) if storage.is_url(loc) else (
+                "directory" if Path(loc).is_dir() else "file" if Path(loc).exists() else None)
+    if kinds[path] is None:
+        raise BadInputError(f"{path}: no such file or folder")
+    if kinds[path] == "file":
+        if root is None:
+            root = storage.parent(path) if storage.is_url(path) else str(Path(path).parent)
+        elif kinds[root] != "directory":
+            raise BadInputError(f"--root {root}: no such folder")
+        if not storage.is_url(root):  # a URL manifest of local files
+            table = _from_manifest(path, Path(root), split_map)
+            return _finish(path, table, Path(root).resolve())
+        root = storage.trim(root)
+        table = _from_manifest(path, root, split_map)
+        stats = storage.stat_urls(root, table["path"].tolist())
+    else:
+        if root is not None:
+            raise BadInputError("--root applies to manifests only, not to folders")
+        root = storage.trim(path)
+        files, dirs = storage.listing(root)
+        table = _from_listing(root, files, dirs, split_map)
+        stats = {r: (int(files[r].get("size") or 0), storage.version(files[r]))
+                 for r in table["path"]}
+    table["bytes"] = [stats.get(p, (-1, None))[0] for p in table["path"]]
+    ds = _finish(path, table, root)
+    ds.stats = stats
+    return ds
+
+
+def _finish(source, table: pd.DataFrame, root: Path | str) -> Dataset:
     if table.empty:
         raise BadInputError(f"{source}: no images found (expected SPLIT/CLASS/FILE or CLASS/FILE)")
     table = table.sort_values(["split", "path"], key=_split_sort_key).reset_index(drop=True)
-    return Dataset(root=root.resolve(), table=table[COLUMNS])
+    return Dataset(root=root, table=table[COLUMNS])
+
+
+def _from_listing(root: str, files: Mapping[str, dict], dirs: set[str],
+                  split_map: Mapping[str, str]) -> pd.DataFrame:
+    """The folder layouts of :func:`_from_folder`, from a recursive listing of a URL."""
+    def hidden(rel: str) -> bool:
+        return any(part.startswith(".") for part in rel.split("/"))
+
+    visible = sorted(r for r in files if not hidden(r))
+    top = sorted({r.split("/", 1)[0] for r in visible if "/" in r}
+                 | {d.split("/", 1)[0] for d in dirs if d and not hidden(d)})
+    if not top:
+        raise BadInputError(f"{root}: no class or split folders inside (expected SPLIT/CLASS/FILE)")
+    named = {d: canonical_split(d, split_map) for d in top}
+    known = [n for n, s in named.items() if s]
+    rows = []
+    if known:
+        unknown = [n for n, s in named.items() if not s]
+        if unknown:
+            raise BadInputError(
+                f"{root}: unknown split folder {unknown[0]!r}; use one of "
+                f"{', '.join(SPLITS)} or map it with --split {unknown[0]}=NAME"
+            )
+        for rel in visible:
+            parts = rel.split("/")
+            if len(parts) >= 2:  # files directly in the root belong to no split
+                rows.append((rel, named[parts[0]], parts[1] if len(parts) >= 3 else None, None,
+                             0))
+    else:
+        for rel in visible:
+            parts = rel.split("/")
+            rows.append((rel, NO_SPLIT, parts[0] if len(parts) >= 2 else None, None, 0))
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def _split_sort_key(col: pd.Series) -> pd.Series:
@@ -174,15 +264,19 @@ def _escaped(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def _from_manifest(manifest: Path, root: Path, split_map: Mapping[str, str]) -> pd.DataFrame:
-    suffix = manifest.suffix.lower()
+def _from_manifest(manifest: Path | str, root: Path | str,
+                   split_map: Mapping[str, str]) -> pd.DataFrame:
+    """The table of a manifest (a local path or a URL) whose paths are under ``root`` (a local
+    Path, or a URL string: then ``bytes`` is left for the caller to fill)."""
+    suffix = posixpath.splitext(os.fspath(manifest))[1].lower()
     try:
-        if suffix == ".csv":
-            raw = pd.read_csv(manifest, dtype=str, keep_default_na=False)
-        elif suffix in (".parquet", ".pq"):
-            raw = pd.read_parquet(manifest)
-        else:
+        if suffix not in (".csv", ".parquet", ".pq"):
             raise BadInputError(f"{manifest}: a manifest must be .csv or .parquet")
+        with storage.open_binary(manifest) as fh:
+            if suffix == ".csv":
+                raw = pd.read_csv(fh, dtype=str, keep_default_na=False)
+            else:
+                raw = pd.read_parquet(fh)
     except BadInputError:
         raise
     except Exception as exc:  # pandas raises many kinds for a malformed file
@@ -194,8 +288,13 @@ def _from_manifest(manifest: Path, root: Path, split_map: Mapping[str, str]) -> 
         )
     if raw.empty:
         raise BadInputError(f"{manifest}: manifest has no rows")
-    base = root.resolve()
-    table = pd.DataFrame({"path": [_safe_relative(base, p, manifest) for p in raw["path"]]})
+    if isinstance(root, str):
+        base = root
+        table = pd.DataFrame({"path": [_safe_relative_url(base, p, manifest)
+                                       for p in raw["path"]]})
+    else:
+        base = root.resolve()
+        table = pd.DataFrame({"path": [_safe_relative(base, p, manifest) for p in raw["path"]]})
     table["label"] = raw["label"].astype(str).to_numpy()
     if "split" in raw.columns:
         values = raw["split"].astype(str)
@@ -210,8 +309,38 @@ def _from_manifest(manifest: Path, root: Path, split_map: Mapping[str, str]) -> 
     else:
         table["split"] = NO_SPLIT
     table["group"] = raw["group"].astype(str).to_numpy() if "group" in raw.columns else None
-    table["bytes"] = [_size(base / p) for p in table["path"]]
+    table["bytes"] = [_size(base / p) for p in table["path"]] if isinstance(base, Path) else -1
     return table
+
+
+def _safe_relative_url(base: str, value, manifest) -> str:
+    """A manifest path (relative, or a URL / absolute path inside the root URL) relative to the
+    root URL, resolved lexically; one that leaves the root is an error."""
+    text = str(value)
+    if not text:
+        raise BadInputError(f"{manifest}: empty path in manifest")
+    if "\x00" in text:
+        raise BadInputError(f"{manifest}: path {text!r} contains a NUL byte")
+    inside = None
+    if storage.is_url(text) or text.startswith("/"):
+        # an absolute path or a URL of the root's protocol (never another backend's)
+        same = not storage.is_url(text) or storage.protocol(text) == storage.protocol(base)
+        if same:
+            _, base_path = storage.url_to_fs(base)
+            path = storage.url_to_fs(text)[1] if storage.is_url(text) else text
+            prefix = base_path.rstrip("/") + "/"
+            norm = posixpath.normpath(path)
+            if (norm + "/").startswith(prefix) and norm + "/" != prefix:
+                inside = norm[len(prefix):]
+    else:
+        norm = posixpath.normpath(text)
+        if norm != "." and norm != ".." and not norm.startswith("../"):
+            inside = norm
+    if inside is None:
+        raise BadInputError(
+            f"{manifest}: path {text!r} points outside the dataset root {base}"
+        )
+    return inside
 
 
 def _safe_relative(base: Path, value, manifest: Path) -> str:

@@ -16,6 +16,8 @@ import imagehash
 import numpy as np
 from PIL import Image, ImageFile, ImageFilter
 
+from .storage import is_url, read_bytes
+
 HASHES = {
     "phash": imagehash.phash,
     "dhash": imagehash.dhash,
@@ -94,12 +96,18 @@ def decode_bytes(data: bytes, *, hash_name: str = "phash", draft: bool = True) -
 
 
 def decode_file(path: str, *, hash_name: str = "phash", draft: bool = True) -> Decoded:
-    """Read and decode one file; an unreadable file becomes a problem, not an exception."""
+    """Read and decode one file (a local path, or an fsspec URL read through
+    :mod:`datacheck.storage`); an unreadable file becomes a problem, not an exception."""
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        if "://" in path and is_url(path):
+            data = read_bytes(path)
+        else:
+            with open(path, "rb") as fh:
+                data = fh.read()
     except OSError as exc:
         return Decoded(digest="", problem=f"cannot read file ({exc.strerror or exc})")
+    except Exception as exc:  # a remote backend's own errors (credentials, network, ...)
+        return Decoded(digest="", problem=f"cannot read file ({type(exc).__name__}: {exc})"[:200])
     return decode_bytes(data, hash_name=hash_name, draft=draft)
 
 

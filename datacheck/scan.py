@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import parallel
+from . import parallel, storage
 from .cache import SCALAR_COLUMNS, FeatureCache, default_cache_dir
 from .dataset import BAD_NAME, Dataset
 from .errors import BadInputError
@@ -44,10 +44,19 @@ def scan(dataset: Dataset, *, hash_name: str = "phash", workers: int | None = No
     cache = open_cache(dataset.root, cache_dir)
     try:
         table = dataset.table.copy()
-        full = [str(dataset.root / p) for p in table["path"]]
+        root = dataset.root
+        full = ([storage.join(root, p) for p in table["path"]] if storage.is_url(root)
+                else [str(root / p) for p in table["path"]])
         bad_name = (table["bytes"] == BAD_NAME).to_numpy()
-        sizes, mtimes = _stats([None if bad else p for p, bad in zip(full, bad_name)])
+        if storage.is_url(root):
+            sizes, mtimes, unversioned = _url_stats(dataset)
+        else:
+            sizes, mtimes = storage.stat_local([None if bad else p
+                                                for p, bad in zip(full, bad_name)])
+            unversioned = []
         digests = cache.known_digests(full, sizes, mtimes)
+        for i in unversioned:  # no checksum or mtime to trust: read the file again
+            digests[i] = None
         cached = cache.features([d for d in digests if d], config)
         have = set(cached["digest"])
         todo = [i for i, d in enumerate(digests)
@@ -66,7 +75,8 @@ def scan(dataset: Dataset, *, hash_name: str = "phash", workers: int | None = No
         unread = out["digest"].isna() & ~missing
         # a file that could not be read has no digest: keep its reason from the decoder
         reasons = {full[i]: d.problem for i, d in zip(todo, new, strict=False) if not d.digest}
-        out.loc[unread, "problem"] = [reasons.get(str(dataset.root / p), "cannot read file")
+        out.loc[unread, "problem"] = [reasons.get(storage.join(root, p),
+                                                  "cannot read file")
                                       for p in out.loc[unread, "path"]]
         out.attrs["decoded"] = len(todo)
         out.attrs["config"] = config
@@ -76,8 +86,13 @@ def scan(dataset: Dataset, *, hash_name: str = "phash", workers: int | None = No
         cache.close()
 
 
-def open_cache(root: Path, cache_dir: str | os.PathLike | None) -> FeatureCache:
-    folder = Path(cache_dir) if cache_dir else default_cache_dir(root)
+def open_cache(root: Path | str, cache_dir: str | os.PathLike | None) -> FeatureCache:
+    if cache_dir:
+        folder = Path(cache_dir)
+    elif storage.is_url(root):
+        folder = storage.cache_dir_for(root)
+    else:
+        folder = default_cache_dir(root)
     try:
         return FeatureCache(folder)
     except OSError as exc:
@@ -94,19 +109,23 @@ def load_thumbs(scanned: pd.DataFrame, rows) -> np.ndarray:
         cache.close()
 
 
-def _stats(paths: list[str | None]) -> tuple[list[int], list[int]]:
-    sizes, mtimes = [], []
-    for p in paths:
-        try:
-            if p is None:
-                raise OSError("not to be opened")
-            st = os.stat(p)
-            sizes.append(st.st_size)
-            mtimes.append(st.st_mtime_ns)
-        except OSError:
-            sizes.append(-1)
-            mtimes.append(-1)
-    return sizes, mtimes
+def _url_stats(dataset: Dataset) -> tuple[list[int], list[int], list[int]]:
+    """Sizes and versions (checksum/ETag or mtime, as ints) of a URL dataset's files, from its
+    listing when it has one; -1 for a missing file. Also the rows whose backend gave no
+    version: the cache's unchanged-file shortcut must not be trusted for them."""
+    paths = dataset.table["path"].tolist()
+    stats = dataset.stats
+    if stats is None:
+        stats = storage.stat_urls(dataset.root, paths)
+    sizes, versions, unversioned = [], [], []
+    for i, p in enumerate(paths):
+        size, ver = stats.get(p, (-1, -1))
+        if ver is None:
+            unversioned.append(i)
+            ver = -1
+        sizes.append(size)
+        versions.append(ver)
+    return sizes, versions, unversioned
 
 
 def _decode(cache, config, hash_name, paths, sizes, mtimes, workers, progress,

@@ -8,7 +8,8 @@ the page works offline, can be attached to a CI run, and cannot call anywhere.
 File names and labels are untrusted: every one is escaped with :func:`escape.html_text`, in
 element content and in attributes alike. Report paths are read only when they are relative and
 stay inside ``root`` (no absolute paths, no ``..``); anything else, and every file that is
-missing or cannot be decoded, shows a placeholder instead of a thumbnail.
+missing or cannot be decoded, shows a placeholder instead of a thumbnail. A URL ``root``
+(``s3://...``) is read through :mod:`datacheck.storage`, like the scan reads it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
+from .. import storage
 from .escape import html_text as e
 from .escape import plain
 
@@ -115,7 +117,8 @@ def render_html(report: dict[str, Any], root: str | os.PathLike, *, thumb_px: in
     its images, or to ``{split: [paths]}``; :func:`pick_samples` builds it from the dataset
     index. Without it the per-class grid is left out.
     """
-    return _Page(Path(root), thumb_px=max(16, int(thumb_px)),
+    where = root if storage.is_url(root) else Path(root)
+    return _Page(where, thumb_px=max(16, int(thumb_px)),
                  max_items=max(1, int(max_items))).render(report, samples)
 
 
@@ -144,31 +147,44 @@ def pick_samples(table, *, per_split: int = 3, seed: int = 0) -> dict[str, dict[
     return out
 
 
-def safe_join(root: Path, rel: object) -> Path | None:
+def safe_join(root: Path | str, rel: object) -> Path | str | None:
     """``root/rel`` when ``rel`` is a relative POSIX path that stays inside ``root``, else None.
 
-    Lexical only (like the dataset index, which lists symlinked files as they are)."""
+    Lexical only (like the dataset index, which lists symlinked files as they are). A URL root
+    gives a URL."""
     if not isinstance(rel, str) or not rel or "\x00" in rel or "\\" in rel:
         return None
     pure = PurePosixPath(rel)
     if pure.is_absolute() or ".." in pure.parts:
         return None
-    return root.joinpath(*pure.parts)
+    if storage.is_url(root):
+        return storage.join(root, pure.as_posix())
+    return Path(root).joinpath(*pure.parts)
 
 
-def make_thumbnail(path: Path, px: int) -> tuple[str | None, str, tuple[int, int]]:
-    """(data URI or None, reason when None, (width, height)) for the image file at ``path``.
+def make_thumbnail(path: Path | str, px: int) -> tuple[str | None, str, tuple[int, int]]:
+    """(data URI or None, reason when None, (width, height)) for the image file at ``path``
+    (a local path, or a URL read through :mod:`datacheck.storage`).
 
     Never raises: a missing, unreadable or oversized file gives ``None`` and a short reason."""
-    try:
-        if not path.is_file():
+    if storage.is_url(path):
+        try:
+            source = io.BytesIO(storage.read_bytes(path))
+        except FileNotFoundError:
             return None, "missing", (0, 0)
-    except OSError:
-        return None, "missing", (0, 0)
+        except Exception:  # a directory, no credentials, no network: a placeholder
+            return None, "cannot be read", (0, 0)
+    else:
+        source = Path(path)
+        try:
+            if not source.is_file():
+                return None, "missing", (0, 0)
+        except OSError:
+            return None, "missing", (0, 0)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(path) as img:
+            with Image.open(source) as img:
                 if img.format == "JPEG":
                     img.draft("RGB", (px * 2, px * 2))
                 img.load()
@@ -204,7 +220,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 
 class _Page:
-    def __init__(self, root: Path, *, thumb_px: int, max_items: int) -> None:
+    def __init__(self, root: Path | str, *, thumb_px: int, max_items: int) -> None:
         self.root = root
         self.px = thumb_px
         self.max_items = max_items
