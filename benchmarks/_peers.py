@@ -12,6 +12,7 @@ registers those two packages as empty namespaces and imports imagededup's own
     python benchmarks/_peers.py check
     python benchmarks/_peers.py encode IMAGE_DIR WORKERS OUT.json
     python benchmarks/_peers.py search HASHES.npy THRESHOLD WORKERS OUT.npy
+    python benchmarks/_peers.py dedup IMAGE_DIR THRESHOLD WORKERS   # encode + search, end to end
 """
 
 from __future__ import annotations
@@ -71,6 +72,14 @@ def main(argv: list[str]) -> None:
                         if int(a) < int(b)})
         np.save(out, np.asarray(pairs, dtype=np.int64).reshape(-1, 2))
         print(json.dumps({"seconds": seconds}))
+    elif command == "dedup":
+        image_dir, threshold, workers = argv[1], int(argv[2]), int(argv[3])
+        phash = hashing.PHash(verbose=False)
+        encoded = phash.encode_images(image_dir=image_dir, num_enc_workers=workers)
+        found = phash.find_duplicates(encoding_map=encoded, max_distance_threshold=threshold,
+                                      num_dist_workers=workers)
+        print(json.dumps({"images": len(encoded),
+                          "pairs": sum(len(v) for v in found.values()) // 2}))
     else:
         raise SystemExit(f"unknown command {command!r}")
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import storage
 from .checks.balance import MAX_IMBALANCE, MIN_PER_CLASS, check_balance
 from .checks.duplicates import check_duplicates
 from .checks.integrity import check_integrity
@@ -112,7 +113,7 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] | None = None,
             results["shift"] = outcome
     labels = table["label"].dropna()
     return AuditReport(
-        dataset={"root": _shown_root(path, root),
+        dataset={"root": _shown_root(path, root, dataset.root),
                  "images": len(table),
                  "splits": dataset.splits, "classes": int(labels.nunique())},
         settings={"hash": hash_name, "threshold": threshold, "min_similarity": min_similarity,
@@ -156,11 +157,13 @@ def _shift(table, pair: tuple[str, str] | None, splits, *, alpha: float, seed: i
                        outputs=probs)
 
 
-def _shown_root(path, root) -> str:
+def _shown_root(path, root, dataset_root) -> str:
     """The dataset root as the user named it (paths in the report are relative to it)."""
     if root is not None:
-        return Path(root).as_posix()
-    source = Path(path)
+        return storage.trim(root) if storage.is_url(root) else Path(root).as_posix()
+    if storage.is_url(str(dataset_root)):
+        return str(dataset_root)
+    source = Path(storage.localize(str(path)))
     return (source.parent if source.is_file() else source).as_posix()
 
 

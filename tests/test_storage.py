@@ -68,6 +68,7 @@ def test_file_url_gives_the_local_report(clean_dataset, tmp_path):
     assert set(leaks["b"]) == {"test/a/copy.jpg", "test/b/reenc.jpg"}
     assert "val/c/broken.jpg" in set(remote.checks["integrity"].findings["path"])
     assert remote.dataset["splits"] == local.dataset["splits"]
+    assert remote.dataset["root"] == local.dataset["root"] == clean_dataset.resolve().as_posix()
     # the default cache of a writable file:// root is ROOT/.datacheck, as for the local path
     again = audit(url, checks=["integrity"], progress=False)
     assert again.stats["cache"] == str(clean_dataset.resolve() / ".datacheck")
@@ -99,6 +100,7 @@ def test_memory_folder_tree(mem, patches, tmp_path, monkeypatch):
     assert (ds.table["bytes"] > 0).all()
 
     report = audit(url, checks=CHEAP, workers=1, progress=False)
+    assert report.dataset["root"] == url
     cache = report.stats["cache"]
     assert cache.startswith(str(tmp_path / "xdg" / "datacheck" / "url-"))  # not in the memory fs
     assert report.stats["decoded"] == 14
@@ -162,6 +164,7 @@ def test_manifest_at_a_url(mem, patches, tmp_path):
     report = audit(f"{url}/m.csv", checks=CHEAP, workers=1, cache_dir=tmp_path / "c",
                    progress=False)
     assert report.dataset["images"] == 8
+    assert report.dataset["root"] == url  # the manifest's folder, as for a local manifest
     problems = dict(zip(*report.checks["integrity"].findings[["path", "problem"]].T.values,
                         strict=True))
     assert problems == {"images/gone.jpg": "missing file"}
