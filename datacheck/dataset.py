@@ -55,15 +55,19 @@ class Dataset:
 
     root: Path | str
     table: pd.DataFrame
-    #: URL datasets only: ``{path: (size, version)}`` from the listing, so the scan does not
-    #: stat every object again (see :func:`datacheck.storage.version`).
+    #: ``{path: (size, version)}`` from the folder walk or URL listing, so the scan does not
+    #: stat every file again: mtime_ns for local files, else a checksum/ETag or time (see
+    #: :func:`datacheck.storage.version`). None for local manifests.
     stats: dict[str, tuple[int, int | None]] | None = field(default=None, repr=False)
+    #: Split folders of a local tree, including empty ones (they show with 0 images).
+    split_folders: list[str] = field(default_factory=list, repr=False)
 
     @property
     def splits(self) -> dict[str, int]:
-        """Image count per split, in canonical order."""
+        """Image count per split, in canonical order; an empty split folder counts 0."""
         counts = self.table["split"].value_counts()
-        return {s: int(counts[s]) for s in split_order(counts.index)}
+        names = set(counts.index) | set(self.split_folders)
+        return {s: int(counts.get(s, 0)) for s in split_order(names)}
 
 
 def split_order(names) -> list[str]:
@@ -106,8 +110,11 @@ def load_dataset(path: str | os.PathLike, *, split_map: Mapping[str, str] | None
     else:
         if root is not None:
             raise BadInputError("--root applies to manifests only, not to folders")
-        table = _from_folder(source, split_map)
-        root = source
+        table, stats, splits = _from_folder(source, split_map)
+        dataset = _finish(source, table, source.resolve())
+        dataset.stats = stats
+        dataset.split_folders = splits
+        return dataset
     return _finish(source, table, root.resolve())
 
 
@@ -207,7 +214,9 @@ def _visible_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _from_folder(root: Path, split_map: Mapping[str, str]) -> pd.DataFrame:
+def _from_folder(root: Path, split_map: Mapping[str, str]) -> tuple[pd.DataFrame, dict,
+                                                                    list[str]]:
+    """(index table, ``{path: (size, mtime_ns)}``, split folders found) of a local tree."""
     top = _visible_dirs(root)
     if not top:
         raise BadInputError(f"{root}: no class or split folders inside (expected SPLIT/CLASS/FILE)")
@@ -223,31 +232,48 @@ def _from_folder(root: Path, split_map: Mapping[str, str]) -> pd.DataFrame:
         rows = []
         for d in top:
             rows += _walk_classes(root, d, split=named[_escaped(d.name)])
+        splits = [named[_escaped(d.name)] for d in top]
     else:
         rows = _walk_classes(root, root, split=NO_SPLIT)
-    return pd.DataFrame(rows, columns=COLUMNS)
+        splits = [NO_SPLIT]
+    stats = {r[0]: (r[4], r[5]) for r in rows if r[4] != BAD_NAME}
+    return pd.DataFrame([r[:5] for r in rows], columns=COLUMNS), stats, splits
 
 
 def _walk_classes(root: Path, base: Path, *, split: str) -> list[tuple]:
-    """Rows for every file under base/<class>/...; files directly in base have no label."""
+    """Rows (path, split, label, group, bytes, mtime_ns) for every file under
+    base/<class>/...; files directly in base have no label. Hidden entries are skipped and
+    symlinked folders are not followed (no loops); a dangling symlink is nothing to read."""
     rows = []
-    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        rel_dir = Path(dirpath).relative_to(base)
-        label = rel_dir.parts[0] if rel_dir.parts else None
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            full = Path(dirpath) / name
-            rel = full.relative_to(root).as_posix()
-            if not _is_utf8(rel):
-                rows.append((_escaped(rel), split, label and _escaped(label), None, BAD_NAME))
+    start = len(os.fspath(root)) + 1
+    todo: list[tuple[str, str | None]] = [(os.fspath(base), None)]
+    while todo:
+        folder, label = todo.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
                 continue
             try:
-                st = full.stat()
+                if entry.is_dir(follow_symlinks=False):
+                    todo.append((entry.path, entry.name if label is None else label))
+                    continue
+                if entry.is_symlink() and entry.is_dir():
+                    continue  # a symlinked folder
             except OSError:
-                continue  # dangling symlink: nothing to read
-            rows.append((rel, split, label, None, st.st_size))
+                continue
+            rel = entry.path[start:].replace(os.sep, "/")
+            if not _is_utf8(rel):
+                rows.append((_escaped(rel), split, label and _escaped(label), None, BAD_NAME,
+                             -1))
+                continue
+            try:
+                st = entry.stat()
+            except OSError:
+                continue  # dangling symlink
+            rows.append((rel, split, label, None, st.st_size, st.st_mtime_ns))
     return rows
 
 

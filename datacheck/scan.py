@@ -46,10 +46,15 @@ def scan(dataset: Dataset, *, hash_name: str = "phash", workers: int | None = No
         table = dataset.table.copy()
         root = dataset.root
         full = ([storage.join(root, p) for p in table["path"]] if storage.is_url(root)
-                else [str(root / p) for p in table["path"]])
+                else _local_paths(root, table["path"]))
         bad_name = (table["bytes"] == BAD_NAME).to_numpy()
         if storage.is_url(root):
             sizes, mtimes, unversioned = _url_stats(dataset)
+        elif dataset.stats is not None:  # sizes and mtimes from the folder walk
+            stats = dataset.stats
+            sizes = [stats.get(p, (-1, -1))[0] for p in table["path"]]
+            mtimes = [stats.get(p, (-1, -1))[1] for p in table["path"]]
+            unversioned = []
         else:
             sizes, mtimes = storage.stat_local([None if bad else p
                                                 for p, bad in zip(full, bad_name)])
@@ -74,9 +79,9 @@ def scan(dataset: Dataset, *, hash_name: str = "phash", workers: int | None = No
         out.loc[bad_name, "problem"] = "file name is not valid UTF-8: rename the file"
         unread = out["digest"].isna() & ~missing
         # a file that could not be read has no digest: keep its reason from the decoder
-        reasons = {full[i]: d.problem for i, d in zip(todo, new, strict=False) if not d.digest}
-        out.loc[unread, "problem"] = [reasons.get(storage.join(root, p),
-                                                  "cannot read file")
+        reasons = {table["path"].iat[i]: d.problem for i, d in zip(todo, new, strict=False)
+                   if not d.digest}
+        out.loc[unread, "problem"] = [reasons.get(p, "cannot read file")
                                       for p in out.loc[unread, "path"]]
         out.attrs["decoded"] = len(todo)
         out.attrs["config"] = config
@@ -84,6 +89,12 @@ def scan(dataset: Dataset, *, hash_name: str = "phash", workers: int | None = No
         return out
     finally:
         cache.close()
+
+
+def _local_paths(root: Path, rels) -> list[str]:
+    """Absolute paths of the files (string concatenation: pathlib costs ~5 us a file)."""
+    prefix = os.path.join(os.fspath(root), "")
+    return [prefix + (r if os.sep == "/" else r.replace("/", os.sep)) for r in rels]
 
 
 def open_cache(root: Path | str, cache_dir: str | os.PathLike | None) -> FeatureCache:

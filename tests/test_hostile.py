@@ -167,3 +167,19 @@ def test_read_only_dataset_is_audited_and_left_untouched(tmp_path, clean_dataset
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["dataset"]["images"] == 48
     assert report["checks"]["leakage"]["status"] == "pass"
+
+
+def test_an_empty_split_folder_is_shown_with_no_images(tmp_path):
+    root = tmp_path / "data"
+    rng = np.random.default_rng(2)
+    for k in range(12):
+        folder = root / "train" / "ab"[k % 2]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(
+            folder / f"{k}.png")
+    (root / "test" / "a").mkdir(parents=True)  # a split whose images were never copied
+    result = _audit(root, tmp_path)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    assert report["dataset"]["splits"] == {"train": 12, "test": 0}
+    assert "test 0" in result.stdout
