@@ -2,6 +2,7 @@
 
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image, ImageEnhance
@@ -185,3 +186,16 @@ def test_cache_with_an_old_layout_is_emptied(clean_dataset, tmp_path):
     for expected in (48, 0):
         report = audit(clean_dataset, checks=NO_MODEL, cache_dir=cache, progress=False)
         assert report.stats["decoded"] == expected
+
+
+@pytest.mark.parametrize("counts", [
+    [[30, 10], [12, 40]], [[5, 5], [5, 5]], [[8, 3, 20], [1, 9, 7], [4, 4, 4]],
+    [[100, 90], [3, 17], [0, 1]],
+])
+def test_chi2_pvalue_matches_scipy(counts):
+    from scipy.stats import chi2_contingency
+
+    from datacheck.checks.balance import chi2_independence_pvalue
+
+    expected = chi2_contingency(np.array(counts))[1]
+    assert chi2_independence_pvalue(np.array(counts)) == pytest.approx(expected, rel=1e-9)

@@ -185,8 +185,8 @@ def make_thumbnail(path: Path | str, px: int) -> tuple[str | None, str, tuple[in
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(source) as img:
-                if img.format == "JPEG":
-                    img.draft("RGB", (px * 2, px * 2))
+                if img.format == "JPEG":  # DCT-scaled decode, still >= px a side
+                    img.draft("RGB", (px, px))
                 img.load()
                 img = ImageOps.exif_transpose(img)
                 img = _to_rgb(img)
