@@ -46,14 +46,14 @@ def scan(dataset: Dataset, *, hash_name: str = "phash", workers: int | None = No
         table = dataset.table.copy()
         root = dataset.root
         full = ([storage.join(root, p) for p in table["path"]] if storage.is_url(root)
-                else _local_paths(root, table["path"]))
+                else _local_paths(root, table["path"].tolist()))
         bad_name = (table["bytes"] == BAD_NAME).to_numpy()
         if storage.is_url(root):
             sizes, mtimes, unversioned = _url_stats(dataset)
         elif dataset.stats is not None:  # sizes and mtimes from the folder walk
-            stats = dataset.stats
-            sizes = [stats.get(p, (-1, -1))[0] for p in table["path"]]
-            mtimes = [stats.get(p, (-1, -1))[1] for p in table["path"]]
+            known = [dataset.stats.get(p, (-1, -1)) for p in table["path"].tolist()]
+            sizes = [k[0] for k in known]
+            mtimes = [k[1] for k in known]
             unversioned = []
         else:
             sizes, mtimes = storage.stat_local([None if bad else p

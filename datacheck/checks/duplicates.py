@@ -20,14 +20,20 @@ def check_duplicates(table: pd.DataFrame, pairs: pd.DataFrame) -> CheckResult:
     ids = clusters(len(table), within["i"].to_numpy(), within["j"].to_numpy())
     rows = []
     max_dist = within.groupby(ids[within["i"].to_numpy()])["distance"].max()
-    for cid in np.unique(ids[ids >= 0]):
-        members = table.iloc[np.flatnonzero(ids == cid)]
-        labels = members["label"].tolist()
+    paths = table["path"].to_numpy(dtype=object)
+    labels_all = table["label"].to_numpy(dtype=object)
+    digests = table["digest"].to_numpy(dtype=object)
+    in_cluster = np.flatnonzero(ids >= 0)
+    order = in_cluster[np.argsort(ids[in_cluster], kind="stable")]  # by cluster, then row
+    cids, starts = np.unique(ids[order], return_index=True)
+    groups = np.split(order, starts[1:]) if len(order) else []
+    for cid, members in zip(cids, groups, strict=True):
+        labels = labels_all[members].tolist()
         known = {lab for lab in labels if lab is not None and lab == lab}
         rows.append({
-            "kind": "exact" if members["digest"].nunique() == 1 else "near",
-            "split": members["split"].iloc[0],
-            "paths": members["path"].tolist(),
+            "kind": "exact" if len(set(digests[members])) == 1 else "near",
+            "split": split[members[0]],
+            "paths": paths[members].tolist(),
             "labels": labels,
             "label_conflict": len(known) > 1,
             "distance": int(max_dist.get(cid, 0)),

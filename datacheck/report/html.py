@@ -128,10 +128,10 @@ def pick_samples(table, *, per_split: int = 3, seed: int = 0) -> dict[str, dict[
     ``datacheck.dataset.load_dataset(...).table``, or the scanned table). Unlabelled rows and
     files whose names could not be read (``bytes`` < 0) are skipped."""
     rng = random.Random(seed)
-    sizes = table["bytes"] if "bytes" in table.columns else [0] * len(table)
+    sizes = table["bytes"].tolist() if "bytes" in table.columns else [0] * len(table)
     groups: dict[str, dict[str, list[str]]] = {}
-    for path, split, label, size in zip(table["path"], table["split"], table["label"], sizes,
-                                        strict=True):
+    for path, split, label, size in zip(table["path"].tolist(), table["split"].tolist(),
+                                        table["label"].tolist(), sizes, strict=True):
         if label is None or label != label:  # None or NaN
             continue
         if size is not None and size == size and size < 0:
