@@ -20,12 +20,14 @@ import os
 import random
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from PIL import Image, ImageOps
 
 from .. import storage
+from ..parallel import available_cores
 from .escape import html_text as e
 from .escape import plain
 
@@ -225,15 +227,22 @@ class _Page:
         self.px = thumb_px
         self.max_items = max_items
         self._thumbs: dict[str, tuple[str | None, str, tuple[int, int]]] = {}  # by path
+        self._wanted: dict[str, object] | None = None
+
+    def _make(self, rel: object) -> tuple[str | None, str, tuple[int, int]]:
+        full = safe_join(self.root, rel)
+        return (make_thumbnail(full, self.px) if full is not None
+                else (None, "outside the dataset", (0, 0)))
 
     # -- pieces -------------------------------------------------------------------------------
     def thumb(self, rel: object, caption: str = "") -> str:
         """A figure: the thumbnail (or a placeholder) and an escaped caption (already HTML)."""
         key = rel if isinstance(rel, str) else f"\x00{rel!r}"  # no path holds a NUL
+        if self._wanted is not None:  # first pass: only note which images the page shows
+            self._wanted[key] = rel
+            return ""
         if key not in self._thumbs:
-            full = safe_join(self.root, rel)
-            self._thumbs[key] = (make_thumbnail(full, self.px) if full is not None
-                                 else (None, "outside the dataset", (0, 0)))
+            self._thumbs[key] = self._make(rel)
         uri, why, (w, h) = self._thumbs[key]
         title = e(rel if rel is not None else "")
         if uri is None:
@@ -254,6 +263,17 @@ class _Page:
 
     # -- page ---------------------------------------------------------------------------------
     def render(self, report: dict[str, Any], samples) -> str:
+        """The page. A first pass lists the images it shows; they are decoded on threads
+        (Pillow's decoders release the GIL), then the page is rendered with them."""
+        self._wanted = {}
+        self._render(report, samples)
+        wanted, self._wanted = self._wanted, None
+        with ThreadPoolExecutor(max(1, min(8, available_cores()))) as pool:
+            made = pool.map(self._make, wanted.values())
+            self._thumbs.update(zip(wanted.keys(), made, strict=True))
+        return self._render(report, samples)
+
+    def _render(self, report: dict[str, Any], samples) -> str:
         checks: dict[str, dict] = report.get("checks") or {}
         ds = report.get("dataset") or {}
         sections: list[tuple[str, str, str]] = []  # (anchor, nav label, html)
