@@ -18,11 +18,17 @@ the recall of the planted (source, copy) pairs per kind and how many other cross
 there are, before verification (the hash candidates: ``hamming_pairs`` on the scanned hashes,
 pairs with one image in train and one in test) and after (the audit's leakage findings). The
 "other" pairs are split into original test image <-> train image (Fashion-MNIST's own) and
-planted copy <-> a train image other than its source. For the original pairs the verified
-ones are compared pixel by pixel, and a montage of some is saved to benchmarks/_out/.
+planted copy <-> a train image other than its source. Then what verification computes for the
+cross-split candidates at the largest threshold (thumbnail correlation and affine-fit residual,
+``datacheck.similar.pair_scores``), per kind of pair. For the original pairs the verified ones
+are compared pixel by pixel, and montages are saved to benchmarks/_out/: verified pairs (a
+random sample, the most and the least alike) and candidates that reach the old correlation bar
+0.97 but fail the residual test.
 
     .venv/bin/python benchmarks/small_images.py                    # all 60k train + 10k test
     .venv/bin/python benchmarks/small_images.py --train 20000      # a seeded subset of train
+    .venv/bin/python benchmarks/small_images.py --thresholds 10 \
+        --min-similarity-small 0.97 --max-residual-small inf     # correlation only (before)
 """
 
 from __future__ import annotations
@@ -154,7 +160,8 @@ def raw_pixels(path: str, arrays: dict) -> np.ndarray | None:
 
 
 def montage(pairs: pd.DataFrame, out: Path, title: str, scale: int = 3) -> None:
-    """Pairs side by side (a | b), up to 32, with the Hamming distance and similarity."""
+    """Pairs side by side (a | b), up to 32, with the Hamming distance, the correlation and,
+    when the table has a ``residual`` column, the fit residual."""
     pairs = pairs.head(32)
     cell = 28 * scale
     cols = 4
@@ -169,7 +176,8 @@ def montage(pairs: pd.DataFrame, out: Path, title: str, scale: int = 3) -> None:
             with Image.open(ROOT / path) as img:
                 tile = img.convert("RGB").resize((cell, cell), Image.NEAREST)
             canvas.paste(tile, (x0 + k * (cell + 2), y0))
-        draw.text((x0, y0 + cell + 2), f"d={row.distance} s={row.similarity:.3f} "
+        res = f" r={row.residual:.2f}" if hasattr(row, "residual") else ""
+        draw.text((x0, y0 + cell + 2), f"d={row.distance} s={row.similarity:.3f}{res} "
                   f"{row.label_a[:7]}/{row.label_b[:7]}", fill="black")
     out.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(out)
@@ -181,12 +189,26 @@ def main() -> None:
                         help="train images to write (a seeded subset when < 60000)")
     parser.add_argument("--thresholds", type=int, nargs="+", default=[10, 8, 6])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--min-similarity-small", type=float, default=None,
+                        help="verification's correlation bar for small images "
+                             "[default: datacheck's]")
+    parser.add_argument("--max-residual-small", type=float, default=None,
+                        help="verification's fit-residual bar for small images (inf: off) "
+                             "[default: datacheck's]")
     args = parser.parse_args()
 
     import datacheck
+    from datacheck.audit import MAX_RESIDUAL_SMALL, MIN_SIMILARITY_SMALL
     from datacheck.neighbors import hamming_pairs
 
+    bars = {"min_similarity_small": args.min_similarity_small
+            if args.min_similarity_small is not None else MIN_SIMILARITY_SMALL,
+            "max_residual_small": args.max_residual_small
+            if args.max_residual_small is not None else MAX_RESIDUAL_SMALL}
+
     header("leakage recall on Fashion-MNIST with planted copies")
+    print(f"verification of small pairs: correlation >= {bars['min_similarity_small']} and fit "
+          f"residual <= {bars['max_residual_small']}")
     planted, arrays = build(args.train)
     planted_set = {(r.source, r.copy): r.kind for r in planted.itertuples()}
     copies = set(planted["copy"])
@@ -215,7 +237,8 @@ def main() -> None:
             cand = _oriented(paths[i[cross]], paths[j[cross]], splits[i[cross]])
             t = time.perf_counter()
             report = datacheck.audit(ROOT, checks=["leakage"], threshold=threshold,
-                                     workers=args.workers, cache_dir=cache, progress=False)
+                                     workers=args.workers, cache_dir=cache, progress=False,
+                                     **bars)
             audit_s = time.perf_counter() - t
             found = report.checks["leakage"].findings
             found = found[found["kind"] != "group"]
@@ -241,8 +264,9 @@ def main() -> None:
                "orig. test<->train: candidates", "orig.: after verification",
                "copy<->other train: candidates", "copy<->other: after verification",
                "search s", "audit s (cached scan)"], other_rows, align="lrrrrrrrr")
-        _similarities(scanned, usable, hashes, splits, max(args.thresholds), planted, copies)
-        _inspect(verified, copies, arrays)
+        scores = _similarities(scanned, usable, hashes, splits, max(args.thresholds), planted,
+                               copies, bars)
+        _inspect(verified, copies, arrays, scores, bars)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     footer()
@@ -258,45 +282,57 @@ def _others(pairs, planted_set, copies) -> tuple[set, set]:
     return {p for p in rest if p[1] not in copies}, {p for p in rest if p[1] in copies}
 
 
-def _similarities(scanned, usable, hashes, splits, threshold, planted, copies) -> None:
-    """What the verification sees: thumbnail similarity of the cross-split hash candidates."""
-    from datacheck.audit import MIN_SIMILARITY_SMALL
+def _similarities(scanned, usable, hashes, splits, threshold, planted, copies,
+                  bars) -> pd.DataFrame:
+    """What the verification sees: thumbnail correlation and fit residual of the cross-split
+    hash candidates, each pair compared at the smaller image's resolution as the audit does.
+    Returns them as a table of (train path a, test path b, group, similarity, residual)."""
     from datacheck.neighbors import hamming_pairs
     from datacheck.scan import load_thumbs
-    from datacheck.similar import thumb_similarity
+    from datacheck.similar import pair_scores
 
-    i, j, _ = hamming_pairs(hashes, threshold)
+    i, j, dist = hamming_pairs(hashes, threshold)
     cross = splits[i] != splits[j]
-    i, j = usable[i[cross]], usable[j[cross]]
+    i, j, dist = usable[i[cross]], usable[j[cross]], dist[cross]
     paths = scanned["path"].to_numpy()
+    train = scanned["split"].to_numpy()[i] == "train"
+    i, j = np.where(train, i, j), np.where(train, j, i)
     kind_of = {(r.source, r.copy): r.kind for r in planted.itertuples()}
-    kind_of.update({(r.copy, r.source): r.kind for r in planted.itertuples()})
     groups = np.array([kind_of.get((paths[a], paths[b]),
-                                   "other: copy<->other train" if paths[a] in copies
-                                   or paths[b] in copies else "other: orig. test<->train")
+                                   "other: copy<->other train" if paths[b] in copies
+                                   else "other: orig. test<->train")
                        for a, b in zip(i, j, strict=True)])
     rows = np.unique(np.concatenate([i, j]))
-    gray = np.empty((len(rows), 32, 32), dtype=np.float32)
-    luma = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    thumbs = np.empty((len(rows), 32, 32, 3), dtype=np.uint8)
     for start in range(0, len(rows), 8192):
-        gray[start:start + 8192] = load_thumbs(scanned, rows[start:start + 8192]) @ luma
-    sim = thumb_similarity(gray, np.searchsorted(rows, i), np.searchsorted(rows, j))
+        thumbs[start:start + 8192] = load_thumbs(scanned, rows[start:start + 8192])
+    side = scanned[["width", "height"]].min(axis=1).to_numpy()
+    sim, res = pair_scores(thumbs, side[i], side[j], np.searchsorted(rows, i),
+                           np.searchsorted(rows, j), residual_from=-np.inf)
+    lo, hi = bars["min_similarity_small"], bars["max_residual_small"]
     out = []
     for name in KINDS + ["other: orig. test<->train", "other: copy<->other train"]:
-        v = sim[groups == name]
-        if not len(v):
-            out.append([name, 0, "", "", "", "", ""])
+        pick = groups == name
+        if not pick.any():
+            out.append([name, 0] + [""] * 9)
             continue
-        q = np.quantile(v, [0.1, 0.5, 0.9, 0.99])
-        out.append([name, f"{len(v):,}", *(f"{x:.3f}" for x in q),
-                    f"{np.mean(v >= MIN_SIMILARITY_SMALL):.1%}"])
-    print(f"\nthumbnail similarity (what verification compares) of the cross-split candidates "
-          f"at T={threshold}; bar for small images: {MIN_SIMILARITY_SMALL}")
-    table(["pairs", "count", "10th pct", "median", "90th pct", "99th pct",
-           f">= {MIN_SIMILARITY_SMALL}"], out)
+        qs = np.quantile(sim[pick], [0.01, 0.5, 0.99])
+        qr = np.quantile(res[pick], [0.01, 0.5, 0.99])
+        out.append([name, f"{pick.sum():,}", *(f"{x:.3f}" for x in qs),
+                    *(f"{x:.3f}" for x in qr), f"{np.mean(sim[pick] >= 0.97):.1%}",
+                    f"{np.mean(sim[pick] >= lo):.1%}",
+                    f"{np.mean((sim[pick] >= lo) & (res[pick] <= hi)):.2%}"])
+    print(f"\nwhat verification computes for the cross-split candidates at T={threshold}: "
+          "thumbnail correlation s and fit residual r (the pixel residual that only 0.5% of "
+          "pixels exceed after an affine intensity fit, as a share of the intensity range), "
+          "at the smaller image's resolution")
+    table(["pairs", "count", "s 1st pct", "s median", "s 99th pct", "r 1st pct", "r median",
+           "r 99th pct", "s >= 0.97 (old bar)", f"s >= {lo}", f"s >= {lo} and r <= {hi}"], out)
+    return pd.DataFrame({"a": paths[i], "b": paths[j], "group": groups, "distance": dist,
+                         "similarity": sim, "residual": res})
 
 
-def _inspect(verified, copies, arrays) -> None:
+def _inspect(verified, copies, arrays, scores, bars) -> None:
     """How alike the verified original test<->train pairs are, pixel by pixel; montages."""
     for threshold, found in sorted(verified.items(), reverse=True):
         orig = found[~found["b"].isin(copies)].copy()
@@ -316,6 +352,8 @@ def _inspect(verified, copies, arrays) -> None:
               f"{(orig['similarity'] >= 0.99).sum():,}, >= 0.995 "
               f"{(orig['similarity'] >= 0.995).sum():,}")
         if threshold == max(verified):
+            orig = orig.drop(columns="similarity").merge(
+                scores[["a", "b", "similarity", "residual"]], on=["a", "b"], how="left")
             rng = np.random.default_rng(0)
             idx = np.sort(rng.choice(len(orig), min(32, len(orig)), replace=False))
             sample = orig.iloc[idx]
@@ -326,7 +364,27 @@ def _inspect(verified, copies, arrays) -> None:
             out2 = OUT / f"fmnist_verified_other_T{threshold}_most_alike.png"
             montage(alike, out2, f"the 32 most alike verified pairs (mean |pixel difference|), "
                     f"T={threshold}")
-            print(f"montages: {out.relative_to(HERE.parent)}, {out2.relative_to(HERE.parent)}")
+            out3 = OUT / f"fmnist_verified_other_T{threshold}_least_alike.png"
+            montage(orig.sort_values("residual", kind="stable", ascending=False).head(32), out3,
+                    f"the 32 least alike verified pairs (largest fit residual r), T={threshold}")
+            rejected = scores[(scores["group"] == "other: orig. test<->train")
+                              & (scores["similarity"] >= 0.97)
+                              & ~(scores["residual"] <= bars["max_residual_small"])]
+            out4 = OUT / f"fmnist_rejected_by_residual_T{threshold}.png"
+            if len(rejected):
+                pick = np.sort(rng.choice(len(rejected), min(32, len(rejected)), replace=False))
+                sample = rejected.iloc[pick].copy()
+                label = scanned_labels(sample)
+                sample["label_a"], sample["label_b"] = label
+                montage(sample, out4, f"original pairs with s >= 0.97 (the old bar) that fail "
+                        f"r <= {bars['max_residual_small']} ({len(rejected):,}; random sample)")
+            print("montages: " + ", ".join(str(o.relative_to(HERE.parent))
+                                           for o in (out, out2, out3, out4) if o.exists()))
+
+
+def scanned_labels(pairs: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Class folder names of the a and b paths (split/class/file)."""
+    return ([p.split("/")[1] for p in pairs["a"]], [p.split("/")[1] for p in pairs["b"]])
 
 
 if __name__ == "__main__":

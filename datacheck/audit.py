@@ -27,9 +27,12 @@ CHECKS = ("integrity", "duplicates", "leakage", "balance", "shift", "label_noise
 LABEL_NOISE_CPU_LIMIT = 5000
 #: Hamming radius per hash kind that catches re-encoded, resized and lightly edited copies.
 DEFAULT_THRESHOLD = {"phash": 10, "dhash": 10, "ahash": 6, "whash": 6}
-#: Thumbnail correlation a near-duplicate candidate must reach (see similar.py).
+#: Thumbnail correlation a near-duplicate candidate must reach (see similar.py); pairs of small
+#: images (both <= 64 px) must also differ locally by at most MAX_RESIDUAL_SMALL of the intensity
+#: range once brightness and contrast are fitted (similar.fit_residual).
 MIN_SIMILARITY = 0.75
-MIN_SIMILARITY_SMALL = 0.97
+MIN_SIMILARITY_SMALL = 0.90
+MAX_RESIDUAL_SMALL = 0.25
 #: The shift check compares at most this many images per split (a seeded sample).
 SHIFT_SAMPLE = 5000
 MIN_SHIFT_IMAGES = 10
@@ -40,6 +43,7 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] | None = None,
           hash_name: str = "phash",
           threshold: int | None = None, min_similarity: float = MIN_SIMILARITY,
           min_similarity_small: float = MIN_SIMILARITY_SMALL,
+          max_residual_small: float = MAX_RESIDUAL_SMALL,
           min_per_class: int = MIN_PER_CLASS, max_imbalance: float = MAX_IMBALANCE,
           between: tuple[str, str] | None = None, alpha: float = 0.05, seed: int = 0,
           model: str = "cnn", folds: int = 5, epochs: int | None = None,
@@ -65,6 +69,8 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] | None = None,
                         ("min-similarity-small", min_similarity_small)):
         if not -1.0 <= value <= 1.0:
             raise BadInputError(f"--{name} {value} is out of range (-1 to 1)")
+    if not 0.0 <= max_residual_small:
+        raise BadInputError(f"max_residual_small {max_residual_small} must be >= 0")
     if not 0.0 < alpha < 1.0:
         raise BadInputError(f"--alpha {alpha} must be between 0 and 1")
     started = time.perf_counter()
@@ -83,7 +89,8 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] | None = None,
     if "duplicates" in checks or "leakage" in checks:
         pairs = similar_pairs(table, lambda rows: load_thumbs(table, rows),
                               threshold=threshold, min_similarity=min_similarity,
-                              min_similarity_small=min_similarity_small)
+                              min_similarity_small=min_similarity_small,
+                              max_residual_small=max_residual_small)
         if "duplicates" in checks:
             results["duplicates"] = check_duplicates(table, pairs)
         if "leakage" in checks:
@@ -117,7 +124,8 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] | None = None,
                  "images": len(table),
                  "splits": dataset.splits, "classes": int(labels.nunique())},
         settings={"hash": hash_name, "threshold": threshold, "min_similarity": min_similarity,
-                  "min_similarity_small": min_similarity_small, "checks": checks},
+                  "min_similarity_small": min_similarity_small,
+                  "max_residual_small": max_residual_small, "checks": checks},
         checks=results,
         skipped=skipped,
         stats={"decoded": table.attrs["decoded"], "cache": table.attrs["cache_dir"],

@@ -1,16 +1,26 @@
 """Exact and near-duplicate pairs among scanned images.
 
 Candidates come from the perceptual-hash search (:mod:`datacheck.neighbors`). Every candidate
-that is not a byte-identical copy is verified on grayscale copies of the 32x32 thumbnails: the
-Pearson correlation of the two (blind to brightness and contrast changes) must reach a bar.
+that is not a byte-identical copy is verified on grayscale copies of the 32x32 thumbnails,
+compared at the smaller image's resolution: the Pearson correlation of the two (blind to
+brightness and contrast changes) must reach a bar.
 
-The bar depends on size. Pairs of small images (both with a side <= 64 px, e.g. 28x28
-Fashion-MNIST) make 64-bit hashes collide by the thousand between different items of one
-class, so they need a high bar (``min_similarity_small``, 0.97: a JPEG q=50 or brighter copy
-scores >= 0.97, a different shirt rarely does). For photos a thumbnail is a 10-20x reduction
-that barely moves under re-encoding or resizing, while different photos within 10 bits are rare
-and correlate < 0.6 (BSDS500), so a lower bar (``min_similarity``, 0.75) keeps copies with a 5%
-centre crop (>= 0.76).
+Pairs of small images (both with a side <= 64 px, e.g. 28x28 Fashion-MNIST) make 64-bit hashes
+collide by the thousand between different items of one class, and a correlation bar cannot tell
+them apart: ~4,300 original Fashion-MNIST test<->train pairs correlate >= 0.97, mostly different
+trousers or shirts of one silhouette, while a JPEG q=50 copy may score 0.94. So small pairs pass
+two tests: a correlation of at least ``min_similarity_small`` (0.90), and a *local* one: after
+fitting each image to the other with an affine intensity map (``a*x + b``, least squares), at
+most 0.5% of the pixels (``RESIDUAL_SHARE``; 3 of 784 at 28x28, none at 14x14) may differ by
+more than ``max_residual_small`` (0.25) of the image's intensity range. Re-encoding, resizing
+and brightness changes leave small residuals spread over the image (JPEG q=50: <= 0.20); a
+different print, pocket, collar or leg shape leaves a few large ones. On Fashion-MNIST this cuts
+the verified original pairs from 4,299 to ~70, which look like the same product photographed
+twice, at the same recall of copies.
+
+For photos a thumbnail is a 10-20x reduction that barely moves under re-encoding or resizing,
+while different photos within 10 bits are rare and correlate < 0.6 (BSDS500), so a correlation
+bar alone (``min_similarity``, 0.75) keeps copies with a 5% centre crop (>= 0.76).
 Figures: benchmarks/README.md.
 """
 
@@ -18,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numba
 import numpy as np
 import pandas as pd
 from PIL import Image
@@ -25,6 +36,12 @@ from PIL import Image
 from .neighbors import hamming_pairs
 
 PAIR_COLUMNS = ["i", "j", "kind", "distance", "similarity"]
+
+#: Pairs of images whose smaller sides are both at most this use the small-image tests.
+SMALL_SIDE = 64
+
+#: Share of pixels allowed to exceed ``max_residual_small`` in the small-image residual test.
+RESIDUAL_SHARE = 0.005
 
 
 def thumb_similarity(thumbs: np.ndarray, i: np.ndarray, j: np.ndarray,
@@ -45,6 +62,61 @@ def thumb_similarity(thumbs: np.ndarray, i: np.ndarray, j: np.ndarray,
     return out
 
 
+def fit_residual(thumbs: np.ndarray, i: np.ndarray, j: np.ndarray,
+                 share: float = RESIDUAL_SHARE) -> np.ndarray:
+    """How far i[k] and j[k] differ locally once brightness and contrast are fitted away.
+
+    Each image is fitted to the other by least squares with ``a*x + b``; the absolute residual
+    of every pixel, as a fraction of the fitted image's intensity range (max - min), is taken
+    in the worse of the two directions. Returned: the residual that only ``share`` of the
+    pixels exceed (the ``floor(share * pixels) + 1``-th largest), so a value <= t means "at
+    most that many pixels are off by more than t". 0 for identical images, up to ~1.
+    """
+    flat = np.ascontiguousarray(_gray(thumbs).reshape(len(thumbs), -1), dtype=np.float32)
+    out = np.empty(len(i), dtype=np.float32)
+    _residual_kernel(flat, np.asarray(i, np.int64), np.asarray(j, np.int64),
+                     int(flat.shape[1] * share), out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _residual_kernel(flat, i, j, k, out):  # pragma: no cover - compiled
+    pixels = flat.shape[1]
+    top = np.empty(k + 1, dtype=np.float64)  # the k+1 largest residuals, descending
+    for m in range(len(i)):
+        x, y = flat[i[m]], flat[j[m]]
+        mx = my = 0.0
+        lox = hix = x[0]
+        loy = hiy = y[0]
+        for q in range(pixels):
+            mx += x[q]
+            my += y[q]
+            lox, hix = min(lox, x[q]), max(hix, x[q])
+            loy, hiy = min(loy, y[q]), max(hiy, y[q])
+        mx /= pixels
+        my /= pixels
+        sxx = syy = sxy = 0.0
+        for q in range(pixels):
+            dx, dy = x[q] - mx, y[q] - my
+            sxx += dx * dx
+            syy += dy * dy
+            sxy += dx * dy
+        y_on_x = sxy / sxx if sxx > 1e-6 else 0.0
+        x_on_y = sxy / syy if syy > 1e-6 else 0.0
+        span_x, span_y = max(hix - lox, 1e-6), max(hiy - loy, 1e-6)
+        top[:] = -1.0
+        for q in range(pixels):
+            dx, dy = x[q] - mx, y[q] - my
+            r = max(abs(dy - y_on_x * dx) / span_y, abs(dx - x_on_y * dy) / span_x)
+            if r > top[k]:
+                p = k
+                while p > 0 and top[p - 1] < r:
+                    top[p] = top[p - 1]
+                    p -= 1
+                top[p] = r
+        out[m] = top[k]
+
+
 def _gray(thumbs: np.ndarray) -> np.ndarray:
     thumbs = np.asarray(thumbs, dtype=np.float32)
     if thumbs.ndim == 4:
@@ -60,13 +132,37 @@ def _resized(gray: np.ndarray, side: int) -> np.ndarray:
                      for g in gray])
 
 
-#: Pairs of images whose smaller sides are both at most this use ``min_similarity_small``.
-SMALL_SIDE = 64
+def pair_scores(thumbs: np.ndarray, side_i: np.ndarray, side_j: np.ndarray, i: np.ndarray,
+                j: np.ndarray, residual_from: np.ndarray | float = np.inf
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(correlation, fit residual) of the thumbnail pairs i[k], j[k] (rows of ``thumbs``).
+
+    Each pair is compared at the smaller image's resolution (``side_*``: the images' smaller
+    sides in pixels; both thumbnails area-reduced to it), which makes a 14x14 copy of a 28x28
+    image nearly identical to it instead of a blurred version of it at 32x32. The residual
+    (:func:`fit_residual`) is computed only for pairs whose correlation reaches
+    ``residual_from`` (a bar per pair, or one for all; default: none) and is NaN elsewhere.
+    """
+    gray = _gray(thumbs)
+    compare = np.minimum(np.minimum(side_i, side_j), gray.shape[-1])
+    bar = np.broadcast_to(np.asarray(residual_from, dtype=np.float64), (len(i),))
+    sim = np.zeros(len(i), dtype=np.float32)
+    res = np.full(len(i), np.nan, dtype=np.float32)
+    for s in np.unique(compare):
+        pick = np.flatnonzero(compare == s)
+        rows = np.unique(np.concatenate([i[pick], j[pick]]))
+        small = _resized(gray[rows], int(s))
+        a, b = np.searchsorted(rows, i[pick]), np.searchsorted(rows, j[pick])
+        sim[pick] = thumb_similarity(small, a, b)
+        more = sim[pick] >= bar[pick]
+        if more.any():
+            res[pick[more]] = fit_residual(small, a[more], b[more])
+    return sim, res
 
 
 def similar_pairs(table: pd.DataFrame, load_thumbs: Callable[[np.ndarray], np.ndarray], *,
-                  threshold: int, min_similarity: float,
-                  min_similarity_small: float) -> pd.DataFrame:
+                  threshold: int, min_similarity: float, min_similarity_small: float,
+                  max_residual_small: float) -> pd.DataFrame:
     """Verified pairs of rows (i < j, row positions in ``table``) that are copies of each other.
 
     ``kind`` is ``exact`` for identical bytes and ``near`` otherwise; ``distance`` is the Hamming
@@ -84,19 +180,19 @@ def similar_pairs(table: pd.DataFrame, load_thumbs: Callable[[np.ndarray], np.nd
     digests = table["digest"].to_numpy()
     exact = digests[i] == digests[j]
     side = table[["width", "height"]].min(axis=1).to_numpy()
-    sim = np.ones(len(i), dtype=np.float32)
-    if (~exact).any():
-        rows = np.unique(np.concatenate([i[~exact], j[~exact]]))
-        gray = _gray(load_thumbs(rows))
-        # compare at the smaller image's own resolution: a 14x14 copy of a 28x28 image is
-        # then nearly identical to it, instead of a blurred version of it at 32x32
-        compare = np.minimum(np.minimum(side[i], side[j]), gray.shape[-1])
-        for s in np.unique(compare[~exact]):
-            pick = ~exact & (compare == s)
-            sim[pick] = thumb_similarity(_resized(gray, int(s)), np.searchsorted(rows, i[pick]),
-                                         np.searchsorted(rows, j[pick]))
     small = (side[i] <= SMALL_SIDE) & (side[j] <= SMALL_SIDE)
-    keep = exact | (sim >= np.where(small, min_similarity_small, min_similarity))
+    sim = np.ones(len(i), dtype=np.float32)
+    keep = exact.copy()
+    near = np.flatnonzero(~exact)
+    if len(near):
+        rows = np.unique(np.concatenate([i[near], j[near]]))
+        bar = np.where(small[near], min_similarity_small, min_similarity)
+        sim[near], res = pair_scores(
+            load_thumbs(rows), side[i[near]], side[j[near]], np.searchsorted(rows, i[near]),
+            np.searchsorted(rows, j[near]),
+            residual_from=np.where(small[near], bar, np.inf))
+        # small pairs: also the residual test (NaN, i.e. failed, below the correlation bar)
+        keep[near] = (sim[near] >= bar) & (~small[near] | (res <= max_residual_small))
     return _pairs(i[keep], j[keep], exact[keep], dist[keep], sim[keep])
 
 

@@ -1,0 +1,156 @@
+"""Verification of near-duplicate candidates (datacheck.similar) on real images.
+
+Small images: the 200 25x25 grayscale images of scikit-image's LFW subset (100 faces, 100
+non-face patches), decoded the way a scan decodes them (``images.decode_bytes``). Transformed
+copies of the faces must pass verification, different images that correlate highly must not.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image, ImageEnhance
+from skimage import data
+
+from datacheck.audit import MAX_RESIDUAL_SMALL, MIN_SIMILARITY, MIN_SIMILARITY_SMALL
+from datacheck.images import decode_bytes
+from datacheck.similar import fit_residual, pair_scores, similar_pairs, thumb_similarity
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _jpeg(img: Image.Image, quality: int) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+COPIES = {
+    "byte copy": _png,
+    "JPEG q=50": lambda im: _jpeg(im, 50),
+    "resize 50%": lambda im: _png(im.resize((im.width // 2, im.height // 2))),
+    "brightness +10%": lambda im: _png(ImageEnhance.Brightness(im).enhance(1.1)),
+    "brightness -10%": lambda im: _png(ImageEnhance.Brightness(im).enhance(0.9)),
+}
+
+
+@pytest.fixture(scope="module")
+def lfw() -> list[Image.Image]:
+    return [Image.fromarray((a * 255).round().astype(np.uint8)) for a in data.lfw_subset()]
+
+
+def _decoded(blobs: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Thumbnails and smaller sides, as the scan stores them."""
+    decoded = [decode_bytes(b) for b in blobs]
+    assert not any(d.problem for d in decoded)
+    thumbs = np.stack([np.frombuffer(d.thumb, np.uint8).reshape(32, 32, 3) for d in decoded])
+    return thumbs, np.array([min(d.width, d.height) for d in decoded])
+
+
+def _verified(sim: np.ndarray, res: np.ndarray) -> np.ndarray:
+    return (sim >= MIN_SIMILARITY_SMALL) & (res <= MAX_RESIDUAL_SMALL)
+
+
+@pytest.mark.parametrize("kind", list(COPIES))
+def test_copies_of_small_faces_pass(lfw, kind):
+    faces = lfw[:100]
+    thumbs, side = _decoded([_png(f) for f in faces] + [COPIES[kind](f) for f in faces])
+    i = np.arange(len(faces))
+    j = i + len(faces)
+    sim, res = pair_scores(thumbs, side[i], side[j], i, j, residual_from=-np.inf)
+    # measured: all 100 of each kind pass (JPEG q=50 residual <= 0.23, similarity >= 0.94);
+    # the former bar (correlation >= 0.97 alone) kept 76% of the JPEG copies
+    assert _verified(sim, res).mean() >= 0.97
+
+
+def test_different_small_images_fail_even_when_they_correlate(lfw):
+    thumbs, side = _decoded([_png(im) for im in lfw])
+    i, j = np.triu_indices(len(lfw), 1)
+    sim, res = pair_scores(thumbs, side[i], side[j], i, j,
+                           residual_from=MIN_SIMILARITY_SMALL)
+    alike = sim >= MIN_SIMILARITY_SMALL
+    assert alike.sum() >= 10  # 20 pairs of different images correlate >= 0.90 ...
+    assert (sim >= 0.97).any()  # ... one even >= 0.97, the former bar
+    assert not _verified(sim, res).any()  # none passes the residual test (all > 0.26)
+
+
+def test_residual_ignores_brightness_and_contrast_but_not_a_local_change(lfw):
+    face = np.asarray(lfw[0], dtype=np.float32)
+    edited = face.copy()
+    patch = edited[10:13, 10:13]
+    edited[10:13, 10:13] = np.where(patch < 128, 255, 0)  # 9 of 625 pixels: a small print
+    thumbs = np.stack([face, 0.6 * face + 40, edited])
+    i, j = np.array([0, 0]), np.array([1, 2])
+    sim, res = thumb_similarity(thumbs, i, j), fit_residual(thumbs, i, j)
+    assert sim[0] > 0.999 and res[0] < 1e-4
+    assert sim[1] >= MIN_SIMILARITY_SMALL and res[1] > MAX_RESIDUAL_SMALL  # 0.93, 0.63
+
+
+def _affine_residual(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """|y - (a*x + b)| / (max(y) - min(y)) per pixel, a and b fitted per row by least squares."""
+    xc = x - x.mean(axis=1, keepdims=True)
+    yc = y - y.mean(axis=1, keepdims=True)
+    var = (xc * xc).sum(axis=1)
+    slope = np.divide((xc * yc).sum(axis=1), var, out=np.zeros_like(var), where=var > 1e-6)
+    return np.abs(yc - slope[:, None] * xc) / np.maximum(np.ptp(y, axis=1), 1e-6)[:, None]
+
+
+def test_residual_kernel_matches_numpy():
+    rng = np.random.default_rng(0)
+    thumbs = rng.integers(0, 256, (40, 28, 28)).astype(np.float32)
+    thumbs[5] = 7.0  # flat image: no fit possible
+    i, j = rng.integers(0, 40, 300), rng.integers(0, 40, 300)
+    flat = thumbs.reshape(40, -1).astype(np.float64)
+    r = np.maximum(_affine_residual(flat[i], flat[j]), _affine_residual(flat[j], flat[i]))
+    k = int(flat.shape[1] * 0.005)
+    want = -np.partition(-r, k, axis=1)[:, k]
+    np.testing.assert_allclose(fit_residual(thumbs, i, j), want, rtol=1e-4, atol=1e-5)
+
+
+def _table(blobs: list[bytes]) -> tuple[pd.DataFrame, np.ndarray]:
+    decoded = [decode_bytes(b) for b in blobs]
+    table = pd.DataFrame({
+        "problem": [None] * len(decoded),
+        "hash": [0] * len(decoded),  # one hash: every pair is a candidate
+        "digest": [d.digest for d in decoded],
+        "width": [d.width for d in decoded],
+        "height": [d.height for d in decoded],
+    })
+    thumbs = np.stack([np.frombuffer(d.thumb, np.uint8).reshape(32, 32, 3) for d in decoded])
+    return table, thumbs
+
+
+def _pairs(blobs: list[bytes]) -> set[tuple[int, int]]:
+    table, thumbs = _table(blobs)
+    pairs = similar_pairs(table, lambda rows: thumbs[rows], threshold=0,
+                          min_similarity=MIN_SIMILARITY, min_similarity_small=MIN_SIMILARITY_SMALL,
+                          max_residual_small=MAX_RESIDUAL_SMALL)
+    return set(zip(pairs["i"].tolist(), pairs["j"].tolist()))
+
+
+def test_similar_pairs_keeps_small_copies_and_drops_lookalikes(lfw):
+    # 177 and 183 are different images with a thumbnail correlation of 0.98
+    a, b = lfw[177], lfw[183]
+    blobs = [_png(a), _jpeg(a, 50), _png(b), _png(a)]
+    assert _pairs(blobs) == {(0, 1), (0, 3), (1, 3)}
+
+
+def test_photos_keep_the_correlation_bar_alone():
+    photo = Image.fromarray(data.camera()).resize((256, 256), Image.BOX)
+    side = photo.width
+    cut = round(side * 0.05 / 2)
+    crop = photo.crop((cut, cut, side - cut, side - cut))  # a 5% centre crop
+    blobs = [_png(photo), _jpeg(crop, 75)]
+    table, thumbs = _table(blobs)
+    sim, res = pair_scores(thumbs, table["width"].to_numpy()[[0]],
+                           table["width"].to_numpy()[[1]], np.array([0]), np.array([1]),
+                           residual_from=-np.inf)
+    assert MIN_SIMILARITY <= sim[0] and res[0] > MAX_RESIDUAL_SMALL  # the residual would drop it
+    assert _pairs(blobs) == {(0, 1)}
