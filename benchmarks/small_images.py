@@ -267,6 +267,7 @@ def main() -> None:
         scores = _similarities(scanned, usable, hashes, splits, max(args.thresholds), planted,
                                copies, bars)
         _inspect(verified, copies, arrays, scores, bars)
+        _other_small_images(bars)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     footer()
@@ -371,6 +372,7 @@ def _inspect(verified, copies, arrays, scores, bars) -> None:
                               & (scores["similarity"] >= 0.97)
                               & ~(scores["residual"] <= bars["max_residual_small"])]
             out4 = OUT / f"fmnist_rejected_by_residual_T{threshold}.png"
+            out4.unlink(missing_ok=True)
             if len(rejected):
                 pick = np.sort(rng.choice(len(rejected), min(32, len(rejected)), replace=False))
                 sample = rejected.iloc[pick].copy()
@@ -380,6 +382,69 @@ def _inspect(verified, copies, arrays, scores, bars) -> None:
                         f"r <= {bars['max_residual_small']} ({len(rejected):,}; random sample)")
             print("montages: " + ", ".join(str(o.relative_to(HERE.parent))
                                            for o in (out, out2, out3, out4) if o.exists()))
+
+
+def _other_small_images(bars) -> None:
+    """The same transforms on other small images: verification alone (no hash search), former
+    bar (correlation >= 0.97) vs the current one, for the 100 25x25 faces of scikit-image's LFW
+    subset and 120 32x32 crops (8 random squares of 1/6 to 1/2 the short side, area-reduced)
+    from 15 scikit-image photos; look-alikes: all pairs of different images of each set."""
+    import warnings
+
+    from skimage import data
+
+    from datacheck.images import decode_bytes
+    from datacheck.similar import pair_scores
+
+    faces = [Image.fromarray((a * 255).round().astype(np.uint8)) for a in data.lfw_subset()[:100]]
+    crops, rng = [], np.random.default_rng(0)
+    for name in ("astronaut", "camera", "chelsea", "coffee", "rocket", "cat",
+                 "immunohistochemistry", "hubble_deep_field", "page", "moon", "coins", "text",
+                 "grass", "gravel", "brick"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            a = np.asarray(getattr(data, name)())
+        a = (np.stack([a] * 3, -1) if a.ndim == 2 else a[..., :3]).astype(np.uint8)
+        h, w = a.shape[:2]
+        for _ in range(8):
+            s = int(rng.integers(min(h, w) // 6, min(h, w) // 2))
+            y, x = int(rng.integers(0, h - s)), int(rng.integers(0, w - s))
+            crops.append(Image.fromarray(a[y:y + s, x:x + s]).resize((32, 32), Image.BOX))
+
+    def jpeg(img, quality):
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=quality)
+        return buf.getvalue()
+
+    kinds = {"JPEG q=50": lambda im: jpeg(im, 50), "JPEG q=75": lambda im: jpeg(im, 75),
+             "resize 50%": lambda im: png_bytes(im.resize((im.width // 2, im.height // 2))),
+             "brightness +10%": lambda im: png_bytes(ImageEnhance.Brightness(im).enhance(1.1)),
+             "brightness -10%": lambda im: png_bytes(ImageEnhance.Brightness(im).enhance(0.9)),
+             "crop 1px": lambda im: png_bytes(im.crop((1, 1, im.width - 1, im.height - 1)))}
+    lo, hi = bars["min_similarity_small"], bars["max_residual_small"]
+
+    def scores(blobs, i, j):
+        dec = [decode_bytes(b) for b in blobs]
+        thumbs = np.stack([np.frombuffer(d.thumb, np.uint8).reshape(32, 32, 3) for d in dec])
+        side = np.array([min(d.width, d.height) for d in dec])
+        return pair_scores(thumbs, side[i], side[j], i, j, residual_from=-np.inf)
+
+    rows = []
+    for label, imgs in (("LFW faces 25x25", faces), ("photo crops 32x32", crops)):
+        n = len(imgs)
+        for kind, f in kinds.items():
+            sim, res = scores([png_bytes(im) for im in imgs] + [f(im) for im in imgs],
+                              np.arange(n), np.arange(n) + n)
+            rows.append([label, kind, n, f"{np.mean(sim >= 0.97):.0%}",
+                         f"{np.mean((sim >= lo) & (res <= hi)):.0%}"])
+        i, j = np.triu_indices(n, 1)
+        sim, res = scores([png_bytes(im) for im in imgs], i, j)
+        rows.append([label, "different images (all pairs)", f"{len(i):,}",
+                     f"{(sim >= 0.97).sum():,}", f"{((sim >= lo) & (res <= hi)).sum():,}"])
+    print("\nother small images: copies kept (share) and pairs of different images passed (count) "
+          "by verification")
+    table(["images", "pairs", "count", "former: s >= 0.97",
+           f"now: s >= {lo} and r <= {hi}"], rows, align="llrrr")
 
 
 def scanned_labels(pairs: pd.DataFrame) -> tuple[list[str], list[str]]:
