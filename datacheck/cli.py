@@ -122,7 +122,7 @@ def _run(checks: list[str] | None, **kw) -> None:
         click.echo(report.to_html(data), nl=False)
     else:
         print_summary(data, Console(highlight=False))
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)  # paths unbroken
     if out:
         paths = report.write(out, data)
         err.print(f"reports: {', '.join(str(p) for p in paths.values())}", markup=False)
