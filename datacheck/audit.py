@@ -70,7 +70,7 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] | None = None,
         if not -1.0 <= value <= 1.0:
             raise BadInputError(f"--{name} {value} is out of range (-1 to 1)")
     if not 0.0 <= max_residual_small:
-        raise BadInputError(f"max_residual_small {max_residual_small} must be >= 0")
+        raise BadInputError(f"--max-residual-small {max_residual_small} must be >= 0")
     if not 0.0 < alpha < 1.0:
         raise BadInputError(f"--alpha {alpha} must be between 0 and 1")
     started = time.perf_counter()

@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 
 from . import __version__
-from .audit import CHECKS, MIN_SIMILARITY, MIN_SIMILARITY_SMALL, audit
+from .audit import CHECKS, MAX_RESIDUAL_SMALL, MIN_SIMILARITY, MIN_SIMILARITY_SMALL, audit
 from .checks.balance import MAX_IMBALANCE, MIN_PER_CLASS
 from .errors import BadInputError, DatacheckError
 from .images import HASHES
@@ -60,6 +60,11 @@ def audit_options(func):
         click.option("--min-similarity-small", type=float, default=MIN_SIMILARITY_SMALL,
                      show_default=True,
                      help="The same, when both images have a side <= 64 px."),
+        click.option("--max-residual-small", type=float, default=MAX_RESIDUAL_SMALL,
+                     show_default=True,
+                     help="Small pairs only: after fitting one image's grey levels to the "
+                          "other's, at most 0.5% of pixels may differ by more than this "
+                          "(share of the range)."),
         click.option("--min-per-class", type=int, default=MIN_PER_CLASS, show_default=True,
                      help="Classes with fewer images in a split are reported."),
         click.option("--max-imbalance", type=float, default=MAX_IMBALANCE, show_default=True,

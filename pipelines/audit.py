@@ -13,6 +13,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from params import load_params  # noqa: E402
 
 import datacheck  # noqa: E402
+from datacheck.audit import (  # noqa: E402
+    MAX_RESIDUAL_SMALL,
+    MIN_SIMILARITY,
+    MIN_SIMILARITY_SMALL,
+)
 
 CACHE = ".datacheck-cache"
 
@@ -24,8 +29,11 @@ def main() -> None:
         checks=params.get("checks", list(datacheck.CHECKS)),
         hash_name=params.get("hash", "phash"),
         threshold=params.get("threshold"),
-        min_similarity=float(params.get("min_similarity", 0.75)),
-        min_similarity_small=float(params.get("min_similarity_small", 0.97)),
+        min_similarity=float(params.get("min_similarity", MIN_SIMILARITY)),
+        min_similarity_small=float(params.get("min_similarity_small",
+                                              MIN_SIMILARITY_SMALL)),
+        max_residual_small=float(params.get("max_residual_small",
+                                            MAX_RESIDUAL_SMALL)),
         min_per_class=int(params.get("min_per_class", 10)),
         max_imbalance=float(params.get("max_imbalance", 10)),
         alpha=float(params.get("alpha", 0.05)),
