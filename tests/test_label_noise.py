@@ -1,12 +1,14 @@
 """Label noise on real images (scikit-learn digits) written to disk as PNG files."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from PIL import Image
 from sklearn.datasets import load_digits
 
 from datacheck import BadInputError, audit
+from datacheck.checks.label_noise import check_label_noise
 from datacheck.cli import cli
 
 
@@ -40,13 +42,35 @@ def test_flipped_labels_are_found_with_precision_and_recall(noisy_report):
     flagged = set(result.findings["path"])
     precision = len(flagged & truth) / len(flagged)
     recall = len(flagged & truth) / len(truth)
-    # measured: precision 0.92-0.93, recall 1.0 (benchmarks/label_noise.py)
-    assert precision >= 0.85 and recall >= 0.95, (precision, recall)
+    # measured here: precision 0.973, recall 0.994; benchmarks/label_noise.py over 5 noise
+    # seeds: precision 0.95-0.97, recall 0.99-1.0 (every disagreement: precision 0.91)
+    assert precision >= 0.93 and recall >= 0.97, (precision, recall)
     assert result.status == "warn"
     assert result.metrics["cv_accuracy"] > 0.85 and result.metrics["chance_accuracy"] < 0.12
     first = result.findings.iloc[0]
     assert first["given"] != first["suggested"]
     assert list(result.findings["score"]) == sorted(result.findings["score"])
+
+
+def test_hesitation_is_not_a_label_error():
+    """A flipped label (the model gives it 1%) is flagged; an image the model hesitates on
+    (45% given vs 55% another class) is not, though the two disagree."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 30)
+    probs = np.full((300, 10), 0.01)
+    probs[np.arange(300), labels] = 0.91
+    flipped, hesitant = rng.choice(300, 24, replace=False).reshape(2, 12)
+    labels_given = labels.copy()
+    labels_given[flipped] = (labels[flipped] + rng.integers(1, 10, 12)) % 10
+    other = (labels[hesitant] + 1) % 10
+    probs[hesitant] = 0.0
+    probs[hesitant, labels[hesitant]] = 0.45
+    probs[hesitant, other] = 0.55
+    table = pd.DataFrame({"path": [f"{k}.png" for k in range(300)], "split": "train",
+                          "label": labels_given.astype(str)})
+    result = check_label_noise(table, probs, np.arange(10).astype(str))
+    assert set(result.findings["path"]) == {f"{k}.png" for k in flipped}
+    assert result.details["filter_by"] == "odds|prune_by_noise_rate"
 
 
 def test_shuffled_labels_fail_as_unrelated(tmp_path):
