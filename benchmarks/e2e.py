@@ -184,14 +184,18 @@ def recall(report: dict, planted: dict) -> tuple[str, str, int, int]:
             len(leaks - want), len(dup_pairs - want_dup))
 
 
-def subset(root: Path, count: int, where: Path) -> Path:
-    """The first ``count`` images (in path order) as symlinks in one flat folder."""
+def subset(root: Path, count: int, where: Path) -> tuple[Path, Path]:
+    """The first ``count`` images (in path order) as symlinks: one flat folder (imagededup
+    reads a folder's files) and the same files under one class folder (datacheck's layout)."""
     files = sorted(root.glob("*/*/*.jpg"))[:count]
-    flat = where / "flat"
+    flat, tree = where / "flat", where / "tree" / "all"
     flat.mkdir(parents=True)
+    tree.mkdir(parents=True)
     for f in files:
-        (flat / f"{f.parent.parent.name}_{f.parent.name}_{f.name}").symlink_to(f)
-    return flat
+        name = f"{f.parent.parent.name}_{f.parent.name}_{f.name}"
+        (flat / name).symlink_to(f)
+        (tree / name).symlink_to(f)
+    return flat, tree.parent
 
 
 def peer_e2e(folder: Path, workers: int) -> tuple[float, float, int]:
@@ -250,10 +254,15 @@ def main() -> None:
             cluster.close()
         else:
             note = ""
+        table(["run", "images", "seconds", "images/s", "peak MiB (PSS)", "status"], rows)
+        print(f"peak MiB: summed PSS of the audit process and its children{note}")
+        table(["run", "planted leaks found", "planted duplicates found", "other leak pairs",
+               "other pairs in duplicate clusters"], found)
+        rows = []
         if args.peer_count:
             why = peers_available()
-            flat = subset(root, args.peer_count, tmp / "peer")
-            seconds, mib, _ = measured(audit_cmd(flat, tmp / "out-sub", tmp / "cache-sub"))
+            flat, tree = subset(root, args.peer_count, tmp / "peer")
+            seconds, mib, _ = measured(audit_cmd(tree, tmp / "out-sub", tmp / "cache-sub"))
             rows.append([f"datacheck, first {args.peer_count:,} images, empty cache",
                          f"{args.peer_count:,}", f"{seconds:.1f}",
                          f"{args.peer_count / seconds:,.0f}", f"{mib:,.0f}", ""])
@@ -267,10 +276,7 @@ def main() -> None:
                       f"{p_seconds / seconds:.1f}x the time")
             else:
                 print(f"imagededup left out: {why}")
-    table(["run", "images", "seconds", "images/s", "peak MiB (PSS)", "status"], rows)
-    print(f"peak MiB: summed PSS of the audit process and its children{note}")
-    table(["run", "planted leaks found", "planted duplicates found", "other leak pairs",
-           "other pairs in duplicate clusters"], found)
+            table(["run", "images", "seconds", "images/s", "peak MiB (PSS)", "pairs"], rows)
     footer()
 
 
