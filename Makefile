@@ -42,7 +42,7 @@ PEERS       := benchmarks/.venv-peers
 PEERS_STAMP := $(PEERS)/.installed
 BENCH_ARGS  ?=
 
-.PHONY: bench-deps bench-hashing bench-search bench-small
+.PHONY: bench-deps bench-hashing bench-search bench-small bench-e2e
 
 $(PEERS_STAMP): $(STAMP)
 	$(PY) -m venv $(PEERS)
@@ -64,3 +64,6 @@ bench-search: bench-deps
 
 bench-small: $(STAMP)
 	$(PY) benchmarks/small_images.py $(BENCH_ARGS)
+
+bench-e2e: bench-deps
+	$(PY) benchmarks/e2e.py $(BENCH_ARGS)
