@@ -154,3 +154,37 @@ def test_photos_keep_the_correlation_bar_alone():
                            residual_from=-np.inf)
     assert MIN_SIMILARITY <= sim[0] and res[0] > MAX_RESIDUAL_SMALL  # the residual would drop it
     assert _pairs(blobs) == {(0, 1)}
+
+
+def test_aligned_similarity_keeps_crops_and_rejects_other_photos():
+    """Crops of 5% and 10% of real photos line up (>= MIN_ALIGNED once zoomed and shifted);
+    different photos do not. Pure textures (brick, grass, gravel, a star field) are left out
+    of the crops: at 32x32 their crops decorrelate whatever the alignment (a 1% crop of grass
+    scores 0.79, and 2.5% crops fail the plain 0.75 bar already), so they are not found."""
+    from datacheck.images import decode_bytes
+    from datacheck.similar import MIN_ALIGNED, _gray, aligned_similarity
+    from tests.conftest import jpeg_bytes, source_photos
+
+    def gray(img):
+        thumb = decode_bytes(jpeg_bytes(img.convert("RGB"))).thumb
+        return _gray(np.frombuffer(thumb, np.uint8).reshape(1, 32, 32, 3))[0]
+
+    textures = {"brick", "grass", "gravel", "hubble_deep_field"}
+    photos = source_photos()
+    names = list(photos)
+    thumbs = [gray(photos[n]) for n in names]
+    originals, crops = [], []
+    for k, name in enumerate(names):
+        if name in textures:
+            continue
+        w, h = photos[name].size
+        for share in (0.025, 0.05):  # per side: 5% and 10% crops
+            dx, dy = int(w * share), int(h * share)
+            originals.append(k)
+            crops.append(gray(photos[name].crop((dx, dy, w - dx, h - dy))))
+    grays = np.stack(thumbs + crops)
+    copies = len(names) + np.arange(len(crops))
+    assert len(crops) == 16
+    assert aligned_similarity(grays, np.array(originals), copies).min() >= MIN_ALIGNED
+    others = np.array([(a, b) for a in range(len(names)) for b in range(a + 1, len(names))])
+    assert aligned_similarity(grays, others[:, 0], others[:, 1]).max() < MIN_ALIGNED
