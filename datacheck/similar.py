@@ -150,18 +150,20 @@ def aligned_similarity(gray: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.nda
     """Best Pearson correlation between grayscale thumbnails i[k] and j[k] when either one is
     zoomed (1-1.12x) and shifted (+-1.5 px) onto the other: near 1 for a crop of up to ~10%
     of the same image, well below for a different image of the same coarse layout."""
-    from scipy.ndimage import map_coordinates  # only for pairs that need it
-
     gray = np.asarray(gray, dtype=np.float32)
     side = gray.shape[-1]
-    grid = _warp_grid(side)
+    ys, xs = (np.clip(c, 0, side - 1).reshape(-1) for c in _warp_grid(side))
+    y0, x0 = np.minimum(ys.astype(np.int64), side - 2), np.minimum(xs.astype(np.int64), side - 2)
+    fy, fx = ys - y0, xs - x0
     plain = _unit(gray.reshape(len(gray), -1))
     warped: dict[int, np.ndarray] = {}
 
-    def warps(r: int) -> np.ndarray:
+    def warps(r: int) -> np.ndarray:  # bilinear sampling at every zoom/shift, edges clamped
         if r not in warped:
-            w = map_coordinates(gray[r], grid.reshape(2, -1), order=1, mode="nearest")
-            warped[r] = _unit(w.reshape(grid.shape[1], -1))
+            g = gray[r]
+            w = ((1 - fy) * ((1 - fx) * g[y0, x0] + fx * g[y0, x0 + 1])
+                 + fy * ((1 - fx) * g[y0 + 1, x0] + fx * g[y0 + 1, x0 + 1]))
+            warped[r] = _unit(w.reshape(len(_ZOOMS) * len(_SHIFTS) ** 2, -1))
         return warped[r]
 
     out = np.empty(len(i), dtype=np.float32)
@@ -249,7 +251,9 @@ def similar_pairs(table: pd.DataFrame, load_thumbs: Callable[[np.ndarray], np.nd
         # large pairs that are not obvious copies: also the aligned correlation
         check = np.flatnonzero(passed & ~small[near] & (sim[near] < ALIGN_BELOW))
         if len(check):
-            aligned = aligned_similarity(_gray(thumbs), a[check], b[check])
+            need, at = np.unique(np.concatenate([a[check], b[check]]), return_inverse=True)
+            aligned = aligned_similarity(_gray(thumbs[need]), at[:len(check)],
+                                         at[len(check):])
             passed[check] = aligned >= MIN_ALIGNED
         keep[near] = passed
     return _pairs(i[keep], j[keep], exact[keep], dist[keep], sim[keep])

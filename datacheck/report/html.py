@@ -192,7 +192,7 @@ def make_thumbnail(path: Path | str, px: int) -> tuple[str | None, str, tuple[in
                 img.load()
                 img = ImageOps.exif_transpose(img)
                 img = _to_rgb(img)
-                img.thumbnail((px, px), Image.Resampling.LANCZOS)
+                img.thumbnail((px, px), Image.Resampling.BICUBIC)
                 buf = io.BytesIO()
                 small = max(img.size) <= SMALL_SIDE
                 if small:
