@@ -133,6 +133,7 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] | None = None,
                "seconds": time.perf_counter() - started},
         root_path=dataset.root,
         samples=pick_samples(table[table["problem"].isna()], seed=seed),
+        digests=_digests(table),
     )
 
 
@@ -163,6 +164,12 @@ def _shift(table, pair: tuple[str, str] | None, splits, *, alpha: float, seed: i
         probs = outputs[rows]  # out-of-fold: no image is scored by a model that saw it
     return check_shift(sub, load_thumbs(table, rows), between=pair, alpha=alpha, seed=seed,
                        outputs=probs)
+
+
+def _digests(table) -> dict[str, str]:
+    """Relative path -> content digest of the readable images."""
+    readable = table[table["problem"].isna()]
+    return dict(zip(readable["path"].tolist(), readable["digest"].tolist(), strict=True))
 
 
 def _shown_root(path, root, dataset_root) -> str:

@@ -33,6 +33,8 @@ CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, digest TEXT);
 CREATE TABLE IF NOT EXISTS features (
     config TEXT, {", ".join(FEATURE_COLUMNS)}, PRIMARY KEY (digest, config));
+CREATE TABLE IF NOT EXISTS previews (
+    digest TEXT, px INTEGER, uri TEXT, width INTEGER, height INTEGER, PRIMARY KEY (digest, px));
 """
 
 
@@ -138,3 +140,23 @@ class FeatureCache:
                 f"VALUES ({marks})",
                 [(config, *astuple(d)) for d in decoded if d.digest],
             )
+
+    def previews(self, digests: Sequence[str], px: int) -> dict[str, tuple[str, int, int]]:
+        """HTML thumbnails (data URI, width, height) at ``px`` already made for ``digests``."""
+        out: dict[str, tuple[str, int, int]] = {}
+        keys = list(dict.fromkeys(digests))
+        for start in range(0, len(keys), 900):  # SQLite's bound-parameter limit
+            chunk = keys[start:start + 900]
+            marks = ",".join("?" * len(chunk))
+            query = (f"SELECT digest, uri, width, height FROM previews WHERE px = ? AND "
+                     f"digest IN ({marks})")
+            for digest, uri, width, height in self._db.execute(query, [px, *chunk]):
+                out[digest] = (uri, width, height)
+        return out
+
+    def store_previews(self, px: int, rows: Iterable[tuple[str, str, int, int]]) -> None:
+        """Keep HTML thumbnails ``(digest, uri, width, height)`` made at ``px``."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT OR REPLACE INTO previews VALUES (?,?,?,?,?)",
+                                 [(d, px, u, w, h) for d, u, w, h in rows])

@@ -238,3 +238,33 @@ def test_chromium_renders_every_thumbnail(page, chromium, tmp_path):
     keep = os.environ.get("DATACHECK_KEEP_SCREENSHOT")
     if keep:
         shutil.copyfile(shot, keep)
+
+
+def test_thumbnails_are_cached_by_content(leaky, tmp_path, monkeypatch):
+    """An unchanged image is decoded for the page once: the second page comes from the cache,
+    byte for byte; a changed file is decoded again."""
+    import datacheck.report.html as html
+
+    report = audit(leaky, checks=CHECKS, cache_dir=tmp_path / "cache", progress=False)
+    made = []
+    real = html.make_thumbnail
+
+    def counting(path, px):
+        made.append(path)
+        return real(path, px)
+
+    monkeypatch.setattr(html, "make_thumbnail", counting)
+    first = report.to_html()
+    assert len(made) >= 4
+    made.clear()
+    assert report.to_html() == first
+    readable = {(leaky / rel).resolve() for rel in report.digests}
+    assert not [p for p in made if Path(p).resolve() in readable]  # only placeholders again
+    changed = audit(leaky, checks=CHECKS, cache_dir=tmp_path / "cache", progress=False)
+    leak = changed.checks["leakage"].findings.iloc[0]
+    save(Image.open(leaky / leak["b"]).convert("L").convert("RGB"), leaky / leak["b"])
+    again = audit(leaky, checks=CHECKS, cache_dir=tmp_path / "cache", progress=False)
+    made.clear()
+    again.to_html()
+    assert [Path(p).name for p in made if Path(p).resolve() in readable] == [
+        Path(leak["b"]).name]

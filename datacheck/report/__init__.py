@@ -36,6 +36,9 @@ class AuditReport:
     #: Where the images are (for thumbnails in the HTML report) and a few images per class.
     root_path: Path | None = None
     samples: dict = field(default_factory=dict)
+    #: Relative path -> content digest of every readable image (HTML thumbnails are cached
+    #: by digest in the feature cache, ``stats["cache"]``).
+    digests: dict = field(default_factory=dict, repr=False)
 
     @property
     def status(self) -> str:
@@ -68,7 +71,8 @@ class AuditReport:
         from .html import render_html
 
         return render_html(self.to_dict() if data is None else data,
-                           self.root_path or Path("."), samples=self.samples)
+                           self.root_path or Path("."), samples=self.samples,
+                           digests=self.digests, cache_dir=self.stats.get("cache"))
 
     def write(self, out: str | Path, data: dict[str, Any] | None = None) -> dict[str, Path]:
         """Write report.json, report.md, report.html and metrics.json into ``out``

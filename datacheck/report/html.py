@@ -109,19 +109,24 @@ CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 def render_html(report: dict[str, Any], root: str | os.PathLike, *, thumb_px: int = 96,
                 max_items: int = 200,
-                samples: Mapping[str, Sequence[str] | Mapping[str, Sequence[str]]] | None = None
-                ) -> str:
+                samples: Mapping[str, Sequence[str] | Mapping[str, Sequence[str]]] | None = None,
+                digests: Mapping[str, str] | None = None,
+                cache_dir: str | os.PathLike | None = None) -> str:
     """One self-contained HTML page for an audit report (schema ``datacheck.audit/1``).
 
     ``root`` is the folder the report's paths are relative to (the audited folder, or the
     manifest's folder / ``--root``). Each section shows at most ``max_items`` findings and says
     how many it left out. ``samples`` (optional) maps a class to the relative paths of a few of
     its images, or to ``{split: [paths]}``; :func:`pick_samples` builds it from the dataset
-    index. Without it the per-class grid is left out.
+    index. Without it the per-class grid is left out. With ``digests`` (relative path ->
+    content digest) and the feature cache's ``cache_dir``, thumbnails are kept in the cache by
+    digest, so an unchanged image is decoded for the page once.
     """
     where = root if storage.is_url(root) else Path(root)
-    return _Page(where, thumb_px=max(16, int(thumb_px)),
-                 max_items=max(1, int(max_items))).render(report, samples)
+    page = _Page(where, thumb_px=max(16, int(thumb_px)), max_items=max(1, int(max_items)))
+    page.digests = dict(digests or {})
+    page.cache_dir = cache_dir
+    return page.render(report, samples)
 
 
 def pick_samples(table, *, per_split: int = 3, seed: int = 0) -> dict[str, dict[str, list[str]]]:
@@ -228,6 +233,9 @@ class _Page:
         self.max_items = max_items
         self._thumbs: dict[str, tuple[str | None, str, tuple[int, int]]] = {}  # by path
         self._wanted: dict[str, object] | None = None
+        #: Relative path -> content digest, and the feature cache, to keep thumbnails by digest.
+        self.digests: dict[str, str] = {}
+        self.cache_dir: str | os.PathLike | None = None
 
     def _make(self, rel: object) -> tuple[str | None, str, tuple[int, int]]:
         full = safe_join(self.root, rel)
@@ -268,9 +276,32 @@ class _Page:
         self._wanted = {}
         self._render(report, samples)
         wanted, self._wanted = self._wanted, None
-        with ThreadPoolExecutor(max(1, min(8, available_cores()))) as pool:
-            made = pool.map(self._make, wanted.values())
-            self._thumbs.update(zip(wanted.keys(), made, strict=True))
+        cache = None
+        if self.cache_dir is not None and self.digests:
+            from ..cache import FeatureCache
+
+            try:
+                cache = FeatureCache(self.cache_dir)
+            except Exception:  # a page without cached thumbnails is still a page
+                cache = None
+        try:
+            known = {} if cache is None else cache.previews(
+                [self.digests[k] for k in wanted if k in self.digests], self.px)
+            for key in wanted:
+                hit = known.get(self.digests.get(key, ""))
+                if hit is not None:
+                    self._thumbs[key] = (hit[0], "", (hit[1], hit[2]))
+            todo = [k for k in wanted if k not in self._thumbs]
+            with ThreadPoolExecutor(max(1, min(8, available_cores()))) as pool:
+                made = list(pool.map(self._make, [wanted[k] for k in todo]))
+            self._thumbs.update(zip(todo, made, strict=True))
+            if cache is not None:
+                cache.store_previews(self.px, [
+                    (self.digests[k], uri, w, h) for k, (uri, _, (w, h)) in zip(todo, made)
+                    if uri is not None and k in self.digests])
+        finally:
+            if cache is not None:
+                cache.close()
         return self._render(report, samples)
 
     def _render(self, report: dict[str, Any], samples) -> str:
