@@ -39,9 +39,8 @@ CREATE TABLE IF NOT EXISTS previews (
 
 
 #: Column types of :meth:`FeatureCache.features` (also when it returns no row).
-_DTYPES = {c: ("float64" if f.type in (float, "float") else "int64" if f.type in (int, "int")
-               else "object") for c, f in ((f.name, f) for f in fields(Decoded))
-           if c in SCALAR_COLUMNS}
+_DTYPES = {f.name: {"float": "float64", "int": "int64"}.get(str(f.type), "object")
+           for f in fields(Decoded) if f.name in SCALAR_COLUMNS}
 
 
 def default_cache_dir(root: Path) -> Path:
@@ -117,16 +116,19 @@ class FeatureCache:
         pos: dict[str, list[int]] = {}
         for i, d in enumerate(digests):
             pos.setdefault(d, []).append(i)
-        keys = list(pos)
-        for start in range(0, len(keys), 900):  # SQLite's bound-parameter limit
-            chunk = keys[start:start + 900]
-            marks = ",".join("?" * len(chunk))
-            query = f"SELECT digest, thumb FROM features WHERE config = ? AND digest IN ({marks})"
-            for digest, blob in self._db.execute(query, [config, *chunk]):
-                if blob:
-                    img = np.frombuffer(blob, dtype=np.uint8).reshape(THUMB, THUMB, 3)
-                    out[pos[digest]] = img
+        query = "SELECT digest, thumb FROM features WHERE config = ? AND digest IN ({})"
+        for digest, blob in self._by_digest(query, config, list(pos)):
+            if blob:
+                out[pos[digest]] = np.frombuffer(blob, dtype=np.uint8).reshape(THUMB, THUMB, 3)
         return out
+
+    def _by_digest(self, query: str, first, digests: Sequence[str]):
+        """Rows of ``query`` (one ``?`` for ``first``, then ``IN ({})`` for the digests), in
+        chunks below SQLite's bound-parameter limit."""
+        for start in range(0, len(digests), 900):
+            chunk = digests[start:start + 900]
+            yield from self._db.execute(query.format(",".join("?" * len(chunk))),
+                                        [first, *chunk])
 
     def store(self, config: str, files: Sequence[tuple[str, int, int, str]],
               decoded: Sequence[Decoded]) -> None:
@@ -143,16 +145,9 @@ class FeatureCache:
 
     def previews(self, digests: Sequence[str], px: int) -> dict[str, tuple[str, int, int]]:
         """HTML thumbnails (data URI, width, height) at ``px`` already made for ``digests``."""
-        out: dict[str, tuple[str, int, int]] = {}
-        keys = list(dict.fromkeys(digests))
-        for start in range(0, len(keys), 900):  # SQLite's bound-parameter limit
-            chunk = keys[start:start + 900]
-            marks = ",".join("?" * len(chunk))
-            query = (f"SELECT digest, uri, width, height FROM previews WHERE px = ? AND "
-                     f"digest IN ({marks})")
-            for digest, uri, width, height in self._db.execute(query, [px, *chunk]):
-                out[digest] = (uri, width, height)
-        return out
+        query = "SELECT digest, uri, width, height FROM previews WHERE px = ? AND digest IN ({})"
+        return {digest: (uri, width, height) for digest, uri, width, height in
+                self._by_digest(query, px, list(dict.fromkeys(digests)))}
 
     def store_previews(self, px: int, rows: Iterable[tuple[str, str, int, int]]) -> None:
         """Keep HTML thumbnails ``(digest, uri, width, height)`` made at ``px``."""

@@ -179,18 +179,9 @@ def _from_listing(root: str, files: Mapping[str, dict], dirs: set[str],
     visible = sorted(r for r in files if not hidden(r))
     top = sorted({r.split("/", 1)[0] for r in visible if "/" in r}
                  | {d.split("/", 1)[0] for d in dirs if d and not hidden(d)})
-    if not top:
-        raise BadInputError(f"{root}: no class or split folders inside (expected SPLIT/CLASS/FILE)")
-    named = {d: canonical_split(d, split_map) for d in top}
-    known = [n for n, s in named.items() if s]
+    named = _split_folders(root, top, split_map)
     rows = []
-    if known:
-        unknown = [n for n, s in named.items() if not s]
-        if unknown:
-            raise BadInputError(
-                f"{root}: unknown split folder {unknown[0]!r}; use one of "
-                f"{', '.join(SPLITS)} or map it with --split {unknown[0]}=NAME"
-            )
+    if named:
         for rel in visible:
             parts = rel.split("/")
             if len(parts) >= 2:  # files directly in the root belong to no split
@@ -201,6 +192,24 @@ def _from_listing(root: str, files: Mapping[str, dict], dirs: set[str],
             parts = rel.split("/")
             rows.append((rel, NO_SPLIT, parts[0] if len(parts) >= 2 else None, None, 0))
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _split_folders(root, top: list[str], split_map: Mapping[str, str]) -> dict[str, str]:
+    """``{folder: split}`` when the top-level folders of ``root`` are splits, ``{}`` when they
+    are classes (no folder names a split). Raises when there is no folder, or when some but not
+    all name a split."""
+    if not top:
+        raise BadInputError(f"{root}: no class or split folders inside (expected SPLIT/CLASS/FILE)")
+    named = {d: canonical_split(d, split_map) for d in top}
+    if not any(named.values()):
+        return {}
+    unknown = [n for n, s in named.items() if not s]
+    if unknown:
+        raise BadInputError(
+            f"{root}: unknown split folder {unknown[0]!r}; use one of "
+            f"{', '.join(SPLITS)} or map it with --split {unknown[0]}=NAME"
+        )
+    return named
 
 
 def _split_sort_key(col: pd.Series) -> pd.Series:
@@ -218,21 +227,13 @@ def _from_folder(root: Path, split_map: Mapping[str, str]) -> tuple[pd.DataFrame
                                                                     list[str]]:
     """(index table, ``{path: (size, mtime_ns)}``, split folders found) of a local tree."""
     top = _visible_dirs(root)
-    if not top:
-        raise BadInputError(f"{root}: no class or split folders inside (expected SPLIT/CLASS/FILE)")
-    named = {_escaped(d.name): canonical_split(_escaped(d.name), split_map) for d in top}
-    known = [n for n, s in named.items() if s]
-    if known:
-        unknown = [n for n, s in named.items() if not s]
-        if unknown:
-            raise BadInputError(
-                f"{root}: unknown split folder {unknown[0]!r}; use one of "
-                f"{', '.join(SPLITS)} or map it with --split {unknown[0]}=NAME"
-            )
+    names = [_escaped(d.name) for d in top]
+    named = _split_folders(root, names, split_map)
+    if named:
         rows = []
-        for d in top:
-            rows += _walk_classes(root, d, split=named[_escaped(d.name)])
-        splits = [named[_escaped(d.name)] for d in top]
+        for d, name in zip(top, names, strict=True):
+            rows += _walk_classes(root, d, split=named[name])
+        splits = [named[n] for n in names]
     else:
         rows = _walk_classes(root, root, split=NO_SPLIT)
         splits = [NO_SPLIT]

@@ -99,7 +99,7 @@ def decode_file(path: str, *, hash_name: str = "phash", draft: bool = True) -> D
     """Read and decode one file (a local path, or an fsspec URL read through
     :mod:`datacheck.storage`); an unreadable file becomes a problem, not an exception."""
     try:
-        if "://" in path and is_url(path):
+        if is_url(path):
             data = read_bytes(path)
         else:
             with open(path, "rb") as fh:

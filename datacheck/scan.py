@@ -48,14 +48,9 @@ def scan(dataset: Dataset, *, hash_name: str = "phash", workers: int | None = No
         full = ([storage.join(root, p) for p in table["path"]] if storage.is_url(root)
                 else _local_paths(root, table["path"].tolist()))
         bad_name = (table["bytes"] == BAD_NAME).to_numpy()
-        if storage.is_url(root):
-            sizes, mtimes, unversioned = _url_stats(dataset)
-        elif dataset.stats is not None:  # sizes and mtimes from the folder walk
-            known = [dataset.stats.get(p, (-1, -1)) for p in table["path"].tolist()]
-            sizes = [k[0] for k in known]
-            mtimes = [k[1] for k in known]
-            unversioned = []
-        else:
+        if storage.is_url(root) or dataset.stats is not None:
+            sizes, mtimes, unversioned = _listed_stats(dataset)
+        else:  # a local manifest
             sizes, mtimes = storage.stat_local([None if bad else p
                                                 for p, bad in zip(full, bad_name)])
             unversioned = []
@@ -120,10 +115,11 @@ def load_thumbs(scanned: pd.DataFrame, rows) -> np.ndarray:
         cache.close()
 
 
-def _url_stats(dataset: Dataset) -> tuple[list[int], list[int], list[int]]:
-    """Sizes and versions (checksum/ETag or mtime, as ints) of a URL dataset's files, from its
-    listing when it has one; -1 for a missing file. Also the rows whose backend gave no
-    version: the cache's unchanged-file shortcut must not be trusted for them."""
+def _listed_stats(dataset: Dataset) -> tuple[list[int], list[int], list[int]]:
+    """Sizes and versions (mtime_ns of a local file; checksum/ETag or mtime of a URL's, as ints)
+    from the folder walk or URL listing, else stat-ed per URL; -1 for a missing file. Also the
+    rows whose backend gave no version: the cache's unchanged-file shortcut must not be trusted
+    for them."""
     paths = dataset.table["path"].tolist()
     stats = dataset.stats
     if stats is None:

@@ -64,10 +64,7 @@ def thumb_similarity(thumbs: np.ndarray, i: np.ndarray, j: np.ndarray,
 
     ``thumbs`` is N x H x W (grayscale) or N x H x W x 3 (RGB, converted with ITU-R 601-2 luma).
     """
-    flat = _gray(thumbs).reshape(len(thumbs), -1)
-    flat = flat - flat.mean(axis=1, keepdims=True)
-    norms = np.linalg.norm(flat, axis=1, keepdims=True)
-    flat = np.divide(flat, norms, out=np.zeros_like(flat), where=norms > 1e-6)
+    flat = _unit(_gray(thumbs).reshape(len(thumbs), -1))
     out = np.empty(len(i), dtype=np.float32)
     for start in range(0, len(i), chunk):
         a = flat[i[start:start + chunk]]
@@ -141,6 +138,8 @@ def _warp_grid(side: int) -> np.ndarray:
 
 
 def _unit(flat: np.ndarray) -> np.ndarray:
+    """Rows centred and scaled to unit length (flat rows become 0): dot products of two rows
+    are then their Pearson correlation."""
     flat = flat - flat.mean(axis=-1, keepdims=True)
     norms = np.linalg.norm(flat, axis=-1, keepdims=True)
     return np.divide(flat, norms, out=np.zeros_like(flat), where=norms > 1e-6)
@@ -242,9 +241,9 @@ def similar_pairs(table: pd.DataFrame, load_thumbs: Callable[[np.ndarray], np.nd
     if len(near):
         rows = np.unique(np.concatenate([i[near], j[near]]))
         bar = np.where(small[near], min_similarity_small, min_similarity)
-        thumbs = load_thumbs(rows)
+        gray = _gray(load_thumbs(rows))
         a, b = np.searchsorted(rows, i[near]), np.searchsorted(rows, j[near])
-        sim[near], res = pair_scores(thumbs, side[i[near]], side[j[near]], a, b,
+        sim[near], res = pair_scores(gray, side[i[near]], side[j[near]], a, b,
                                      residual_from=np.where(small[near], bar, np.inf))
         # small pairs: also the residual test (NaN, i.e. failed, below the correlation bar)
         passed = (sim[near] >= bar) & (~small[near] | (res <= max_residual_small))
@@ -252,8 +251,7 @@ def similar_pairs(table: pd.DataFrame, load_thumbs: Callable[[np.ndarray], np.nd
         check = np.flatnonzero(passed & ~small[near] & (sim[near] < ALIGN_BELOW))
         if len(check):
             need, at = np.unique(np.concatenate([a[check], b[check]]), return_inverse=True)
-            aligned = aligned_similarity(_gray(thumbs[need]), at[:len(check)],
-                                         at[len(check):])
+            aligned = aligned_similarity(gray[need], at[:len(check)], at[len(check):])
             passed[check] = aligned >= MIN_ALIGNED
         keep[near] = passed
     return _pairs(i[keep], j[keep], exact[keep], dist[keep], sim[keep])

@@ -123,10 +123,8 @@ def render_html(report: dict[str, Any], root: str | os.PathLike, *, thumb_px: in
     digest, so an unchanged image is decoded for the page once.
     """
     where = root if storage.is_url(root) else Path(root)
-    page = _Page(where, thumb_px=max(16, int(thumb_px)), max_items=max(1, int(max_items)))
-    page.digests = dict(digests or {})
-    page.cache_dir = cache_dir
-    return page.render(report, samples)
+    return _Page(where, thumb_px=max(16, int(thumb_px)), max_items=max(1, int(max_items)),
+                 digests=digests, cache_dir=cache_dir).render(report, samples)
 
 
 def pick_samples(table, *, per_split: int = 3, seed: int = 0) -> dict[str, dict[str, list[str]]]:
@@ -227,15 +225,17 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 
 class _Page:
-    def __init__(self, root: Path | str, *, thumb_px: int, max_items: int) -> None:
+    def __init__(self, root: Path | str, *, thumb_px: int, max_items: int,
+                 digests: Mapping[str, str] | None = None,
+                 cache_dir: str | os.PathLike | None = None) -> None:
         self.root = root
         self.px = thumb_px
         self.max_items = max_items
         self._thumbs: dict[str, tuple[str | None, str, tuple[int, int]]] = {}  # by path
         self._wanted: dict[str, object] | None = None
         #: Relative path -> content digest, and the feature cache, to keep thumbnails by digest.
-        self.digests: dict[str, str] = {}
-        self.cache_dir: str | os.PathLike | None = None
+        self.digests = dict(digests or {})
+        self.cache_dir = cache_dir
 
     def _make(self, rel: object) -> tuple[str | None, str, tuple[int, int]]:
         full = safe_join(self.root, rel)
