@@ -45,6 +45,8 @@ BENCH_ARGS  ?=
 .PHONY: bench-deps bench-hashing bench-search bench-small bench-e2e
 
 $(PEERS_STAMP): $(STAMP)
+	# the [bench] extra: faiss-cpu, the exact-search peer of benchmarks/search.py
+	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m venv $(PEERS)
 	$(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' > \
 	  "$$($(PEERS)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/project-venv.pth"

@@ -198,13 +198,15 @@ def main() -> None:
     args = parser.parse_args()
 
     import datacheck
-    from datacheck.audit import MAX_RESIDUAL_SMALL, MIN_SIMILARITY_SMALL
+    from datacheck.similar import CopyOptions
+
+    defaults = CopyOptions()
     from datacheck.neighbors import hamming_pairs
 
     bars = {"min_similarity_small": args.min_similarity_small
-            if args.min_similarity_small is not None else MIN_SIMILARITY_SMALL,
+            if args.min_similarity_small is not None else defaults.min_similarity_small,
             "max_residual_small": args.max_residual_small
-            if args.max_residual_small is not None else MAX_RESIDUAL_SMALL}
+            if args.max_residual_small is not None else defaults.max_residual_small}
 
     header("leakage recall on Fashion-MNIST with planted copies")
     print(f"verification of small pairs: correlation >= {bars['min_similarity_small']} and fit "
@@ -265,7 +267,7 @@ def main() -> None:
                "copy<->other train: candidates", "copy<->other: after verification",
                "search s", "audit s (cached scan)"], other_rows, align="lrrrrrrrr")
         scores = _similarities(scanned, usable, hashes, splits, max(args.thresholds), planted,
-                               copies, bars)
+                               copies, bars, cache)
         _inspect(verified, copies, arrays, scores, bars)
         _other_small_images(bars)
     finally:
@@ -284,12 +286,13 @@ def _others(pairs, planted_set, copies) -> tuple[set, set]:
 
 
 def _similarities(scanned, usable, hashes, splits, threshold, planted, copies,
-                  bars) -> pd.DataFrame:
+                  bars, cache) -> pd.DataFrame:
     """What the verification sees: thumbnail correlation and fit residual of the cross-split
     hash candidates, each pair compared at the smaller image's resolution as the audit does.
     Returns them as a table of (train path a, test path b, group, similarity, residual)."""
+    from datacheck.cache import FeatureCache
     from datacheck.neighbors import hamming_pairs
-    from datacheck.scan import load_thumbs
+    from datacheck.scan import feature_config
     from datacheck.similar import pair_scores
 
     i, j, dist = hamming_pairs(hashes, threshold)
@@ -304,9 +307,9 @@ def _similarities(scanned, usable, hashes, splits, threshold, planted, copies,
                                    else "other: orig. test<->train")
                        for a, b in zip(i, j, strict=True)])
     rows = np.unique(np.concatenate([i, j]))
-    thumbs = np.empty((len(rows), 32, 32, 3), dtype=np.uint8)
-    for start in range(0, len(rows), 8192):
-        thumbs[start:start + 8192] = load_thumbs(scanned, rows[start:start + 8192])
+    store = FeatureCache(cache)
+    thumbs = store.thumbs(scanned["digest"].to_numpy()[rows].tolist(), feature_config("phash"))
+    store.close()
     side = scanned[["width", "height"]].min(axis=1).to_numpy()
     sim, res = pair_scores(thumbs, side[i], side[j], np.searchsorted(rows, i),
                            np.searchsorted(rows, j), residual_from=-np.inf)

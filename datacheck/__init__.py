@@ -1,12 +1,22 @@
 """datacheck: audit image-classification datasets before training."""
 
-from .audit import CHECKS, audit
-from .checks import CheckResult
+from .audit import audit
+from .checks import Check, CheckResult, Skip, register
+from .checks.balance import BalanceOptions
+from .checks.label_noise import LabelNoiseOptions
+from .checks.shift import ShiftOptions
 from .dataset import Dataset, load_dataset
+from .decomposition import decompose
 from .errors import BadInputError, DatacheckError
-from .report import AuditReport
-from .scan import scan
+from .report import AuditReport, load_report
+from .report.diff import diff_reports
+from .scan import ScanOptions, scan
+from .similar import CopyOptions
 
 __version__ = "0.1.0"
-__all__ = ["CHECKS", "AuditReport", "BadInputError", "CheckResult", "DatacheckError", "Dataset",
-           "audit", "load_dataset", "scan", "__version__"]
+#: The built-in checks, in report order.
+CHECKS = ("integrity", "duplicates", "leakage", "balance", "label_noise", "shift")
+__all__ = ["CHECKS", "AuditReport", "BadInputError", "BalanceOptions", "Check", "CheckResult",
+           "CopyOptions", "DatacheckError", "Dataset", "LabelNoiseOptions", "ScanOptions",
+           "ShiftOptions", "Skip", "audit", "decompose", "diff_reports", "load_dataset",
+           "load_report", "register", "scan", "__version__"]

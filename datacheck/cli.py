@@ -5,16 +5,15 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from pathlib import Path
 
 import click
 from rich.console import Console
 
 from . import __version__
-from .audit import CHECKS, MAX_RESIDUAL_SMALL, MIN_SIMILARITY, MIN_SIMILARITY_SMALL, audit
-from .checks.balance import MAX_IMBALANCE, MIN_PER_CLASS
-from .errors import BadInputError, DatacheckError
-from .images import HASHES
+from . import checks as registry
+from . import options as grouped
+from .audit import audit
+from .errors import DatacheckError
 from .report.markdown import render_markdown
 from .report.text import print_summary
 
@@ -35,14 +34,38 @@ def _names(ctx, param, value) -> list[str] | None:
     names = [v.strip().replace("-", "_") for v in value.split(",") if v.strip()]
     if param.name == "fail_on" and names == ["any"]:
         return names  # every check the command runs
-    unknown = [n for n in names if n not in CHECKS]
+    known = registry.names()
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise click.BadParameter(f"unknown check {unknown[0]!r}; choose from {', '.join(CHECKS)}")
+        raise click.BadParameter(f"unknown check {unknown[0]!r}; choose from {', '.join(known)}")
     return names
 
 
+_TYPES = {"int": int, "float": float, "str": str}
+
+
+def _click_option(field):
+    """A Click option for one field of an options dataclass (see datacheck.options)."""
+    meta = field.metadata
+    flag = meta.get("flag") or "--" + field.name.replace("_", "-")
+    kw = {"default": field.default, "help": meta["help"], "envvar": meta.get("envvar"),
+          "show_default": field.default is not None}
+    if meta.get("choices"):
+        kw["type"] = click.Choice(list(meta["choices"]))
+    elif meta.get("kind") == "path":
+        kw["type"] = click.Path(dir_okay=False)
+    elif meta.get("kind") == "folder":
+        kw["type"] = click.Path(file_okay=False)
+    elif meta.get("kind") == "pair":
+        kw.update(nargs=2, metavar="A B", type=str)
+    else:
+        kw["type"] = _TYPES[str(field.type).split(" ")[0]]
+    return click.option(flag, field.name, **kw)
+
+
 def audit_options(func):
-    """Options shared by every command that audits a dataset."""
+    """Options shared by every command that audits a dataset: the dataset, every option group's
+    fields, and what to write."""
     options = [
         click.argument("path", type=click.Path(path_type=str)),
         click.option("--split", "split_map", multiple=True, callback=_split_map,
@@ -51,50 +74,9 @@ def audit_options(func):
                           "test-val, test). Repeatable."),
         click.option("--root", type=click.Path(file_okay=False), default=None,
                      help="Folder a manifest's paths are relative to [default: its folder]."),
-        click.option("--hash", "hash_name", type=click.Choice(list(HASHES)), default="phash",
-                     show_default=True, help="Perceptual hash."),
-        click.option("--threshold", type=int, default=None,
-                     help="Hamming radius in bits for near duplicates [default: 10 for phash]."),
-        click.option("--min-similarity", type=float, default=MIN_SIMILARITY, show_default=True,
-                     help="Thumbnail correlation a near-duplicate candidate must reach."),
-        click.option("--min-similarity-small", type=float, default=MIN_SIMILARITY_SMALL,
-                     show_default=True,
-                     help="The same, when both images have a side <= 64 px."),
-        click.option("--max-residual-small", type=float, default=MAX_RESIDUAL_SMALL,
-                     show_default=True,
-                     help="Small pairs only: after fitting one image's grey levels to the "
-                          "other's, at most 0.5% of pixels may differ by more than this "
-                          "(share of the range)."),
-        click.option("--min-per-class", type=int, default=MIN_PER_CLASS, show_default=True,
-                     help="Classes with fewer images in a split are reported."),
-        click.option("--max-imbalance", type=float, default=MAX_IMBALANCE, show_default=True,
-                     help="Largest/smallest class ratio above which balance fails."),
-        click.option("--between", nargs=2, default=None, metavar="A B",
-                     help="Splits the shift check compares [default: train-val test-val, "
-                          "else val test]."),
-        click.option("--alpha", type=float, default=0.05, show_default=True,
-                     help="Shift tests' false-positive rate (after Holm correction)."),
         click.option("--seed", type=int, default=0, show_default=True,
                      help="Seed for every random choice."),
-        click.option("--model", type=click.Choice(["cnn", "mlp", "linear"]), default="cnn",
-                     show_default=True, help="label_noise: model cross-validated per fold."),
-        click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True,
-                     help="label_noise: cross-validation folds."),
-        click.option("--epochs", type=click.IntRange(min=1), default=None,
-                     help="label_noise: training epochs [default: 12 for cnn]."),
-        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-                     show_default=True, help="label_noise: where models train."),
-        click.option("--features", type=click.Path(dir_okay=False), default=None,
-                     help="label_noise: .npy/.parquet features, one row per image in index "
-                          "order (sorted by split, then path); use with --model mlp|linear."),
-        click.option("--workers", type=click.IntRange(min=1), default=None,
-                     help="Decoding processes [default: all cores]."),
-        click.option("--scheduler", default=None, envvar="DATACHECK_SCHEDULER",
-                     metavar="ADDRESS",
-                     help="Dask scheduler (tcp://host:port) to decode on [default: local "
-                          "processes]; env DATACHECK_SCHEDULER."),
-        click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None,
-                     help="Feature cache folder [default: PATH/.datacheck]."),
+        *[_click_option(f) for cls in grouped.GROUPS.values() for f in grouped.fields(cls)],
         click.option("--out", type=click.Path(file_okay=False), default=None,
                      help="Write report.json, report.md, report.html and metrics.json here."),
         click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]),
@@ -112,9 +94,10 @@ def audit_options(func):
 def _run(checks: list[str] | None, **kw) -> None:
     fail_on = kw.pop("fail_on")
     out, fmt = kw.pop("out"), kw.pop("fmt")
+    ran = checks or [n for n, c in registry.registry().items() if c.default]
     if fail_on == ["any"]:
-        fail_on = list(checks or CHECKS)
-    missing = [c for c in fail_on if c not in (checks or CHECKS)]
+        fail_on = list(ran)
+    missing = [c for c in fail_on if c not in ran]
     if missing:
         raise click.UsageError(f"--fail-on {missing[0]} names a check this command does not run")
     report = audit(kw.pop("path"), checks=checks, **kw)
@@ -165,29 +148,27 @@ def cli() -> None:
 @cli.command("audit")
 @audit_options
 @click.option("--checks", callback=_names, default=None,
-              help=f"Checks to run (comma list of {', '.join(CHECKS)}) [default: all; "
-                   "label_noise only up to 5,000 images without a GPU].")
+              help="Checks to run (comma list of " + ", ".join(registry.names()) + ") [default: "
+                   "all; label_noise only up to 5,000 images without a GPU].")
 @_handle_errors
 def audit_cmd(checks, **kw) -> None:
-    """Run every check: integrity, duplicates, leakage, balance, shift, label_noise."""
+    """Run every check: integrity, duplicates, leakage, balance, label_noise, shift."""
     _run(checks, **kw)
 
 
-def _single(name: str, doc: str):
+def _single(check) -> None:
     @audit_options
     @_handle_errors
     def command(**kw) -> None:
-        _run([name], **kw)
+        _run([check.name], **kw)
 
-    command.__doc__ = doc
-    cli.command(name.replace("_", "-"))(command)
+    command.__doc__ = check.doc
+    cli.command(check.name.replace("_", "-"))(command)
 
 
-_single("duplicates", "Exact and near-duplicate clusters within each split.")
-_single("leakage", "Images (exact or near copies) and groups shared between splits.")
-_single("balance", "Class counts per split, imbalance and label-distribution differences.")
-_single("shift", "Distribution shift between two splits (default train-val vs test-val).")
-_single("label_noise", "Suspected label errors: cross-validated models + confident learning.")
+for _check in registry.registry().values():
+    if _check.name != "integrity":
+        _single(_check)
 
 
 @cli.command("decompose")
@@ -204,7 +185,7 @@ def decompose_cmd(predictions, goal, fmt, seed) -> None:
     avoidable bias = train - goal; variance = train-val - train;
     distribution shift = test-val - train-val; val overfitting = test - test-val.
     """
-    from .evaluate import decompose, load_errors, render_decomposition
+    from .decomposition import decompose, load_errors, render_decomposition
 
     result = decompose(load_errors(predictions), goal=goal, seed=seed)
     if fmt == "json":
@@ -236,9 +217,11 @@ def demo_cmd(folder, seed, progress) -> None:
 @_handle_errors
 def diff_cmd(base, head, fmt, fail_on) -> None:
     """What changed between two report.json files (e.g. base branch vs pull request)."""
-    from .report.diff import diff_reports, has_new, render_diff_markdown
+    from .report import load_report
+    from .report.diff import diff_reports, has_new
+    from .report.diff_markdown import render_diff_markdown
 
-    result = diff_reports(_load_report(base), _load_report(head))
+    result = diff_reports(load_report(base), load_report(head))
     if fmt == "json":
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
     else:
@@ -247,15 +230,6 @@ def diff_cmd(base, head, fmt, fail_on) -> None:
     if added:
         click.echo(f"failing: {', '.join(added)}", err=True)
         sys.exit(1)
-
-
-def _load_report(path: str) -> dict:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BadInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except ValueError as exc:
-        raise BadInputError(f"{path}: not a JSON report ({exc})") from None
 
 
 @cli.command("init")

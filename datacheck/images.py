@@ -114,7 +114,7 @@ def decode_file(path: str, *, hash_name: str = "phash", draft: bool = True) -> D
 def _features(img, digest, width, height, mode, fmt, hash_name) -> Decoded:
     if getattr(img, "n_frames", 1) > 1:
         img.seek(0)
-    rgb = _to_rgb(img)
+    rgb = to_rgb(img)
     gray = rgb.convert("L")
     h = hash_to_int(HASHES[hash_name](gray))
     thumb = rgb.resize((THUMB, THUMB), Image.BOX)
@@ -144,13 +144,14 @@ def _features(img, digest, width, height, mode, fmt, hash_name) -> Decoded:
     )
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
-    """RGB copy; transparency is composited on white, 16-bit and CMYK are converted."""
+def to_rgb(img: Image.Image) -> Image.Image:
+    """RGB copy; transparency is composited on white, 16-bit, 32-bit and float images are
+    scaled from 0..max to 0..255, CMYK and palettes are converted."""
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(canvas, rgba).convert("RGB")
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
         top = arr.max() or 1.0
         return Image.fromarray((arr * (255.0 / top)).astype(np.uint8)).convert("RGB")

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from . import options as grouped
 from .errors import BadInputError
+from .scan import ScanOptions
+from .similar import CopyOptions
 
 DVC_YAML = """\
 # Written by `datacheck init`. `dvc repro` re-audits whenever {data} or the audit params change.
@@ -14,9 +18,8 @@ stages:
   audit:
     cmd: >-
       datacheck audit ${{data}} --out reports/audit --cache .datacheck-cache --no-progress
-      --hash ${{audit.hash}} --threshold ${{audit.threshold}}
-      --min-per-class ${{audit.min_per_class}} --max-imbalance ${{audit.max_imbalance}}
-      --alpha ${{audit.alpha}} --seed ${{seed}}
+      --seed ${{seed}}
+{flags}
     deps:
       - ${{data}}
     outs:
@@ -27,11 +30,22 @@ stages:
           cache: false
 """
 
-PARAMS = {
-    "seed": 0,
-    "audit": {"hash": "phash", "threshold": 10, "min_per_class": 10, "max_imbalance": 10.0,
-              "alpha": 0.05},
-}
+
+def audit_params() -> dict[str, Any]:
+    """Every audit option that belongs in params.yaml, at its default (the copy-search radius
+    resolved for the default hash), from the option groups' declarations."""
+    values: dict[str, Any] = {}
+    for cls in grouped.GROUPS.values():
+        values.update({k: v for k, v in grouped.params_of(cls()).items() if v is not None})
+    values["threshold"] = CopyOptions().radius(ScanOptions().hash)
+    return values
+
+
+def _flags(params: dict[str, Any]) -> str:
+    """The command-line flags that pass each audit param from params.yaml."""
+    flag_of = {f.name: f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+               for cls in grouped.GROUPS.values() for f in grouped.fields(cls)}
+    return "\n".join(f"      {flag_of[k]} ${{audit.{k}}}" for k in params)
 
 
 def init_project(folder: str | Path, data: str, *, force: bool = False) -> list[Path]:
@@ -39,8 +53,10 @@ def init_project(folder: str | Path, data: str, *, force: bool = False) -> list[
     root = Path(folder)
     if not (root / data).exists():
         raise BadInputError(f"{root / data}: no such dataset folder or manifest")
-    targets = {root / "dvc.yaml": DVC_YAML.format(data=data),
-               root / "params.yaml": yaml.safe_dump({"data": data, **PARAMS}, sort_keys=False)}
+    params = audit_params()
+    targets = {root / "dvc.yaml": DVC_YAML.format(data=data, flags=_flags(params)),
+               root / "params.yaml": yaml.safe_dump({"data": data, "seed": 0, "audit": params},
+                                                    sort_keys=False)}
     existing = [p.name for p in targets if p.exists()]
     if existing and not force:
         raise BadInputError(f"{existing[0]} already exists in {root}; use --force to replace it")

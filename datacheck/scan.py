@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from .cache import SCALAR_COLUMNS, FeatureCache, default_cache_dir
 from .dataset import BAD_NAME, Dataset
 from .errors import BadInputError
 from .images import HASHES, Decoded, decode_file
+from .options import group, option
 
 #: Bump when what images.py computes changes, so stale cache rows are not reused.
 FEATURES_VERSION = 4
@@ -30,60 +32,95 @@ def _decoder(hash_name: str):
     return functools.partial(decode_file, hash_name=hash_name)
 
 
+@group("scan", order=10)
+@dataclass(frozen=True)
+class ScanOptions:
+    """How images are read and decoded."""
+
+    hash: str = option("phash", "Perceptual hash.", choices=tuple(HASHES))
+    workers: int | None = option(None, "Processes (decoding) and threads (copy search, models) "
+                                 "[default: all cores].", minimum=1, param=False)
+    scheduler: str | None = option(None, "Dask scheduler (tcp://host:port) to decode on "
+                                   "[default: local processes]; env DATACHECK_SCHEDULER.",
+                                   envvar="DATACHECK_SCHEDULER", param=False)
+    cache_dir: str | None = option(None, "Feature cache folder [default: PATH/.datacheck].",
+                                   flag="--cache", kind="folder", param=False)
+
+
 def scan(dataset: Dataset, *, hash_name: str = "phash", workers: int | None = None,
          cache_dir: str | os.PathLike | None = None, progress: bool = True,
          scheduler: str | None = None) -> pd.DataFrame:
-    """The index table plus ``digest``, ``problem`` and the image features, one row per image.
+    """The index table plus ``digest``, ``problem`` and the image features, one row per image
+    (opening and closing the feature cache; ``frame.attrs["decoded"]`` says how many files
+    this call decoded). An audit uses :func:`scan_table` with its own open store."""
+    options = ScanOptions(hash_name, workers, scheduler,
+                          None if cache_dir is None else str(cache_dir))
+    store = open_cache(dataset.root, options.cache_dir)
+    try:
+        table, decoded = scan_table(dataset, store, options, progress=progress)
+    finally:
+        store.close()
+    table.attrs["decoded"] = decoded
+    return table
 
-    Only images whose content is not in the cache are decoded. The returned frame also carries
-    ``decoded`` (how many files this call decoded) in ``frame.attrs``.
-    """
+
+def readable_thumbs(dataset: Dataset, options: ScanOptions, *, progress: bool = False
+                    ) -> tuple[pd.DataFrame, np.ndarray]:
+    """(The scanned table of the readable images, their RGB thumbnails N x 32 x 32 x 3): what a
+    model trains on, decoded through the same cache as the audit."""
+    store = open_cache(dataset.root, options.cache_dir)
+    try:
+        table, _ = scan_table(dataset, store, options, progress=progress)
+        table = table[table["problem"].isna()].reset_index(drop=True)
+        return table, store.thumbs(table["digest"].tolist(), feature_config(options.hash))
+    finally:
+        store.close()
+
+
+def scan_table(dataset: Dataset, cache: FeatureCache, options: ScanOptions, *,
+               progress: bool = True) -> tuple[pd.DataFrame, int]:
+    """(The scanned table, how many files were decoded): only images whose content is not in
+    ``cache`` are decoded."""
+    hash_name, workers, scheduler = options.hash, options.workers, options.scheduler
     if hash_name not in HASHES:
         raise BadInputError(f"unknown hash {hash_name!r}; choose one of {', '.join(HASHES)}")
     config = feature_config(hash_name)
-    cache = open_cache(dataset.root, cache_dir)
-    try:
-        table = dataset.table.copy()
-        root = dataset.root
-        full = ([storage.join(root, p) for p in table["path"]] if storage.is_url(root)
-                else _local_paths(root, table["path"].tolist()))
-        bad_name = (table["bytes"] == BAD_NAME).to_numpy()
-        if storage.is_url(root) or dataset.stats is not None:
-            sizes, mtimes, unversioned = _listed_stats(dataset)
-        else:  # a local manifest
-            sizes, mtimes = storage.stat_local([None if bad else p
-                                                for p, bad in zip(full, bad_name)])
-            unversioned = []
-        digests = cache.known_digests(full, sizes, mtimes)
-        for i in unversioned:  # no checksum or mtime to trust: read the file again
-            digests[i] = None
-        cached = cache.features([d for d in digests if d], config)
-        have = set(cached["digest"])
-        todo = [i for i, d in enumerate(digests)
-                if sizes[i] >= 0 and (d is None or d not in have)]
-        new = _decode(cache, config, hash_name, [full[i] for i in todo],
-                      [sizes[i] for i in todo], [mtimes[i] for i in todo], workers, progress,
-                      scheduler)
-        for i, dec in zip(todo, new, strict=False):
-            digests[i] = dec.digest or None
-        frame = pd.concat([cached, _frame(new)], ignore_index=True).drop_duplicates("digest")
-        table["digest"] = digests
-        out = table.merge(frame, on="digest", how="left", validate="many_to_one")
-        missing = np.asarray(sizes) < 0
-        out.loc[missing, "problem"] = "missing file"
-        out.loc[bad_name, "problem"] = "file name is not valid UTF-8: rename the file"
-        unread = out["digest"].isna() & ~missing
-        # a file that could not be read has no digest: keep its reason from the decoder
-        reasons = {table["path"].iat[i]: d.problem for i, d in zip(todo, new, strict=False)
-                   if not d.digest}
-        out.loc[unread, "problem"] = [reasons.get(p, "cannot read file")
-                                      for p in out.loc[unread, "path"]]
-        out.attrs["decoded"] = len(todo)
-        out.attrs["config"] = config
-        out.attrs["cache_dir"] = str(cache.folder)
-        return out
-    finally:
-        cache.close()
+    table = dataset.table.copy()
+    root = dataset.root
+    full = ([storage.join(root, p) for p in table["path"]] if storage.is_url(root)
+            else _local_paths(root, table["path"].tolist()))
+    bad_name = (table["bytes"] == BAD_NAME).to_numpy()
+    if storage.is_url(root) or dataset.stats is not None:
+        sizes, mtimes, unversioned = _listed_stats(dataset)
+    else:  # a local manifest
+        sizes, mtimes = storage.stat_local([None if bad else p
+                                            for p, bad in zip(full, bad_name)])
+        unversioned = []
+    digests = cache.known_digests(full, sizes, mtimes)
+    for i in unversioned:  # no checksum or mtime to trust: read the file again
+        digests[i] = None
+    cached = cache.features([d for d in digests if d], config)
+    have = set(cached["digest"])
+    todo = [i for i, d in enumerate(digests)
+            if sizes[i] >= 0 and (d is None or d not in have)]
+    new = _decode(cache, config, hash_name, [full[i] for i in todo],
+                  [sizes[i] for i in todo], [mtimes[i] for i in todo], workers, progress,
+                  scheduler)
+    for i, dec in zip(todo, new, strict=False):
+        digests[i] = dec.digest or None
+    frame = pd.concat([cached, _frame(new)], ignore_index=True).drop_duplicates("digest")
+    table["digest"] = digests
+    out = table.merge(frame, on="digest", how="left", validate="many_to_one")
+    missing = np.asarray(sizes) < 0
+    out.loc[missing, "problem"] = "missing file"
+    out.loc[bad_name, "problem"] = "file name is not valid UTF-8: rename the file"
+    unread = out["digest"].isna() & ~missing
+    # a file that could not be read has no digest: keep its reason from the decoder
+    reasons = {table["path"].iat[i]: d.problem for i, d in zip(todo, new, strict=False)
+               if not d.digest}
+    out.loc[unread, "problem"] = [reasons.get(p, "cannot read file")
+                                  for p in out.loc[unread, "path"]]
+    return out, len(todo)
 
 
 def _local_paths(root: Path, rels) -> list[str]:
@@ -103,16 +140,6 @@ def open_cache(root: Path | str, cache_dir: str | os.PathLike | None) -> Feature
         return FeatureCache(folder)
     except OSError as exc:
         raise BadInputError(f"cannot use cache folder {folder}: {exc.strerror or exc}") from None
-
-
-def load_thumbs(scanned: pd.DataFrame, rows) -> np.ndarray:
-    """RGB thumbnails (len(rows) x 32 x 32 x 3 uint8) of rows of a :func:`scan` table."""
-    cache = FeatureCache(scanned.attrs["cache_dir"])
-    try:
-        digests = scanned["digest"].to_numpy()[rows]
-        return cache.thumbs([d or "" for d in digests], scanned.attrs["config"])
-    finally:
-        cache.close()
 
 
 def _listed_stats(dataset: Dataset) -> tuple[list[int], list[int], list[int]]:

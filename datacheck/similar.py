@@ -33,6 +33,8 @@ Figures: benchmarks/README.md.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
@@ -40,8 +42,50 @@ import pandas as pd
 from PIL import Image
 
 from .neighbors import hamming_pairs
+from .options import group, option
+
+if TYPE_CHECKING:
+    from .context import AuditContext
 
 PAIR_COLUMNS = ["i", "j", "kind", "distance", "similarity"]
+
+#: Hamming radius per hash kind that catches re-encoded, resized and lightly edited copies.
+DEFAULT_THRESHOLD = {"phash": 10, "dhash": 10, "ahash": 6, "whash": 6}
+
+
+@group("copies", order=20)
+@dataclass(frozen=True)
+class CopyOptions:
+    """How exact and near copies are found (the duplicates and leakage checks)."""
+
+    threshold: int | None = option(
+        None, "Hamming radius in bits for near duplicates [default: 10 for phash].",
+        minimum=0, maximum=32)
+    min_similarity: float = option(
+        0.75, "Thumbnail correlation a near-duplicate candidate must reach.",
+        minimum=-1.0, maximum=1.0)
+    min_similarity_small: float = option(
+        0.90, "The same, when both images have a side <= 64 px.", minimum=-1.0, maximum=1.0)
+    max_residual_small: float = option(
+        0.25, "Small pairs only: after fitting one image's grey levels to the other's, at most "
+        "0.5% of pixels may differ by more than this (share of the range).", minimum=0.0)
+
+    def radius(self, hash_name: str) -> int:
+        """The Hamming radius to search (the option, else the hash's default)."""
+        return self.threshold if self.threshold is not None else \
+            DEFAULT_THRESHOLD.get(hash_name, 10)
+
+
+def copy_pairs(ctx: AuditContext) -> pd.DataFrame:
+    """The verified copy pairs of an audit, computed once and shared by its checks."""
+    def compute() -> pd.DataFrame:
+        opts = ctx.options["copies"]
+        return similar_pairs(ctx.table, ctx.thumbs,
+                             threshold=opts.radius(ctx.options["scan"].hash),
+                             min_similarity=opts.min_similarity,
+                             min_similarity_small=opts.min_similarity_small,
+                             max_residual_small=opts.max_residual_small, workers=ctx.workers)
+    return ctx.shared("copy_pairs", compute)
 
 #: Pairs of images whose smaller sides are both at most this use the small-image tests.
 SMALL_SIDE = 64
@@ -216,7 +260,7 @@ def pair_scores(thumbs: np.ndarray, side_i: np.ndarray, side_j: np.ndarray, i: n
 
 def similar_pairs(table: pd.DataFrame, load_thumbs: Callable[[np.ndarray], np.ndarray], *,
                   threshold: int, min_similarity: float, min_similarity_small: float,
-                  max_residual_small: float) -> pd.DataFrame:
+                  max_residual_small: float, workers: int | None = None) -> pd.DataFrame:
     """Verified pairs of rows (i < j, row positions in ``table``) that are copies of each other.
 
     ``kind`` is ``exact`` for identical bytes and ``near`` otherwise; ``distance`` is the Hamming
@@ -229,7 +273,7 @@ def similar_pairs(table: pd.DataFrame, load_thumbs: Callable[[np.ndarray], np.nd
         return _pairs(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, bool),
                       np.empty(0, np.int64), np.empty(0, np.float32))
     hashes = table["hash"].to_numpy()[usable].astype(np.int64)
-    a, b, dist = hamming_pairs(hashes, threshold)
+    a, b, dist = hamming_pairs(hashes, threshold, workers=workers)
     i, j = usable[a], usable[b]
     digests = table["digest"].to_numpy()
     exact = digests[i] == digests[j]

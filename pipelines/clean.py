@@ -13,7 +13,6 @@ stage, and ``clean/changes.csv`` saying what was dropped or moved and why:
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -23,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from params import load_params  # noqa: E402
 
-from datacheck import load_dataset  # noqa: E402
+from datacheck import load_dataset, load_report  # noqa: E402
 
 
 def plan_changes(table: pd.DataFrame, report: dict, params: dict) -> pd.DataFrame:
@@ -31,7 +30,7 @@ def plan_changes(table: pd.DataFrame, report: dict, params: dict) -> pd.DataFram
     checks = report["checks"]
     changes = []
     for f in checks.get("integrity", {}).get("findings", []):
-        if not f["problem"].startswith(("tiny", "extreme", "colour mode")):
+        if f["kind"] == "unreadable":  # tiny, odd-aspect and minority-mode images are usable
             changes.append((f["path"], "drop", None, f"integrity: {f['problem']}"))
     policy = params.get("leakage", "drop")
     for f in checks.get("leakage", {}).get("findings", []):
@@ -77,8 +76,8 @@ def apply_changes(table: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
 def main() -> None:
     params, every = load_params("clean")
     data = every.get("prepare", {}).get("out", "data")
-    report = json.loads(Path(every.get("audit", {}).get("out", "reports/audit"),
-                             "report.json").read_text())
+    report = load_report(Path(every.get("audit", {}).get("out", "reports/audit"),
+                              "report.json"))
     table = load_dataset(data).table
     changes = plan_changes(table, report, params)
     clean = apply_changes(table, changes)

@@ -6,6 +6,10 @@ from pathlib import Path
 
 import yaml
 
+#: The feature cache of the audit and train stages: outside data/ (a DVC output must not be
+#: written by another stage) and shared, so training decodes nothing the audit decoded.
+CACHE = ".datacheck-cache"
+
 
 def load_params(stage: str) -> tuple[dict, dict]:
     """(section for ``stage``, all params). Falls back to params.yaml next to the cwd."""

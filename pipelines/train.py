@@ -15,21 +15,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from audit import CACHE  # noqa: E402
-from params import load_params  # noqa: E402
+from params import CACHE, load_params  # noqa: E402
 
-from datacheck import load_dataset, scan  # noqa: E402
+from datacheck import ScanOptions, load_dataset  # noqa: E402
 from datacheck.models import fit_predict  # noqa: E402
-from datacheck.scan import load_thumbs  # noqa: E402
+from datacheck.scan import readable_thumbs  # noqa: E402
 
 
 def main() -> None:
     params, every = load_params("train")
     data = every.get("prepare", {}).get("out", "data")
     manifest = Path(every.get("clean", {}).get("out", "clean"), "manifest.csv")
-    table = scan(load_dataset(manifest, root=data), cache_dir=CACHE, progress=False)
-    table = table[table["problem"].isna()].reset_index(drop=True)
-    thumbs = load_thumbs(table, np.arange(len(table)))
+    table, thumbs = readable_thumbs(load_dataset(manifest, root=data),
+                                    ScanOptions(cache_dir=CACHE))
     labels = table["label"].astype(str).to_numpy()
     fit = np.flatnonzero((table["split"] == "train").to_numpy())
     classes, probs = fit_predict(thumbs, labels, fit, model=params.get("model", "cnn"),

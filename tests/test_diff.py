@@ -11,7 +11,8 @@ import pytest
 
 from datacheck import audit
 from datacheck.errors import BadInputError
-from datacheck.report.diff import SCHEMA, diff_reports, has_new, render_diff_markdown
+from datacheck.report.diff import SCHEMA, diff_reports, has_new
+from datacheck.report.diff_markdown import render_diff_markdown
 from tests.conftest import save
 
 CHECKS = ["integrity", "duplicates", "leakage", "balance"]

@@ -17,7 +17,8 @@ from PIL import Image
 
 from datacheck import audit
 from datacheck.dataset import load_dataset
-from datacheck.report.html import make_thumbnail, pick_samples, render_html
+from datacheck.report.html import render_html
+from datacheck.samples import make_thumbnail, pick_samples
 from tests.conftest import save
 
 CHECKS = ["integrity", "duplicates", "leakage", "balance"]

@@ -10,7 +10,7 @@ from sklearn.datasets import load_digits
 
 from datacheck import audit
 from datacheck.checks.shift import check_shift
-from datacheck.evaluate import decompose, load_errors
+from datacheck.decomposition import decompose, load_errors
 from datacheck.images import decode_bytes
 from tests.conftest import NO_MODEL, distinct_patches, save
 

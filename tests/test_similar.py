@@ -15,9 +15,16 @@ import pytest
 from PIL import Image, ImageEnhance
 from skimage import data
 
-from datacheck.audit import MAX_RESIDUAL_SMALL, MIN_SIMILARITY, MIN_SIMILARITY_SMALL
 from datacheck.images import decode_bytes
-from datacheck.similar import fit_residual, pair_scores, similar_pairs, thumb_similarity
+from datacheck.similar import (
+    CopyOptions,
+    fit_residual,
+    pair_scores,
+    similar_pairs,
+    thumb_similarity,
+)
+
+DEFAULTS = CopyOptions()
 
 
 def _png(img: Image.Image) -> bytes:
@@ -55,7 +62,7 @@ def _decoded(blobs: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _verified(sim: np.ndarray, res: np.ndarray) -> np.ndarray:
-    return (sim >= MIN_SIMILARITY_SMALL) & (res <= MAX_RESIDUAL_SMALL)
+    return (sim >= DEFAULTS.min_similarity_small) & (res <= DEFAULTS.max_residual_small)
 
 
 @pytest.mark.parametrize("kind", list(COPIES))
@@ -74,8 +81,8 @@ def test_different_small_images_fail_even_when_they_correlate(lfw):
     thumbs, side = _decoded([_png(im) for im in lfw])
     i, j = np.triu_indices(len(lfw), 1)
     sim, res = pair_scores(thumbs, side[i], side[j], i, j,
-                           residual_from=MIN_SIMILARITY_SMALL)
-    alike = sim >= MIN_SIMILARITY_SMALL
+                           residual_from=DEFAULTS.min_similarity_small)
+    alike = sim >= DEFAULTS.min_similarity_small
     assert alike.sum() >= 10  # 20 pairs of different images correlate >= 0.90 ...
     assert (sim >= 0.97).any()  # ... one even >= 0.97, the former bar
     assert not _verified(sim, res).any()  # none passes the residual test (all > 0.26)
@@ -90,7 +97,8 @@ def test_residual_ignores_brightness_and_contrast_but_not_a_local_change(lfw):
     i, j = np.array([0, 0]), np.array([1, 2])
     sim, res = thumb_similarity(thumbs, i, j), fit_residual(thumbs, i, j)
     assert sim[0] > 0.999 and res[0] < 1e-4
-    assert sim[1] >= MIN_SIMILARITY_SMALL and res[1] > MAX_RESIDUAL_SMALL  # 0.93, 0.63
+    # 0.93, 0.63
+    assert sim[1] >= DEFAULTS.min_similarity_small and res[1] > DEFAULTS.max_residual_small
 
 
 def _affine_residual(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -130,8 +138,9 @@ def _table(blobs: list[bytes]) -> tuple[pd.DataFrame, np.ndarray]:
 def _pairs(blobs: list[bytes]) -> set[tuple[int, int]]:
     table, thumbs = _table(blobs)
     pairs = similar_pairs(table, lambda rows: thumbs[rows], threshold=0,
-                          min_similarity=MIN_SIMILARITY, min_similarity_small=MIN_SIMILARITY_SMALL,
-                          max_residual_small=MAX_RESIDUAL_SMALL)
+                          min_similarity=DEFAULTS.min_similarity,
+                          min_similarity_small=DEFAULTS.min_similarity_small,
+                          max_residual_small=DEFAULTS.max_residual_small)
     return set(zip(pairs["i"].tolist(), pairs["j"].tolist()))
 
 
@@ -152,7 +161,8 @@ def test_photos_keep_the_correlation_bar_alone():
     sim, res = pair_scores(thumbs, table["width"].to_numpy()[[0]],
                            table["width"].to_numpy()[[1]], np.array([0]), np.array([1]),
                            residual_from=-np.inf)
-    assert MIN_SIMILARITY <= sim[0] and res[0] > MAX_RESIDUAL_SMALL  # the residual would drop it
+    # the residual would drop it
+    assert DEFAULTS.min_similarity <= sim[0] and res[0] > DEFAULTS.max_residual_small
     assert _pairs(blobs) == {(0, 1)}
 
 

@@ -18,7 +18,7 @@ from datacheck import audit, parallel, storage
 from datacheck.cli import cli
 from datacheck.dataset import load_dataset
 from datacheck.errors import BadInputError
-from datacheck.report.html import make_thumbnail, safe_join
+from datacheck.samples import make_thumbnail, safe_join
 from datacheck.scan import scan
 from tests.conftest import NO_MODEL, distinct_patches, jpeg_bytes, save
 

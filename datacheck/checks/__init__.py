@@ -1,13 +1,24 @@
-"""Checks: pure functions over the scanned table that return a :class:`CheckResult`.
+"""Checks: one module each, registered as a :class:`Check` spec.
 
-A check reads columns, never decodes images and never prints.
+A check reads the scanned table (and what the audit context computes once and shares: verified
+copy pairs, thumbnails, model outputs), never decodes images itself and never prints. Its spec
+says everything the rest of datacheck needs to know about it: name, title, report order, the
+option groups it reads, how to run it, its finding kinds and how a finding renders (Markdown
+columns, one line of text). ``audit()``, the CLI, report renderers and ``datacheck init`` all
+read the registry, so adding a check is one new module plus :func:`register`.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from ..context import AuditContext
 
 STATUSES = ("pass", "warn", "fail")
 
@@ -27,6 +38,75 @@ class CheckResult:
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, not {self.status!r}")
+
+
+class Skip(Exception):  # noqa: N818 - it is an outcome, not an error
+    """Raised by a check's ``run`` when it cannot run on this dataset; the message says why."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """A registered check."""
+
+    name: str
+    title: str
+    #: Position in reports (and run order: a check may read the results of earlier ones).
+    order: int
+    run: Callable[[AuditContext], CheckResult]
+    #: What it finds, in one sentence (CLI help).
+    doc: str = ""
+    #: Option groups (names in :data:`datacheck.options.GROUPS`) the check reads.
+    options: tuple[str, ...] = ()
+    #: Values of the findings' ``kind`` column.
+    kinds: tuple[str, ...] = ()
+    #: Markdown table columns: (finding key, header).
+    columns: tuple[tuple[str, str], ...] = ()
+    #: One line of terminal text per finding.
+    line: Callable[[dict[str, Any]], str] | None = None
+    #: Run when no check is named (label_noise also limits itself on a CPU).
+    default: bool = True
+
+
+#: Registered checks by name.
+REGISTRY: dict[str, Check] = {}
+BUILTIN = ("integrity", "duplicates", "leakage", "balance", "label_noise", "shift")
+
+
+def register(check: Check) -> Check:
+    """Add (or replace) a check in the registry."""
+    REGISTRY[check.name] = check
+    return check
+
+
+def registry() -> dict[str, Check]:
+    """Every registered check, in report order (the built-in ones imported on first use)."""
+    for name in BUILTIN:
+        if name not in REGISTRY:
+            importlib.import_module(f"{__name__}.{name}")
+    return dict(sorted(REGISTRY.items(), key=lambda kv: (kv[1].order, kv[0])))
+
+
+def names() -> tuple[str, ...]:
+    return tuple(registry())
+
+
+def get(name: str) -> Check | None:
+    return registry().get(name)
+
+
+def line(name: str, row: dict[str, Any]) -> str:
+    """One line of text for a finding of check ``name`` (a generic one for unknown checks)."""
+    check = get(name)
+    if check is not None and check.line is not None:
+        return check.line(row)
+    return ", ".join(f"{k}={v}" for k, v in row.items())
+
+
+def columns(name: str, row: dict[str, Any]) -> list[tuple[str, str]]:
+    """Markdown columns of check ``name`` (every key of ``row`` for unknown checks)."""
+    check = get(name)
+    return list(check.columns) if check is not None and check.columns else \
+        [(k, k) for k in row]
 
 
 def worst(*statuses: str) -> str:

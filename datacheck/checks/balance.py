@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from ..dataset import split_order
-from . import CheckResult, plural, worst
+from ..options import group, option
+from . import Check, CheckResult, plural, register, worst
 
 #: A split whose largest class is this many times its smallest fails.
 MAX_IMBALANCE = 10.0
@@ -102,3 +105,31 @@ def chi2_independence_pvalue(counts: np.ndarray) -> float:
         diff = np.maximum(diff - 0.5, 0.0)
     stat = float((diff ** 2 / expected).sum())
     return float(chdtrc(dof, stat))
+
+
+@group("balance", order=40)
+@dataclass(frozen=True)
+class BalanceOptions:
+    """Thresholds of the balance check."""
+
+    min_per_class: int = option(MIN_PER_CLASS, "Classes with fewer images in a split are "
+                                "reported.", minimum=0)
+    max_imbalance: float = option(MAX_IMBALANCE, "Largest/smallest class ratio above which "
+                                  "balance fails.", minimum=1.0)
+
+
+def _run(ctx) -> CheckResult:
+    opts = ctx.options["balance"]
+    return check_balance(ctx.table, min_per_class=opts.min_per_class,
+                         max_imbalance=opts.max_imbalance)
+
+
+register(Check(
+    name="balance", title="Balance", order=40,
+    doc="Class counts per split, imbalance and label-distribution differences.",
+    run=_run, options=("balance",),
+    kinds=("missing", "imbalance", "minority", "distribution"),
+    columns=(("kind", "kind"), ("split", "split"), ("label", "class"), ("count", "images"),
+             ("detail", "detail")),
+    line=lambda row: f"{row['split']}: {row['detail']}",
+))

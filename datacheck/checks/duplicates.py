@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from ..neighbors import clusters
-from . import CheckResult, plural
+from ..similar import copy_pairs
+from . import Check, CheckResult, plural, register
 
 
 def check_duplicates(table: pd.DataFrame, pairs: pd.DataFrame) -> CheckResult:
@@ -63,3 +64,13 @@ def check_duplicates(table: pd.DataFrame, pairs: pd.DataFrame) -> CheckResult:
     if conflicts:
         summary += f", {plural(conflicts, 'cluster')} with disagreeing labels"
     return CheckResult("duplicates", status, summary, metrics, findings)
+
+
+register(Check(
+    name="duplicates", title="Duplicates", order=20,
+    doc="Exact and near-duplicate clusters within each split.",
+    run=lambda ctx: check_duplicates(ctx.table, copy_pairs(ctx)),
+    options=("copies",), kinds=("exact", "near"),
+    columns=(("kind", "kind"), ("split", "split"), ("paths", "files"), ("labels", "labels")),
+    line=lambda row: f"{row['kind']} in {row['split']}: " + ", ".join(row["paths"][:4]),
+))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import CheckResult, plural, worst
+from . import Check, CheckResult, plural, register, worst
 
 #: Images with a side below this many pixels are reported as tiny.
 MIN_SIDE = 16
@@ -14,27 +14,31 @@ MAX_ASPECT = 4.0
 
 def check_integrity(table: pd.DataFrame, *, min_side: int = MIN_SIDE,
                     max_aspect: float = MAX_ASPECT) -> CheckResult:
-    """Unreadable files fail; tiny, extreme-aspect and minority-mode images warn."""
+    """Unreadable files fail; tiny, extreme-aspect and minority-mode images warn.
+
+    Findings: ``kind`` (unreadable, tiny, aspect, mode), ``path`` and the ``problem`` in words.
+    """
     bad = table[table["problem"].notna()]
-    rows = [(p, str(why)) for p, why in zip(bad["path"], bad["problem"], strict=False)]
+    rows = [("unreadable", p, str(why)) for p, why in
+            zip(bad["path"], bad["problem"], strict=False)]
     ok = table[table["problem"].isna()]
     side = ok[["width", "height"]].min(axis=1)
     tiny = ok[side < min_side]
-    rows += [(p, f"tiny image ({w}x{h})") for p, w, h in
+    rows += [("tiny", p, f"tiny image ({w}x{h})") for p, w, h in
              zip(tiny["path"], tiny["width"], tiny["height"], strict=False)]
     long_side = ok[["width", "height"]].max(axis=1)
     aspect = long_side / side.clip(lower=1)
     odd = ok[(aspect > max_aspect) & (side >= min_side)]
-    rows += [(p, f"extreme aspect ratio ({w}x{h})") for p, w, h in
+    rows += [("aspect", p, f"extreme aspect ratio ({w}x{h})") for p, w, h in
              zip(odd["path"], odd["width"], odd["height"], strict=False)]
     modes = ok["mode"].value_counts()
     minority = []
     if len(modes) > 1:
         common = modes.index[0]
         minority = ok[ok["mode"] != common]
-        rows += [(p, f"colour mode {m} (most images are {common})") for p, m in
+        rows += [("mode", p, f"colour mode {m} (most images are {common})") for p, m in
                  zip(minority["path"], minority["mode"], strict=False)]
-    findings = pd.DataFrame(rows, columns=["path", "problem"])
+    findings = pd.DataFrame(rows, columns=["kind", "path", "problem"])
     metrics = {
         "images": len(table),
         "unreadable": len(bad),
@@ -51,3 +55,13 @@ def check_integrity(table: pd.DataFrame, *, min_side: int = MIN_SIDE,
     else:
         summary = f"all {len(table):,} images decode"
     return CheckResult("integrity", status, summary, metrics, findings)
+
+
+register(Check(
+    name="integrity", title="Integrity", order=10,
+    doc="Unreadable, truncated and non-image files; tiny, odd-aspect and minority-mode images.",
+    run=lambda ctx: check_integrity(ctx.table),
+    kinds=("unreadable", "tiny", "aspect", "mode"),
+    columns=(("path", "file"), ("problem", "problem")),
+    line=lambda row: f"{row['path']}: {row['problem']}",
+))

@@ -38,13 +38,15 @@ Near-duplicate clusters whose labels disagree are reported here too (kind ``labe
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
-from cleanlab.filter import find_label_issues
-from cleanlab.rank import get_label_quality_scores
-from scipy.stats import binomtest
 
-from . import CheckResult, plural
+from ..errors import BadInputError
+from ..options import group, option
+from . import Check, CheckResult, Skip, plural, register
 
 #: Share of images the model gets wrong beyond cleanlab's confident issues, up to which the
 #: model counts as strong enough to flag every confident disagreement.
@@ -60,6 +62,9 @@ COLUMNS = ["kind", "path", "split", "given", "suggested", "score"]
 def check_label_noise(table: pd.DataFrame, probs: np.ndarray, classes, *,
                       duplicates: CheckResult | None = None) -> CheckResult:
     """``table`` rows and ``probs`` (N x K out-of-fold probabilities, columns = ``classes``)."""
+    from cleanlab.filter import find_label_issues  # ~1.5 s, imported when run
+    from cleanlab.rank import get_label_quality_scores
+    from scipy.stats import binomtest
     classes = np.asarray(classes).astype(str)
     given = np.searchsorted(classes, table["label"].astype(str).to_numpy())
     n = len(given)
@@ -129,3 +134,92 @@ def _conflicts(duplicates: CheckResult | None) -> pd.DataFrame:
                          "given": [", ".join(map(str, lab)) for lab in bad["labels"]],
                          "suggested": None, "score": None,
                          "paths": bad["paths"].to_numpy()})
+
+
+#: Without a GPU, label_noise runs by default only up to this many images (~1 minute on 2 CPU
+#: cores: 1,797 digits take ~17 s for 5 folds x 12 epochs); beyond, it must be asked for.
+CPU_LIMIT = 5000
+
+
+@group("label_noise", order=50)
+@dataclass(frozen=True)
+class LabelNoiseOptions:
+    """The cross-validated model behind the label_noise check."""
+
+    model: str = option("cnn", "label_noise: model cross-validated per fold.",
+                        choices=("cnn", "mlp", "linear"))
+    folds: int = option(5, "label_noise: cross-validation folds.", minimum=2)
+    epochs: int | None = option(None, "label_noise: training epochs [default: 12 for cnn].",
+                                minimum=1)
+    device: str = option("auto", "label_noise: where models train.",
+                         choices=("auto", "cpu", "cuda"), param=False)
+    features: str | None = option(None, "label_noise: .npy/.parquet features, one row per "
+                                  "image in index order (sorted by split, then path); use with "
+                                  "--model mlp|linear.", kind="path", param=False)
+
+
+def _run(ctx) -> CheckResult:
+    """Out-of-fold probabilities of the readable labelled images, then confident learning; the
+    probabilities are shared (``model_outputs``, one row per table row) for the shift check."""
+    from ..models import cross_val_probs, resolve_device
+
+    opts, table = ctx.options["label_noise"], ctx.table
+    rows = np.flatnonzero((table["label"].notna() & table["problem"].isna()).to_numpy())
+    if not ctx.explicit and len(rows) > CPU_LIMIT and resolve_device(opts.device).type == "cpu":
+        minutes = len(rows) / CPU_LIMIT
+        raise Skip(f"{len(rows):,} images would take ~{minutes:.0f} min on the CPU; ask for it "
+                   f"with --checks ...,label_noise or run datacheck label-noise")
+    if table["label"].iloc[rows].nunique() < 2 and not ctx.explicit:
+        raise Skip("needs at least two classes")
+    if ctx.workers:
+        import torch
+
+        torch.set_num_threads(ctx.workers)
+    x = load_features(opts.features, len(table))[rows] if opts.features is not None else \
+        ctx.thumbs(rows)
+    try:
+        cv = cross_val_probs(x, table["label"].to_numpy()[rows], model=opts.model,
+                             folds=opts.folds, epochs=opts.epochs, seed=ctx.seed,
+                             device=opts.device, progress=ctx.progress)
+    except BadInputError as exc:
+        if ctx.explicit:
+            raise
+        raise Skip(str(exc)) from None
+    result = check_label_noise(table.iloc[rows].reset_index(drop=True), cv.probs, cv.classes,
+                               duplicates=ctx.results.get("duplicates"))
+    outputs = np.full((len(table), len(cv.classes)), np.nan, dtype=np.float32)
+    outputs[rows] = cv.probs
+    ctx.put("model_outputs", outputs)
+    return result
+
+
+def load_features(path, n_images: int) -> np.ndarray:
+    """User-supplied features (.npy, or the numeric columns of a .parquet), one row per image
+    in the dataset's index order."""
+    source = Path(path)
+    try:
+        if source.suffix.lower() == ".npy":
+            feats = np.load(source, allow_pickle=False)
+        elif source.suffix.lower() in (".parquet", ".pq"):
+            feats = pd.read_parquet(source).select_dtypes("number").to_numpy()
+        else:
+            raise BadInputError(f"--features {source}: use a .npy or .parquet file")
+    except BadInputError:
+        raise
+    except Exception as exc:
+        raise BadInputError(f"--features {source}: cannot read ({exc})") from None
+    feats = np.asarray(feats, dtype=np.float32).reshape(len(feats), -1)
+    if len(feats) != n_images:
+        raise BadInputError(f"--features {source} has {len(feats):,} rows but the dataset has "
+                            f"{n_images:,} images (one row per image, in index order)")
+    return feats
+
+
+register(Check(
+    name="label_noise", title="Label issues", order=50,
+    doc="Suspected label errors: cross-validated models + confident learning.",
+    run=_run, options=("label_noise",),
+    kinds=("label_issue", "label_conflict"),
+    columns=(("path", "file"), ("split", "split"), ("given", "given"),
+             ("suggested", "suggested"), ("score", "score")),
+))

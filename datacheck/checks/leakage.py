@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from ..dataset import split_order
-from . import CheckResult, plural
+from ..similar import copy_pairs
+from . import Check, CheckResult, plural, register
 
 COLUMNS = ["kind", "a", "split_a", "b", "split_b", "distance", "similarity", "label_a",
            "label_b", "group"]
@@ -81,3 +82,20 @@ def _metrics(findings: pd.DataFrame) -> dict[str, float]:
     for (sa, sb), n in findings.groupby(["split_a", "split_b"], sort=False).size().items():
         metrics[f"pairs_{sa}_{sb}"] = int(n)
     return metrics
+
+
+def _line(row: dict) -> str:
+    if row["kind"] == "group":
+        return f"group {row['group']}: {row['split_a']} and {row['split_b']}"
+    return f"{row['kind']} ({row['distance']} bits): {row['a']} == {row['b']}"
+
+
+register(Check(
+    name="leakage", title="Leakage", order=30,
+    doc="Images (exact or near copies) and groups shared between splits.",
+    run=lambda ctx: check_leakage(ctx.table, copy_pairs(ctx)),
+    options=("copies",), kinds=("exact", "near", "group"),
+    columns=(("kind", "kind"), ("split_a", "split"), ("a", "file"), ("split_b", "split"),
+             ("b", "copy"), ("distance", "bits")),
+    line=_line,
+))

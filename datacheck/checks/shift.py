@@ -21,16 +21,15 @@ images' red-minus-blue balance differs between the splits and negating it in the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
-from scipy import stats
-from sklearn.decomposition import PCA
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold
-from sklearn.preprocessing import StandardScaler
 
-from . import CheckResult, plural
+from ..dataset import SPLITS
+from ..errors import BadInputError
+from ..options import group, option
+from . import Check, CheckResult, Skip, plural, register
 
 PROPERTIES = ["brightness", "contrast", "sharpness", "dark", "light", "saturation", "mean_r",
               "mean_g", "mean_b", "width", "height", "aspect", "bytes"]
@@ -54,6 +53,8 @@ def check_shift(table: pd.DataFrame, pixels: np.ndarray, *, between: tuple[str, 
     ``table`` holds the readable rows of both splits, ``pixels`` their thumbnails (N x H x W x 3
     uint8) in the same order, ``outputs`` optional model probabilities (N x K) for BBSD.
     """
+    from scipy import stats  # scipy.stats + sklearn: ~1.5 s, imported when run
+    from sklearn.metrics import roc_auc_score
     a_name, b_name = between
     in_b = (table["split"] == b_name).to_numpy()
     n_a, n_b = int((~in_b).sum()), int(in_b.sum())
@@ -121,6 +122,7 @@ def _properties(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _property_tests(props, in_b, a_name, b_name) -> list[dict]:
+    from scipy import stats
     out = []
     for name in PROPERTIES:
         a, b = props[name].to_numpy()[~in_b], props[name].to_numpy()[in_b]
@@ -138,6 +140,7 @@ def _property_tests(props, in_b, a_name, b_name) -> list[dict]:
 
 
 def _category_tests(table, in_b) -> list[dict]:
+    from scipy import stats
     out = []
     for name in CATEGORIES:
         if name not in table or table[name].nunique() < 2:
@@ -151,6 +154,7 @@ def _category_tests(table, in_b) -> list[dict]:
 
 
 def _label_test(table, in_b) -> list[dict]:
+    from scipy import stats
     labels = table["label"]
     if labels.isna().any() or labels.nunique() < 2:
         return []
@@ -166,6 +170,7 @@ def _label_test(table, in_b) -> list[dict]:
 
 
 def _bbsd(outputs, in_b) -> list[dict]:
+    from scipy import stats
     pvals = [stats.ks_2samp(outputs[~in_b, c], outputs[in_b, c]).pvalue
              for c in range(outputs.shape[1])]
     worst = int(np.argmin(pvals))
@@ -183,6 +188,8 @@ def _fold_auc_pvalue(scores, fold, in_b) -> float:
     AUCs has a variance at most the mean of the fold variances, whatever their correlation;
     that bound gives a valid z-test.
     """
+    from scipy import stats
+    from sklearn.metrics import roc_auc_score
     aucs, variances = [], []
     for f in np.unique(fold):
         held = fold == f
@@ -197,6 +204,10 @@ def _fold_auc_pvalue(scores, fold, in_b) -> float:
 
 def _domain_classifier(props, pixels, in_b, *, seed: int, folds: int = 5):
     """Out-of-fold probability that each image belongs to the second split, and its fold."""
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.preprocessing import StandardScaler
     y = in_b.astype(int)
     fold = np.zeros(len(y), dtype=int)
     if min(y.sum(), len(y) - y.sum()) < 2:
@@ -224,6 +235,7 @@ def _channel_swap(props, in_b, alpha) -> str | None:
     """Swapping R and B negates each image's red-minus-blue balance: name a swap when that
     balance differs between the splits and negating it in the second split removes the
     difference."""
+    from scipy import stats
     balance = (props["mean_r"] - props["mean_b"]).to_numpy()
     if not np.isfinite(balance).all() or np.ptp(balance) == 0:
         return None
@@ -244,3 +256,59 @@ def _holm(pvalues: list[float], alpha: float) -> list[bool]:
             break
         rejected[idx] = True
     return rejected
+
+
+#: The shift check compares at most this many images per split (a seeded sample).
+SAMPLE = 5000
+MIN_IMAGES = 10
+
+
+@group("shift", order=60)
+@dataclass(frozen=True)
+class ShiftOptions:
+    """What the shift check compares, and its false-positive rate."""
+
+    between: tuple[str, str] | None = option(
+        None, "Splits the shift check compares [default: train-val test-val, else val test].",
+        kind="pair", param=False)
+    alpha: float = option(0.05, "Shift tests' false-positive rate (after Holm correction).",
+                          minimum=1e-12, maximum=1 - 1e-12)
+
+
+def _run(ctx) -> CheckResult:
+    """The shift check on (a seeded sample of) the readable images of the two splits, with the
+    label_noise check's out-of-fold probabilities for BBSD when it ran."""
+    opts, table = ctx.options["shift"], ctx.table
+    missing = [s for s in opts.between or () if s not in ctx.dataset.splits]
+    if missing:
+        raise BadInputError(f"--between: split {missing[0]!r} is not in the dataset "
+                            f"(it has {', '.join(ctx.dataset.splits)})")
+    pair = opts.between or default_between(ctx.dataset.splits)
+    if pair is None:
+        present = list(dict.fromkeys(table["split"]))
+        raise Skip(f"needs two of the splits {', '.join(SPLITS)} to compare (has "
+                   f"{', '.join(present)}); name them with --between A B")
+    rng = np.random.default_rng(ctx.seed)
+    parts = []
+    for split in pair:
+        idx = np.flatnonzero(((table["split"] == split) & table["problem"].isna()).to_numpy())
+        if len(idx) < MIN_IMAGES:
+            raise Skip(f"needs at least {MIN_IMAGES} readable images in {split}")
+        if len(idx) > SAMPLE:
+            idx = np.sort(rng.choice(idx, SAMPLE, replace=False))
+        parts.append(idx)
+    rows = np.concatenate(parts)
+    sub = table.iloc[rows].reset_index(drop=True)
+    outputs, probs = ctx.get("model_outputs"), None
+    if outputs is not None and not np.isnan(outputs[rows]).any():
+        probs = outputs[rows]  # out-of-fold: no image is scored by a model that saw it
+    return check_shift(sub, ctx.thumbs(rows), between=tuple(pair), alpha=opts.alpha,
+                       seed=ctx.seed, outputs=probs)
+
+
+register(Check(
+    name="shift", title="Shift", order=60,
+    doc="Distribution shift between two splits (default train-val vs test-val).",
+    run=_run, options=("shift",),
+    kinds=("property", "label", "outputs", "domain", "channels", "image"),
+))

@@ -15,11 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import checks as registry
 from ..checks import CheckResult, worst
 
 SCHEMA = "datacheck.audit/1"
-#: Order of checks in every report.
-CHECK_ORDER = ("integrity", "duplicates", "leakage", "balance", "label_noise", "shift")
 STATUS_CODE = {"pass": 0, "warn": 1, "fail": 2}
 
 
@@ -49,7 +48,9 @@ class AuditReport:
         return [n for n in names if n in self.checks and self.checks[n].status == "fail"]
 
     def to_dict(self) -> dict[str, Any]:
-        ordered = sorted(self.checks, key=lambda n: (CHECK_ORDER + (n,)).index(n))
+        known = list(registry.registry())
+        ordered = sorted(self.checks, key=lambda n: (known.index(n) if n in known else len(known),
+                                                     n))
         return {
             "schema": SCHEMA,
             "status": self.status,
@@ -72,7 +73,8 @@ class AuditReport:
 
         return render_html(self.to_dict() if data is None else data,
                            self.root_path or Path("."), samples=self.samples,
-                           digests=self.digests, cache_dir=self.stats.get("cache"))
+                           digests=self.digests, cache_dir=self.stats.get("cache"),
+                           workers=self.stats.get("workers"))
 
     def write(self, out: str | Path, data: dict[str, Any] | None = None) -> dict[str, Path]:
         """Write report.json, report.md, report.html and metrics.json into ``out``
@@ -94,6 +96,23 @@ class AuditReport:
         paths["html"] = folder / "report.html"
         paths["html"].write_text(self.to_html(data), encoding="utf-8")
         return paths
+
+
+def load_report(path: str | Path) -> dict[str, Any]:
+    """A report.json written by ``datacheck audit``; anything else is one clear BadInputError."""
+    from ..errors import BadInputError
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise BadInputError(f"{path}: not a JSON report ({exc})") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise BadInputError(f"{path}: expected schema {SCHEMA!r}, found {found!r} (give the "
+                            f"report.json written by datacheck audit)")
+    return data
 
 
 def flat_metrics(data: dict[str, Any]) -> dict[str, float]:

@@ -1,8 +1,9 @@
 """What a change to a dataset introduced or removed: the difference of two audit reports.
 
 ``diff_reports(base, head)`` takes two ``AuditReport.to_dict()`` dicts (schema
-``datacheck.audit/1``) and returns a ``datacheck.diff/1`` dict; ``render_diff_markdown`` turns
-it into a pull-request comment and ``has_new`` answers ``--fail-on new-leakage``.
+``datacheck.audit/1``) and returns a ``datacheck.diff/1`` dict;
+``diff_markdown.render_diff_markdown``
+turns it into a pull-request comment and ``has_new`` answers ``--fail-on new-leakage``.
 
 Identities: a finding is matched across the two reports by what it is about, not by its place
 in the list.
@@ -35,15 +36,10 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from ..errors import BadInputError
-from .escape import md, plain
 
 SCHEMA = "datacheck.diff/1"
 AUDIT_SCHEMA = "datacheck.audit/1"
 KINDS = ("leakage", "duplicates", "label_noise")
-ICON = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ fail", None: "—"}
-#: Rows shown before the fold, and at most per table (GitHub comments cap at 64 KB).
-SHOWN = 10
-MAX_ROWS = 200
 
 
 # -- diff ---------------------------------------------------------------------------------------
@@ -266,155 +262,3 @@ def _hashable(value: Any) -> Hashable:
 
 
 # -- Markdown -----------------------------------------------------------------------------------
-
-LEAK_COLS = [("kind", "kind"), ("split_a", "split"), ("a", "file"), ("split_b", "split"),
-             ("b", "copy"), ("distance", "bits")]
-DUP_COLS = [("kind", "kind"), ("split", "split"), ("paths", "files"), ("labels", "labels")]
-LABEL_COLS = [("path", "file"), ("split", "split"), ("given", "given"),
-              ("suggested", "suggested"), ("score", "score")]
-
-
-def summary_line(diff: dict[str, Any]) -> str:
-    """``1 new leak, 0 removed · 0 new duplicate clusters, 0 removed · ...`` (plain text)."""
-    parts = []
-    for key, one, many in (("leakage", "leak", "leaks"),
-                           ("duplicates", "duplicate cluster", "duplicate clusters"),
-                           ("label_noise", "label issue", "label issues")):
-        part = diff.get(key) or {}
-        if not part.get("compared"):
-            continue
-        n, r = len(part.get("added") or []), len(part.get("removed") or [])
-        text = f"{n:,} new {one if n == 1 else many}, {r:,} removed"
-        grown = sum(1 for c in part.get("changed") or [] if c.get("joined"))
-        if grown:
-            text += f", {grown:,} grown"
-        parts.append(text)
-    n = len(diff.get("class_counts") or [])
-    if n:
-        parts.append(f"{n:,} class count{'' if n == 1 else 's'} changed")
-    return " · ".join(parts) if parts else "nothing to compare"
-
-
-def render_diff_markdown(diff: dict[str, Any]) -> str:
-    """A GitHub pull-request comment for a ``datacheck.diff/1`` dict. Every file name, label and
-    value from the reports is escaped; long tables fold into ``<details>``."""
-    new = any(has_new(diff, k) for k in KINDS)
-    icon = "❌" if new else "✅"
-    base, head = diff.get("base") or {}, diff.get("head") or {}
-    lines = [f"## datacheck diff: {icon} {summary_line(diff)}", ""]
-    lines.append(f"Base: {_status(base.get('status'))}, {_int(base.get('images'))} images · "
-                 f"head: {_status(head.get('status'))}, {_int(head.get('images'))} images.")
-    if diff.get("settings"):
-        changed = ", ".join(f"{md(k)} {md(plain(v.get('base')))} → {md(plain(v.get('head')))}"
-                            for k, v in diff["settings"].items())
-        lines += ["", f"> Settings differ between the two audits ({changed}); some changes "
-                      "below may come from the settings, not the data."]
-    lines += ["", "| check | base | head |", "|---|---|---|"]
-    for name, st in (diff.get("checks") or {}).items():
-        b, h = st.get("base_status"), st.get("head_status")
-        mark = "" if b == h else " ⬅️ changed"
-        lines.append(f"| {md(name)} | {_status(b)} | {_status(h)}{mark} |")
-    lines += _section(diff, "leakage", "Leakage", ("leak", "leaks"), LEAK_COLS)
-    lines += _section(diff, "duplicates", "Duplicates",
-                      ("duplicate cluster", "duplicate clusters"), DUP_COLS)
-    lines += _section(diff, "label_noise", "Label issues", ("label issue", "label issues"),
-                      LABEL_COLS)
-    for key, title, cols in (("split_counts", "Images per split", ("split",)),
-                             ("class_counts", "Images per class", ("split", "label"))):
-        rows = diff.get(key) or []
-        if not rows:
-            continue
-        header = [*cols, "base", "head", "change"]
-        table = [f"| {' | '.join('class' if c == 'label' else c for c in header)} |",
-                 "|" + "---|" * len(cols) + "---:|---:|---:|"]
-        body = [f"| {' | '.join(md(r.get(c)) for c in cols)} | {_int(r.get('base'))} | "
-                f"{_int(r.get('head'))} | {_signed(r.get('change'))} |" for r in rows]
-        lines += ["", f"### {title}: {len(rows):,} changed", "", *_fold(table, body)]
-    return "\n".join(lines) + "\n"
-
-
-def _section(diff: dict[str, Any], key: str, title: str, what: tuple[str, str],
-             cols: list[tuple[str, str]]) -> list[str]:
-    part = diff.get(key) or {}
-    if not part.get("compared"):
-        reason = part.get("reason")
-        return ["", f"### {title}: not compared ({md(reason)})"] if reason and \
-            reason != "in neither report" else []
-    out: list[str] = []
-    for which, label in (("added", "new"), ("removed", "removed")):
-        rows = part.get(which) or []
-        if not rows:
-            continue
-        use = cols if all(k in r for r in rows for k, _ in cols[:1]) else _generic_cols(rows)
-        head = [f"| {' | '.join(h for _, h in use)} |", "|" + "---|" * len(use)]
-        body = [f"| {' | '.join(_cell(r.get(k)) for k, _ in use)} |" for r in rows]
-        out += ["", f"### {title}: {len(rows):,} {label}", ""]
-        out += _fold(head, body) if which == "added" else _details(
-            f"{len(rows):,} removed {what[len(rows) != 1]}", head, body)
-    changed = part.get("changed") or []
-    if changed:
-        head = ["| split | files now | joined | left |", "|---|---|---|---|"]
-        body = [f"| {md(c.get('split'))} | {_cell(c.get('paths'))} | {_cell(c.get('joined'))} | "
-                f"{_cell(c.get('left'))} |" for c in changed]
-        out += ["", f"### {title}: {len(changed):,} changed", "", *_fold(head, body)]
-    if not out:
-        out = ["", f"### {title}: no change"]
-    if part.get("identity") == "path" and (part.get("added") or part.get("removed")):
-        out += ["", "<sub>Matched by file path: a renamed file shows as removed and new.</sub>"]
-    return out
-
-
-def _generic_cols(rows: list[dict]) -> list[tuple[str, str]]:
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    return [(k, md(k)) for k in keys]
-
-
-def _fold(head: list[str], body: list[str]) -> list[str]:
-    out = head + body[:SHOWN]
-    rest = body[SHOWN:MAX_ROWS]
-    if rest:
-        out += ["", f"<details><summary>{len(rest):,} more</summary>", "", *head, *rest, "",
-                "</details>"]
-    if len(body) > MAX_ROWS:
-        out += ["", f"…and {len(body) - MAX_ROWS:,} more in the JSON diff."]
-    return out
-
-
-def _details(summary: str, head: list[str], body: list[str]) -> list[str]:
-    out = [f"<details><summary>{summary}</summary>", "", *head, *body[:MAX_ROWS], "",
-           "</details>"]
-    if len(body) > MAX_ROWS:
-        out += ["", f"…and {len(body) - MAX_ROWS:,} more in the JSON diff."]
-    return out
-
-
-def _status(status: Any) -> str:
-    return ICON.get(status) or md(status)
-
-
-def _int(value: Any) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return md(plain(value))
-
-
-def _signed(value: Any) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:+,}"
-    return md(plain(value))
-
-
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        shown = "<br>".join(md(plain(v)) for v in value[:5])
-        return shown + (f"<br>…+{len(value) - 5}" if len(value) > 5 else "")
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return md(value)
-
-
-__all__ = ["diff_reports", "has_new", "render_diff_markdown", "summary_line", "SCHEMA"]

@@ -14,30 +14,22 @@ missing or cannot be decoded, shows a placeholder instead of a thumbnail. A URL 
 
 from __future__ import annotations
 
-import base64
-import io
 import os
-import random
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageOps
-
+from .. import checks as registry
 from .. import storage
 from ..parallel import available_cores
+from ..samples import SMALL_SIDE, make_thumbnail, safe_join
 from .escape import html_text as e
 from .escape import plain
 
 #: Members of one duplicate cluster shown before "+N more".
 CLUSTER_SHOWN = 8
-#: Images at most this many pixels a side are stored as PNG and drawn with crisp pixels.
-SMALL_SIDE = 64
 STATUS_ORDER = ("fail", "warn", "pass")
-TITLES = {"integrity": "Integrity", "duplicates": "Duplicates", "leakage": "Leakage",
-          "balance": "Balance", "label_noise": "Label issues", "shift": "Shift"}
 
 CSS = """
 :root{--t:%(t)dpx;--fg:#1f2328;--mut:#59636e;--bd:#d1d9e0;--bg:#f6f8fa;--card:#fff}
@@ -111,7 +103,7 @@ def render_html(report: dict[str, Any], root: str | os.PathLike, *, thumb_px: in
                 max_items: int = 200,
                 samples: Mapping[str, Sequence[str] | Mapping[str, Sequence[str]]] | None = None,
                 digests: Mapping[str, str] | None = None,
-                cache_dir: str | os.PathLike | None = None) -> str:
+                cache_dir: str | os.PathLike | None = None, workers: int | None = None) -> str:
     """One self-contained HTML page for an audit report (schema ``datacheck.audit/1``).
 
     ``root`` is the folder the report's paths are relative to (the audited folder, or the
@@ -124,110 +116,13 @@ def render_html(report: dict[str, Any], root: str | os.PathLike, *, thumb_px: in
     """
     where = root if storage.is_url(root) else Path(root)
     return _Page(where, thumb_px=max(16, int(thumb_px)), max_items=max(1, int(max_items)),
-                 digests=digests, cache_dir=cache_dir).render(report, samples)
-
-
-def pick_samples(table, *, per_split: int = 3, seed: int = 0) -> dict[str, dict[str, list[str]]]:
-    """``{class: {split: [paths]}}``: up to ``per_split`` seeded-random images of each class in
-    each split, from a table with ``path``, ``split`` and ``label`` columns (the index from
-    ``datacheck.dataset.load_dataset(...).table``, or the scanned table). Unlabelled rows and
-    files whose names could not be read (``bytes`` < 0) are skipped."""
-    rng = random.Random(seed)
-    sizes = table["bytes"].tolist() if "bytes" in table.columns else [0] * len(table)
-    groups: dict[str, dict[str, list[str]]] = {}
-    for path, split, label, size in zip(table["path"].tolist(), table["split"].tolist(),
-                                        table["label"].tolist(), sizes, strict=True):
-        if label is None or label != label:  # None or NaN
-            continue
-        if size is not None and size == size and size < 0:
-            continue
-        groups.setdefault(str(label), {}).setdefault(str(split), []).append(str(path))
-    out: dict[str, dict[str, list[str]]] = {}
-    for label in sorted(groups):
-        out[label] = {}
-        for split, paths in groups[label].items():
-            chosen = sorted(paths) if len(paths) <= per_split else sorted(
-                rng.sample(sorted(paths), per_split))
-            out[label][split] = chosen
-    return out
-
-
-def safe_join(root: Path | str, rel: object) -> Path | str | None:
-    """``root/rel`` when ``rel`` is a relative POSIX path that stays inside ``root``, else None.
-
-    Lexical only (like the dataset index, which lists symlinked files as they are). A URL root
-    gives a URL."""
-    if not isinstance(rel, str) or not rel or "\x00" in rel or "\\" in rel:
-        return None
-    pure = PurePosixPath(rel)
-    if pure.is_absolute() or ".." in pure.parts:
-        return None
-    if storage.is_url(root):
-        return storage.join(root, pure.as_posix())
-    return Path(root).joinpath(*pure.parts)
-
-
-def make_thumbnail(path: Path | str, px: int) -> tuple[str | None, str, tuple[int, int]]:
-    """(data URI or None, reason when None, (width, height)) for the image file at ``path``
-    (a local path, or a URL read through :mod:`datacheck.storage`).
-
-    Never raises: a missing, unreadable or oversized file gives ``None`` and a short reason."""
-    if storage.is_url(path):
-        try:
-            source = io.BytesIO(storage.read_bytes(path))
-        except FileNotFoundError:
-            return None, "missing", (0, 0)
-        except Exception:  # a directory, no credentials, no network: a placeholder
-            return None, "cannot be read", (0, 0)
-    else:
-        source = Path(path)
-        try:
-            if not source.is_file():
-                return None, "missing", (0, 0)
-        except OSError:
-            return None, "missing", (0, 0)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(source) as img:
-                if img.format == "JPEG":  # DCT-scaled decode, still >= px a side
-                    img.draft("RGB", (px, px))
-                img.load()
-                img = ImageOps.exif_transpose(img)
-                img = _to_rgb(img)
-                img.thumbnail((px, px), Image.Resampling.BICUBIC)
-                buf = io.BytesIO()
-                small = max(img.size) <= SMALL_SIDE
-                if small:
-                    img.save(buf, "PNG", optimize=True)
-                    mime = "image/png"
-                else:
-                    img.save(buf, "JPEG", quality=82, optimize=True)
-                    mime = "image/jpeg"
-                size = img.size
-    except Image.DecompressionBombError:
-        return None, "too large to preview", (0, 0)
-    except Exception:  # any decoder failure is a placeholder, never a crash
-        return None, "cannot be decoded", (0, 0)
-    return f"data:{mime};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}", "", size
-
-
-def _to_rgb(img: Image.Image) -> Image.Image:
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        lo, hi = img.getextrema()
-        scale = 255.0 / (hi - lo) if hi > lo else 1.0
-        return img.point(lambda v: (v - lo) * scale).convert("L").convert("RGB")
-    return img.convert("RGB")
+                 digests=digests, cache_dir=cache_dir, workers=workers).render(report, samples)
 
 
 class _Page:
     def __init__(self, root: Path | str, *, thumb_px: int, max_items: int,
                  digests: Mapping[str, str] | None = None,
-                 cache_dir: str | os.PathLike | None = None) -> None:
+                 cache_dir: str | os.PathLike | None = None, workers: int | None = None) -> None:
         self.root = root
         self.px = thumb_px
         self.max_items = max_items
@@ -236,6 +131,7 @@ class _Page:
         #: Relative path -> content digest, and the feature cache, to keep thumbnails by digest.
         self.digests = dict(digests or {})
         self.cache_dir = cache_dir
+        self.workers = max(1, min(8, workers or available_cores()))
 
     def _make(self, rel: object) -> tuple[str | None, str, tuple[int, int]]:
         full = safe_join(self.root, rel)
@@ -292,7 +188,7 @@ class _Page:
                 if hit is not None:
                     self._thumbs[key] = (hit[0], "", (hit[1], hit[2]))
             todo = [k for k in wanted if k not in self._thumbs]
-            with ThreadPoolExecutor(max(1, min(8, available_cores()))) as pool:
+            with ThreadPoolExecutor(self.workers) as pool:
                 made = list(pool.map(self._make, [wanted[k] for k in todo]))
             self._thumbs.update(zip(todo, made, strict=True))
             if cache is not None:
@@ -309,18 +205,16 @@ class _Page:
         ds = report.get("dataset") or {}
         sections: list[tuple[str, str, str]] = []  # (anchor, nav label, html)
         sections.append(("summary", "Summary", self.summary(report)))
-        order = [n for n in ("leakage", "duplicates", "label_noise", "integrity", "balance",
-                             "shift") if n in checks]
-        order += [n for n in checks if n not in order]
-        for k, name in enumerate(order):
+        for k, name in enumerate(checks):
             check = checks[name]
             body = {
                 "leakage": self.leakage, "duplicates": self.duplicates,
                 "label_noise": self.label_noise, "integrity": self.integrity,
                 "balance": self.balance,
             }.get(name, self.generic)(check)
-            anchor = name if name in TITLES else f"check-{k}"
-            title = TITLES.get(name, name)
+            spec = registry.get(name)
+            anchor = name if spec else f"check-{k}"
+            title = spec.title if spec else name
             n = len(check.get("findings") or [])
             head = (f'<h2>{e(title)} {_badge(check.get("status"))}'
                     f'<span class="meta">{n:,} finding{"" if n == 1 else "s"}</span></h2>'
@@ -349,7 +243,7 @@ class _Page:
     def summary(self, report: dict[str, Any]) -> str:
         rows = []
         for name, check in (report.get("checks") or {}).items():
-            anchor = name if name in TITLES else None
+            anchor = name if registry.get(name) else None
             label = (f'<a href="#{anchor}">{e(name)}</a>' if anchor else e(name))
             rows.append(f"<tr><td>{label}</td><td>{_badge(check.get('status'))}</td>"
                         f"<td>{e(check.get('summary', ''))}</td></tr>")

@@ -8,6 +8,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .. import checks as registry
+
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
 SHOWN = 5
 
@@ -32,20 +34,6 @@ def print_summary(report: dict[str, Any], console: Console | None = None) -> Non
             continue
         console.print(Text(f"{name}:", style="bold"))
         for row in check["findings"][:SHOWN]:
-            console.print(Text("  " + _line(name, row)))
+            console.print(Text("  " + registry.line(name, row)))
         if len(check["findings"]) > SHOWN:
             console.print(Text(f"  … {len(check['findings']) - SHOWN:,} more in the report"))
-
-
-def _line(name: str, row: dict[str, Any]) -> str:
-    if name == "leakage":
-        if row["kind"] == "group":
-            return f"group {row['group']}: {row['split_a']} and {row['split_b']}"
-        return f"{row['kind']} ({row['distance']} bits): {row['a']} == {row['b']}"
-    if name == "duplicates":
-        return f"{row['kind']} in {row['split']}: " + ", ".join(row["paths"][:4])
-    if name == "integrity":
-        return f"{row['path']}: {row['problem']}"
-    if name == "balance":
-        return f"{row['split']}: {row['detail']}"
-    return ", ".join(f"{k}={v}" for k, v in row.items())
