@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import DATA, SHARED, footer, header, peers_available, table
+from _common import DATA, HERE, SHARED, footer, header, peers_available, table
 from PIL import Image
 
 SOURCE = SHARED / "bsds500"
@@ -213,6 +213,9 @@ def main() -> None:
     parser.add_argument("--peer-count", type=int, default=10_000,
                         help="images for the imagededup comparison (0: skip)")
     parser.add_argument("--skip-dask", action="store_true", help="leave the LocalCluster run out")
+    parser.add_argument("--before", metavar="REV", default=None,
+                        help="also audit with datacheck as of git revision REV (a temporary "
+                             "worktree first on PYTHONPATH), for a before/after table")
     args = parser.parse_args()
 
     header("end-to-end audit")
@@ -231,6 +234,12 @@ def main() -> None:
         tmp = Path(tmp)
         runs = [("local pool, empty cache", "cache", [], {}),
                 ("local pool, second run (unchanged)", "cache", [], {})]
+        if args.before:
+            old = tmp / "before"
+            subprocess.run(["git", "-C", str(HERE.parent), "worktree", "add", "--detach",
+                            str(old), args.before], check=True, capture_output=True)
+            runs.insert(0, (f"datacheck at {args.before} (before), empty cache", "cache-before",
+                            [], {"PYTHONPATH": str(old)}))
         if not args.skip_dask:
             runs.append(("Dask LocalCluster (2 workers), empty cache", "cache-dask",
                          ["--scheduler", "LOCALCLUSTER"], {}))
@@ -248,6 +257,9 @@ def main() -> None:
             rows.append([name, f"{len(files):,}", f"{seconds:.1f}", f"{len(files) / seconds:,.0f}",
                          f"{mib:,.0f}", report["status"]])
             found.append([name, *recall(report, planted)])
+        if args.before:
+            subprocess.run(["git", "-C", str(HERE.parent), "worktree", "remove", "--force",
+                            str(tmp / "before")], capture_output=True)
         if cluster is not None:
             note = ("; Dask workers run in the LocalCluster's own processes, outside the "
                     "measured process tree")

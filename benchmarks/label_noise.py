@@ -1,13 +1,18 @@
 """Label-noise detection: datacheck (CNN, CPU) vs cleanlab on 5-fold LogisticRegression.
 
 Digits (scikit-learn, 1,797 8x8 images) with 10% and 20% symmetric noise and 20% asymmetric
-(class-pair: c -> c+1) noise; then a 6,000-image Fashion-MNIST subset with 10% symmetric noise.
+(class-pair: c -> c+1) noise; then a 6,000-image Fashion-MNIST subset with 10% symmetric noise;
+then CIFAR-10 test (10,000 real 32x32 photos, ../shared/datasets/cifar10-test) with clean labels
+(recall/precision on the 54 labels human reviewers judged wrong, label_errors.csv), 10% / 20%
+symmetric and 10% class-pair noise injected.
 Both tools get the same noisy labels; precision/recall/F1 are against the flipped set, seconds
 are the cross-validation time (the part that depends on the model). Each digits setting runs
 once per noise seed (``--seeds``, default 0 1 2: a different flipped set and CV split each),
 then a summary gives the mean and the worst seed; Fashion-MNIST runs with the first seed.
 
-    python benchmarks/label_noise.py [--seeds 0 1 2] [--fashion 6000]
+    python benchmarks/label_noise.py [--seeds 0 1 2] [--fashion 6000] [--cifar 10000]
+        [--data digits fashion cifar] [--cifar-noise clean 0.1s 0.2s 0.1p] [--side S]
+        [--width W] [--epochs E]
 """
 
 from __future__ import annotations
@@ -30,6 +35,22 @@ from datacheck.checks.label_noise import check_label_noise
 from datacheck.models import cross_val_probs
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
+CIFAR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10-test"
+#: model settings for datacheck (--side/--width/--epochs; None = the device's recipe)
+MODEL_ARGS: dict = {}
+
+
+def cifar(n: int):
+    """CIFAR-10 test photos (first n in path order, stratified by taking every k-th), PCA-100
+    pixels for the peer, labels, relative paths and the set of real label errors."""
+    from sklearn.decomposition import PCA
+    paths = sorted(p.relative_to(CIFAR).as_posix() for p in (CIFAR / "test").glob("*/*.jpg"))
+    paths = paths[::max(1, len(paths) // n)][:n]
+    thumbs = np.stack([np.asarray(Image.open(CIFAR / p).convert("RGB")) for p in paths])
+    names, labels = np.unique([p.split("/")[1] for p in paths], return_inverse=True)
+    pixels = PCA(100, random_state=0).fit_transform(thumbs.reshape(len(thumbs), -1) / 255.0)
+    errors = set(pd.read_csv(CIFAR / "label_errors.csv")["path"])
+    return thumbs, pixels, labels, np.array(paths), np.isin(paths, list(errors))
 
 
 def digits():
@@ -51,6 +72,8 @@ def fashion(n: int):
 
 def corrupt(labels, rate, kind, rng):
     noisy = labels.copy()
+    if rate == 0:
+        return noisy, np.zeros(len(labels), bool)
     flip = rng.choice(len(labels), int(rate * len(labels)), replace=False)
     k = labels.max() + 1
     noisy[flip] = (labels[flip] + (rng.integers(1, k, len(flip)) if kind == "symmetric"
@@ -67,23 +90,27 @@ def score(flagged, truth):
     return p, r, 2 * p * r / max(p + r, 1e-12)
 
 
-def run(name, thumbs, pixels, labels, rate, kind, seed, side):
+def run(name, thumbs, pixels, labels, rate, kind, seed, side=None, truth=None, peer_c=0.1):
     """One noisy copy of the labels, both tools; returns rows (setting, tool, seed, p, r, F1,
-    seconds, out-of-fold accuracy)."""
+    seconds, out-of-fold accuracy). ``truth``: known real errors, scored when no noise is
+    injected (CIFAR-10's 54)."""
     rng = np.random.default_rng(seed)
-    noisy, truth = corrupt(labels, rate, kind, rng)
-    setting = (name, f"{rate:.0%} {kind}")
+    noisy, injected = corrupt(labels, rate, kind, rng)
+    truth = injected if truth is None or rate else truth
+    setting = (name, f"{rate:.0%} {kind}" if rate else "real errors (54)")
     rows = []
     t = time.perf_counter()
-    cv = cross_val_probs(thumbs, noisy, model="cnn", seed=seed, side=side, progress=False)
+    cv = cross_val_probs(thumbs, noisy, model="cnn", seed=seed,
+                         **{"side": side, **MODEL_ARGS}, progress=False)
     secs = time.perf_counter() - t
+    print(f"<!-- {name}: recipe {cv.recipe} -->", flush=True)
     table = pd.DataFrame({"path": np.arange(len(noisy)).astype(str), "split": "train",
                           "label": noisy.astype(str)})
     found = check_label_noise(table, cv.probs, cv.classes).findings
     flagged = np.isin(table["path"], found["path"])
     rows.append((*setting, "datacheck cnn", seed, *score(flagged, truth), secs, cv.accuracy))
     t = time.perf_counter()
-    lr = LogisticRegression(C=0.1, max_iter=2000)  # best of C in 0.01/0.1/1 for the peer
+    lr = LogisticRegression(C=peer_c, max_iter=2000)  # digits: best of C in 0.01/0.1/1
     probs = cross_val_predict(lr, pixels, noisy, cv=5, method="predict_proba")
     secs = time.perf_counter() - t
     flagged = find_label_issues(noisy, probs, filter_by="prune_by_noise_rate")
@@ -100,20 +127,41 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--fashion", type=int, default=6000)
+    parser.add_argument("--cifar", type=int, default=10000)
+    parser.add_argument("--data", nargs="+", default=["digits", "fashion", "cifar"])
+    parser.add_argument("--cifar-noise", nargs="+", default=["clean", "0.1s", "0.2s", "0.1p"])
+    parser.add_argument("--side", type=int)
+    parser.add_argument("--width", type=int)
+    parser.add_argument("--epochs", type=int)
     args = parser.parse_args()
+    MODEL_ARGS.update({k: v for k in ("side", "width", "epochs")
+                       if (v := getattr(args, k)) is not None})
     print("| data | noise | method | seed | precision | recall | F1 | CV seconds | OOF accuracy "
           "(vs noisy labels) | load |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    data = digits()
     rows = []
-    for rate, kind in ((0.1, "symmetric"), (0.2, "symmetric"), (0.2, "asymmetric")):
-        for seed in args.seeds:
-            rows += run("digits", *data, rate, kind, seed, side=16)
-    if FMNIST.exists() and args.fashion:
+    if "digits" in args.data:
+        data = digits()
+        for rate, kind in ((0.1, "symmetric"), (0.2, "symmetric"), (0.2, "asymmetric")):
+            for seed in args.seeds:
+                rows += run("digits", *data, rate, kind, seed, side=16)
+    if "fashion" not in args.data:
+        pass
+    elif FMNIST.exists() and args.fashion:
         rows += run(f"fashion-mnist {args.fashion:,}", *fashion(args.fashion), 0.1, "symmetric",
                     args.seeds[0], side=16)
     elif args.fashion:
         print(f"fashion-mnist skipped: {FMNIST} missing (apt-get install dataset-fashion-mnist)")
+    if "cifar" in args.data and CIFAR.exists():
+        thumbs, pixels, labels, _, real = cifar(args.cifar)
+        name = f"cifar10-test {len(labels):,}"
+        for spec in args.cifar_noise:
+            rate, kind = (0.0, "clean") if spec == "clean" else \
+                (float(spec[:-1]), {"s": "symmetric", "p": "asymmetric"}[spec[-1]])
+            rows += run(name, thumbs, pixels, labels, rate, kind, args.seeds[0], truth=real,
+                        peer_c=0.01)
+    elif "cifar" in args.data:
+        print(f"cifar10-test skipped: {CIFAR} missing")
     frame = pd.DataFrame(rows, columns=["data", "noise", "method", "seed", "p", "r", "f1", "secs",
                                         "acc"])
     print("\n| data | noise | method | seeds | precision mean | recall mean | F1 mean | F1 min | "

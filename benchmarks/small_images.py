@@ -198,7 +198,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import datacheck
-    from datacheck.similar import CopyOptions
+    from datacheck.copies import CopyOptions
 
     defaults = CopyOptions()
     from datacheck.neighbors import hamming_pairs

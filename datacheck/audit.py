@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -9,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from . import checks as registry
+from . import known_content, revision, storage, versions
 from . import options as grouped
-from . import storage
 from .checks import Skip
 from .context import AuditContext
 from .dataset import load_dataset
@@ -22,7 +23,8 @@ from .scan import feature_config, open_cache, scan_table
 
 def audit(path: str | os.PathLike, *, checks: Iterable[str] | None = None,
           split_map: Mapping[str, str] | None = None, root: str | os.PathLike | None = None,
-          seed: int = 0, progress: bool = True, **options: Any) -> AuditReport:
+          seed: int = 0, progress: bool = True, rev: str | None = None,
+          **options: Any) -> AuditReport:
     """Audit the dataset at ``path`` (folder tree or manifest) with the named checks.
 
     ``checks=None`` runs every default check (label_noise limits itself on a large dataset
@@ -30,6 +32,8 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] | None = None,
     splits) is left out and named in ``report.skipped`` with the reason, unless ``checks``
     names only it. Options come as groups (``copies=CopyOptions(threshold=8)``, or a dict) or
     as keyword shortcuts of their fields (``threshold=8``); see :mod:`datacheck.options`.
+    ``rev`` audits ``path`` as it was at that git revision, DVC-tracked data included
+    (:mod:`datacheck.revision`).
     """
     every = registry.registry()
     explicit = checks is not None
@@ -41,10 +45,17 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] | None = None,
     groups = {k: options.pop(k) for k in list(options) if k in grouped.GROUPS}
     opts = grouped.resolve(groups, options)
     started = time.perf_counter()
+    at = None
+    if rev is not None:  # the dataset at a git revision, through DVC's filesystem
+        at = revision.at_revision(path, rev, root=root, cache_dir=opts["scan"].cache_dir)
+        path, root = at.path, at.root
+        opts["scan"] = dataclasses.replace(opts["scan"], cache_dir=at.cache_dir)
     dataset = load_dataset(path, split_map=split_map, root=root)
     store = open_cache(dataset.root, opts["scan"].cache_dir)
     try:
+        known_content.prime(dataset, store, feature_config(opts["scan"].hash))
         table, decoded = scan_table(dataset, store, opts["scan"], progress=progress)
+        known_content.learn(dataset, table, store)
         scanned = time.perf_counter()
         ctx = AuditContext(dataset, table, store, feature_config(opts["scan"].hash), opts,
                            names, explicit, seed=seed, progress=progress)
@@ -61,8 +72,9 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] | None = None,
     labels = table["label"].dropna()
     readable = table[table["problem"].isna()]
     return AuditReport(
-        dataset={"root": _shown_root(path, root, dataset.root), "images": len(table),
-                 "splits": dataset.splits, "classes": int(labels.nunique())},
+        dataset={"root": at.shown_root if at else _shown_root(path, root, dataset.root),
+                 "images": len(table), "splits": dataset.splits,
+                 "classes": int(labels.nunique()), **(at.describe if at else {})},
         settings=_settings(opts, names, every),
         checks=ctx.results,
         skipped=skipped,
@@ -71,6 +83,7 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] | None = None,
         root_path=dataset.root,
         samples=pick_samples(readable, seed=seed),
         digests=dict(zip(readable["path"].tolist(), readable["digest"].tolist(), strict=True)),
+        images=versions.image_table(table),
     )
 
 

@@ -20,12 +20,15 @@ import numpy as np
 import pandas as pd
 
 from .images import THUMB, Decoded
+from .variants import VARIANT_NAMES
 
 log = logging.getLogger(__name__)
 
 FILENAME = "cache.sqlite"
 FEATURE_COLUMNS = [f.name for f in fields(Decoded)]
-SCALAR_COLUMNS = [c for c in FEATURE_COLUMNS if c != "thumb"]
+#: Per-image arrays kept as blobs; everything else is a scalar column of the scanned table.
+BLOB_COLUMNS = ("thumb", "variants")
+SCALAR_COLUMNS = [c for c in FEATURE_COLUMNS if c not in BLOB_COLUMNS]
 #: Identifies the table layout; a cache with another layout is emptied on open.
 _LAYOUT = int(hashlib.blake2b(",".join(FEATURE_COLUMNS).encode(), digest_size=3).hexdigest(), 16)
 _SCHEMA = f"""
@@ -112,14 +115,23 @@ class FeatureCache:
 
     def thumbs(self, digests: Sequence[str], config: str) -> np.ndarray:
         """RGB thumbnails (N x THUMB x THUMB x 3 uint8) in the order of ``digests``."""
-        out = np.zeros((len(digests), THUMB, THUMB, 3), dtype=np.uint8)
+        return self._blobs("thumb", digests, config, np.uint8, (THUMB, THUMB, 3))
+
+    def variants(self, digests: Sequence[str], config: str) -> np.ndarray:
+        """Variant hashes (N x len(VARIANT_NAMES) uint64) in the order of ``digests``."""
+        return self._blobs("variants", digests, config, np.uint64, (len(VARIANT_NAMES),))
+
+    def _blobs(self, column: str, digests: Sequence[str], config: str, dtype,
+               shape: tuple[int, ...]) -> np.ndarray:
+        """One blob column as an array (zeros where a digest has none), in digest order."""
+        out = np.zeros((len(digests), *shape), dtype=dtype)
         pos: dict[str, list[int]] = {}
         for i, d in enumerate(digests):
             pos.setdefault(d, []).append(i)
-        query = "SELECT digest, thumb FROM features WHERE config = ? AND digest IN ({})"
+        query = f"SELECT digest, {column} FROM features WHERE config = ? AND digest IN ({{}})"
         for digest, blob in self._by_digest(query, config, list(pos)):
             if blob:
-                out[pos[digest]] = np.frombuffer(blob, dtype=np.uint8).reshape(THUMB, THUMB, 3)
+                out[pos[digest]] = np.frombuffer(blob, dtype=dtype).reshape(shape)
         return out
 
     def _by_digest(self, query: str, first, digests: Sequence[str]):

@@ -50,6 +50,9 @@ def _click_option(field):
     flag = meta.get("flag") or "--" + field.name.replace("_", "-")
     kw = {"default": field.default, "help": meta["help"], "envvar": meta.get("envvar"),
           "show_default": field.default is not None}
+    if isinstance(field.default, bool):
+        return click.option(f"{flag}/--no-{flag[2:]}", field.name, default=field.default,
+                            show_default=True, help=meta["help"])
     if meta.get("choices"):
         kw["type"] = click.Choice(list(meta["choices"]))
     elif meta.get("kind") == "path":
@@ -76,6 +79,10 @@ def audit_options(func):
                      help="Folder a manifest's paths are relative to [default: its folder]."),
         click.option("--seed", type=int, default=0, show_default=True,
                      help="Seed for every random choice."),
+        click.option("--rev", default=None, metavar="REV",
+                     help="Audit PATH as it was at this git revision (branch, tag, commit), "
+                          "DVC-tracked data included: read from git and the DVC cache or "
+                          "remote, no work tree needed."),
         *[_click_option(f) for cls in grouped.GROUPS.values() for f in grouped.fields(cls)],
         click.option("--out", type=click.Path(file_okay=False), default=None,
                      help="Write report.json, report.md, report.html and metrics.json here."),
@@ -145,14 +152,13 @@ def cli() -> None:
     """
 
 
-@cli.command("audit")
+@cli.command("audit", help="Run every check: " + ", ".join(registry.names()) + ".")
 @audit_options
 @click.option("--checks", callback=_names, default=None,
               help="Checks to run (comma list of " + ", ".join(registry.names()) + ") [default: "
                    "all; label_noise only up to 5,000 images without a GPU].")
 @_handle_errors
 def audit_cmd(checks, **kw) -> None:
-    """Run every check: integrity, duplicates, leakage, balance, label_noise, shift."""
     _run(checks, **kw)
 
 
@@ -169,6 +175,45 @@ def _single(check) -> None:
 for _check in registry.registry().values():
     if _check.name != "integrity":
         _single(_check)
+
+
+@cli.command("augmentations")
+@click.argument("path", type=click.Path(path_type=str))
+@click.option("--transform", required=True, metavar="MODULE:CALLABLE",
+              help="Augmentation: a callable taking a PIL image (module path or file.py).")
+@click.option("--sample", type=click.IntRange(10), default=500, show_default=True,
+              help="Images augmented (seeded, stratified).")
+@click.option("--model", type=click.Choice(["cnn", "mlp", "linear"]), default="cnn",
+              show_default=True, help="Cross-validated model that judges the images.")
+@click.option("--epochs", type=int, default=None, help="Training epochs [default: by size].")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None,
+              help="Feature cache folder [default: PATH/.datacheck].")
+@click.option("--out", type=click.Path(dir_okay=False), default="augmentations.html",
+              show_default=True, help="Contact sheet (original next to augmented).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("--progress/--no-progress", default=True)
+@_handle_errors
+def augmentations_cmd(path, transform, sample, model, epochs, device, seed, cache_dir, out,
+                      fmt, progress) -> None:
+    """Is an augmentation too strong? Exit 1 when the share of augmented images that no
+    longer show their label exceeds the model's error rate."""
+    from .augment import run_augmentations
+
+    result = run_augmentations(path, transform, sample=sample, model=model, epochs=epochs,
+                               device=device, seed=seed, cache_dir=cache_dir, out=out,
+                               progress=progress)
+    if fmt == "json":
+        click.echo(json.dumps({"status": result.status, "summary": result.summary,
+                               "metrics": result.metrics, "classes": result.classes}, indent=2))
+    else:
+        click.echo(f"{result.status}: {result.summary}")
+    click.echo(f"contact sheet: {out}", err=True)
+    if result.status == "fail":
+        sys.exit(1)
 
 
 @cli.command("decompose")
@@ -206,29 +251,95 @@ def demo_cmd(folder, seed, progress) -> None:
     run_demo(folder, seed=seed, progress=progress)
 
 
+def _group_options(func):
+    """Every option group's fields (--hash, --threshold, --cache, ...), for ``diff --rev``."""
+    for field in reversed([f for cls in grouped.GROUPS.values() for f in grouped.fields(cls)]):
+        func = _click_option(field)(func)
+    return func
+
+
+#: ``datacheck diff --fail-on`` kinds: new findings of a check, or a kind of data change.
+DIFF_FAIL_ON = ["new-leakage", "new-duplicates", "new-label-noise", "relabel", "split-move",
+                "leak-risk", "modified", "removed"]
+#: Checks ``datacheck diff --rev`` runs on both sides unless --checks says otherwise.
+DIFF_CHECKS = "integrity,duplicates,leakage,balance"
+
+
 @cli.command("diff")
-@click.argument("base", type=click.Path(dir_okay=False))
-@click.argument("head", type=click.Path(dir_okay=False))
+@click.argument("paths", nargs=-1, required=True, metavar="BASE HEAD | --rev REV PATH")
+@click.option("--rev", default=None, metavar="REV",
+              help="Audit PATH at git revision REV (the base) and in the working tree (the "
+                   "head), DVC-tracked data included, and compare: no second work tree.")
+@click.option("--checks", "diff_checks", callback=_names, default=DIFF_CHECKS,
+              show_default=True, help="With --rev: the checks both audits run.")
+@click.option("--split", "split_map", multiple=True, callback=_split_map, metavar="NAME=SPLIT",
+              help="With --rev: treat split NAME as SPLIT. Repeatable.")
+@click.option("--root", type=click.Path(file_okay=False), default=None,
+              help="With --rev: folder a manifest's paths are relative to.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="With --rev: write base/ and head/ reports (report.json, report.md, "
+                   "report.html, images.parquet, ...) and diff.json, diff.md here.")
 @click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown",
               show_default=True)
-@click.option("--fail-on", "fail_on", multiple=True,
-              type=click.Choice(["new-leakage", "new-duplicates", "new-label-noise"]),
-              help="Exit 1 when the head adds findings of this kind. Repeatable.")
+@click.option("--fail-on", "fail_on", multiple=True, type=click.Choice(DIFF_FAIL_ON),
+              help="Exit 1 when the head adds findings of this kind (new-*), or the data "
+                   "change has relabelled images, split moves, moves into a later split "
+                   "(leak-risk), modified or removed images. Repeatable.")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="With --rev: progress bars on stderr.")
+@_group_options
 @_handle_errors
-def diff_cmd(base, head, fmt, fail_on) -> None:
-    """What changed between two report.json files (e.g. base branch vs pull request)."""
+def diff_cmd(paths, rev, diff_checks, split_map, root, out, fmt, fail_on, progress,
+             **options) -> None:
+    """What changed between two audits: the findings a change added or removed, and what it
+    did to the data (images added, removed, modified, renamed, relabelled, moved between
+    splits). BASE and HEAD are report.json files (their images.parquet beside them), or with
+    --rev REV, one dataset PATH audited at REV and in the working tree."""
     from .report import load_report
     from .report.diff import diff_reports, has_new
     from .report.diff_markdown import render_diff_markdown
+    from .versions import has_change, images_beside
 
-    result = diff_reports(load_report(base), load_report(head))
-    if fmt == "json":
-        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+    for field in (f for cls in grouped.GROUPS.values() for f in grouped.fields(cls)):
+        if field.name in options and options[field.name] == field.default:
+            del options[field.name]  # only what was given goes on to the audits
+    if rev is None:
+        if len(paths) != 2:
+            raise click.UsageError("give BASE and HEAD report.json files, or --rev REV PATH")
+        reports = [load_report(p) for p in paths]
+        images = tuple(images_beside(p) for p in paths)
     else:
-        click.echo(render_diff_markdown(result), nl=False)
-    added = [k for k in fail_on if has_new(result, k)]
-    if added:
-        click.echo(f"failing: {', '.join(added)}", err=True)
+        if len(paths) != 1:
+            raise click.UsageError("with --rev give one dataset PATH")
+        sides = {}  # the head first: what it learns (DVC's md5s) spares reading the base
+        for side, at in (("head", None), ("base", rev)):
+            report = audit(paths[0], checks=diff_checks, split_map=split_map, root=root,
+                           rev=at, progress=progress, **options)
+            sides[side] = report
+        click.echo(f"decoded: head {sides['head'].stats['decoded']:,} images "
+                   f"({sides['head'].stats['seconds']:.1f} s), base at {rev} "
+                   f"{sides['base'].stats['decoded']:,} ({sides['base'].stats['seconds']:.1f} s);"
+                   f" the rest from the cache", err=True)
+        reports = [sides["base"].to_dict(), sides["head"].to_dict()]
+        images = (sides["base"].images, sides["head"].images)
+    result = diff_reports(*reports, images=images)
+    text = render_diff_markdown(result) if fmt == "markdown" else None
+    as_json = json.dumps(result, indent=2, ensure_ascii=False, default=str)
+    if rev is not None and out:
+        from pathlib import Path
+
+        for side, data in zip(("base", "head"), reports, strict=True):
+            sides[side].write(Path(out) / side, data)
+        (Path(out) / "diff.json").write_text(as_json + "\n", encoding="utf-8")
+        (Path(out) / "diff.md").write_text(text or render_diff_markdown(result),
+                                           encoding="utf-8")
+        click.echo(f"reports: {out}/base, {out}/head, {out}/diff.json, {out}/diff.md", err=True)
+    click.echo(as_json if fmt == "json" else text, nl=fmt == "json")
+    failing = [k for k in fail_on
+               if (has_new(result, k) if k.startswith("new-") else
+                   has_change(result.get("data"), k))]
+    if failing:
+        click.echo(f"failing: {', '.join(failing)}", err=True)
         sys.exit(1)
 
 

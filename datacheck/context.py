@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import storage
 from .cache import FeatureCache
 from .checks import CheckResult
 from .dataset import Dataset
@@ -38,6 +39,15 @@ class AuditContext:
         """RGB thumbnails (len(rows) x 32 x 32 x 3 uint8) of table rows."""
         digests = self.table["digest"].to_numpy()[rows]
         return self.store.thumbs([d or "" for d in digests], self.config)
+
+    def variants(self, rows) -> np.ndarray:
+        """Variant hashes (len(rows) x len(variants.VARIANT_NAMES) uint64) of table rows."""
+        digests = self.table["digest"].to_numpy()[rows]
+        return self.store.variants([d or "" for d in digests], self.config)
+
+    def read(self, row: int) -> bytes:
+        """The bytes of the file of a table row."""
+        return storage.read_relative(self.dataset.root, self.table["path"].iat[row])
 
     def shared(self, key: str, compute: Callable[[], Any]) -> Any:
         """``compute()`` once per audit, under ``key`` (e.g. the verified copy pairs)."""

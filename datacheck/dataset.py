@@ -16,32 +16,17 @@ The content ``digest`` is added by :func:`datacheck.scan.scan`, where the bytes 
 from __future__ import annotations
 
 import os
-import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import storage
 from .errors import BadInputError
-
-#: Canonical split names, in the order reports list them.
-SPLITS = ("train", "train-val", "val", "test-val", "test")
-NO_SPLIT = "all"
-
-#: Common spellings accepted without a mapping.
-SPLIT_ALIASES = {
-    "training": "train",
-    "trainval": "train-val",
-    "train_val": "train-val",
-    "valid": "val",
-    "validation": "val",
-    "dev": "val",
-    "testval": "test-val",
-    "test_val": "test-val",
-    "testing": "test",
-}
+from .manifest import read_manifest
+from .split_names import NO_SPLIT, SPLITS, canonical_split, split_order
 
 COLUMNS = ["path", "split", "label", "group", "bytes"]
 #: ``bytes`` of a file whose name is not valid UTF-8: listed (escaped), never opened.
@@ -61,6 +46,9 @@ class Dataset:
     stats: dict[str, tuple[int, int | None]] | None = field(default=None, repr=False)
     #: Split folders of a local tree, including empty ones (they show with 0 images).
     split_folders: list[str] = field(default_factory=list, repr=False)
+    #: For a manifest, the manifest row of each table row (the table is sorted by split and
+    #: path); None for folder trees and listings, whose order means nothing.
+    order: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def splits(self) -> dict[str, int]:
@@ -68,23 +56,6 @@ class Dataset:
         counts = self.table["split"].value_counts()
         names = set(counts.index) | set(self.split_folders)
         return {s: int(counts.get(s, 0)) for s in split_order(names)}
-
-
-def split_order(names) -> list[str]:
-    """Canonical splits first (train ... test), then any others alphabetically."""
-    rank = {s: i for i, s in enumerate(SPLITS + (NO_SPLIT,))}
-    return sorted(set(names), key=lambda s: (rank.get(s, len(rank)), s))
-
-
-def canonical_split(name: str, mapping: Mapping[str, str] | None = None) -> str | None:
-    """The canonical split for a folder or manifest value, or None when it is not a split."""
-    mapping = mapping or {}
-    if name in mapping:
-        return mapping[name]
-    low = name.lower()
-    if low in SPLITS:
-        return low
-    return SPLIT_ALIASES.get(low)
 
 
 def load_dataset(path: str | os.PathLike, *, split_map: Mapping[str, str] | None = None,
@@ -106,7 +77,7 @@ def load_dataset(path: str | os.PathLike, *, split_map: Mapping[str, str] | None
         root = Path(root) if root is not None else source.parent
         if not root.is_dir():
             raise BadInputError(f"--root {root}: no such folder")
-        table = _from_manifest(source, root, split_map)
+        table = read_manifest(source, root, split_map)
     else:
         if root is not None:
             raise BadInputError("--root applies to manifests only, not to folders")
@@ -115,7 +86,7 @@ def load_dataset(path: str | os.PathLike, *, split_map: Mapping[str, str] | None
         dataset.stats = stats
         dataset.split_folders = splits
         return dataset
-    return _finish(source, table, root.resolve())
+    return _finish(source, table, root.resolve(), ordered=True)
 
 
 def _checked_map(split_map: Mapping[str, str] | None) -> dict[str, str]:
@@ -144,10 +115,10 @@ def _load_url(path: str, *, split_map: dict[str, str], root: str | None) -> Data
         elif kinds[root] != "directory":
             raise BadInputError(f"--root {root}: no such folder")
         if not storage.is_url(root):  # a URL manifest of local files
-            table = _from_manifest(path, Path(root), split_map)
-            return _finish(path, table, Path(root).resolve())
+            table = read_manifest(path, Path(root), split_map)
+            return _finish(path, table, Path(root).resolve(), ordered=True)
         root = storage.trim(root)
-        table = _from_manifest(path, root, split_map)
+        table = read_manifest(path, root, split_map)
         stats = storage.stat_urls(root, table["path"].tolist())
     else:
         if root is not None:
@@ -158,16 +129,20 @@ def _load_url(path: str, *, split_map: dict[str, str], root: str | None) -> Data
         stats = {r: (int(files[r].get("size") or 0), storage.version(files[r]))
                  for r in table["path"]}
     table["bytes"] = [stats.get(p, (-1, None))[0] for p in table["path"]]
-    ds = _finish(path, table, root)
+    ds = _finish(path, table, root, ordered=kinds[path] == "file")
     ds.stats = stats
     return ds
 
 
-def _finish(source, table: pd.DataFrame, root: Path | str) -> Dataset:
+def _finish(source, table: pd.DataFrame, root: Path | str, *, ordered: bool = False) -> Dataset:
+    """The dataset, its table sorted by split and path (``ordered``: the table's rows are in
+    the source's order, e.g. a manifest's, kept as ``Dataset.order``)."""
     if table.empty:
         raise BadInputError(f"{source}: no images found (expected SPLIT/CLASS/FILE or CLASS/FILE)")
-    table = table.sort_values(["split", "path"], key=_split_sort_key).reset_index(drop=True)
-    return Dataset(root=root, table=table[COLUMNS])
+    table = table.reset_index(drop=True)
+    table = table.sort_values(["split", "path"], key=_split_sort_key, kind="stable")
+    order = table.index.to_numpy() if ordered else None
+    return Dataset(root=root, table=table.reset_index(drop=True)[COLUMNS], order=order)
 
 
 def _from_listing(root: str, files: Mapping[str, dict], dirs: set[str],
@@ -289,108 +264,3 @@ def _is_utf8(text: str) -> bool:
 def _escaped(text: str) -> str:
     """Undecodable bytes of a file name as \\xNN, so reports can name the file."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def _from_manifest(manifest: Path | str, root: Path | str,
-                   split_map: Mapping[str, str]) -> pd.DataFrame:
-    """The table of a manifest (a local path or a URL) whose paths are under ``root`` (a local
-    Path, or a URL string: then ``bytes`` is left for the caller to fill)."""
-    suffix = posixpath.splitext(os.fspath(manifest))[1].lower()
-    try:
-        if suffix not in (".csv", ".parquet", ".pq"):
-            raise BadInputError(f"{manifest}: a manifest must be .csv or .parquet")
-        with storage.open_binary(manifest) as fh:
-            if suffix == ".csv":
-                raw = pd.read_csv(fh, dtype=str, keep_default_na=False)
-            else:
-                raw = pd.read_parquet(fh)
-    except BadInputError:
-        raise
-    except Exception as exc:  # pandas raises many kinds for a malformed file
-        raise BadInputError(f"{manifest}: cannot read manifest ({exc})") from None
-    missing = [c for c in ("path", "label") if c not in raw.columns]
-    if missing:
-        raise BadInputError(
-            f"{manifest}: manifest lacks column {missing[0]!r} (needs path,label[,split][,group])"
-        )
-    if raw.empty:
-        raise BadInputError(f"{manifest}: manifest has no rows")
-    if isinstance(root, str):
-        base = root
-        table = pd.DataFrame({"path": [_safe_relative_url(base, p, manifest)
-                                       for p in raw["path"]]})
-    else:
-        base = root.resolve()
-        table = pd.DataFrame({"path": [_safe_relative(base, p, manifest) for p in raw["path"]]})
-    table["label"] = raw["label"].astype(str).to_numpy()
-    if "split" in raw.columns:
-        values = raw["split"].astype(str)
-        mapped = {v: canonical_split(v, split_map) for v in values.unique()}
-        bad = [v for v, s in mapped.items() if not s]
-        if bad:
-            raise BadInputError(
-                f"{manifest}: unknown split {bad[0]!r}; use one of {', '.join(SPLITS)} "
-                f"or map it with --split {bad[0]}=NAME"
-            )
-        table["split"] = values.map(mapped).to_numpy()
-    else:
-        table["split"] = NO_SPLIT
-    table["group"] = raw["group"].astype(str).to_numpy() if "group" in raw.columns else None
-    table["bytes"] = [_size(base / p) for p in table["path"]] if isinstance(base, Path) else -1
-    return table
-
-
-def _safe_relative_url(base: str, value, manifest) -> str:
-    """A manifest path (relative, or a URL / absolute path inside the root URL) relative to the
-    root URL, resolved lexically; one that leaves the root is an error."""
-    text = str(value)
-    if not text:
-        raise BadInputError(f"{manifest}: empty path in manifest")
-    if "\x00" in text:
-        raise BadInputError(f"{manifest}: path {text!r} contains a NUL byte")
-    inside = None
-    if storage.is_url(text) or text.startswith("/"):
-        # an absolute path or a URL of the root's protocol (never another backend's)
-        same = not storage.is_url(text) or storage.protocol(text) == storage.protocol(base)
-        if same:
-            _, base_path = storage.url_to_fs(base)
-            path = storage.url_to_fs(text)[1] if storage.is_url(text) else text
-            prefix = base_path.rstrip("/") + "/"
-            norm = posixpath.normpath(path)
-            if (norm + "/").startswith(prefix) and norm + "/" != prefix:
-                inside = norm[len(prefix):]
-    else:
-        norm = posixpath.normpath(text)
-        if norm != "." and norm != ".." and not norm.startswith("../"):
-            inside = norm
-    if inside is None:
-        raise BadInputError(
-            f"{manifest}: path {text!r} points outside the dataset root {base}"
-        )
-    return inside
-
-
-def _safe_relative(base: Path, value, manifest: Path) -> str:
-    text = str(value)
-    if not text:
-        raise BadInputError(f"{manifest}: empty path in manifest")
-    if "\x00" in text:
-        raise BadInputError(f"{manifest}: path {text!r} contains a NUL byte")
-    candidate = Path(text)
-    try:
-        full = (candidate if candidate.is_absolute() else base / candidate).resolve()
-    except (OSError, RuntimeError) as exc:  # symlink loops, names too long
-        raise BadInputError(f"{manifest}: cannot resolve path {text!r} ({exc})") from None
-    try:
-        return full.relative_to(base).as_posix()
-    except ValueError:
-        raise BadInputError(
-            f"{manifest}: path {text!r} points outside the dataset root {base}"
-        ) from None
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return -1  # missing: reported by the integrity check

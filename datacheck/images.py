@@ -16,7 +16,9 @@ import imagehash
 import numpy as np
 from PIL import Image, ImageFile, ImageFilter
 
+from .image_props import file_properties, thumb_properties
 from .storage import is_url, read_bytes
+from .variants import variant_hashes
 
 HASHES = {
     "phash": imagehash.phash,
@@ -54,7 +56,13 @@ class Decoded:
     dark: float = float("nan")  # 1st percentile of luminance
     light: float = float("nan")  # 99th percentile of luminance
     saturation: float = float("nan")
+    jpeg_quality: float = float("nan")  # datacheck.image_props.file_properties
+    camera: str = ""
+    software: str = ""
+    border: float = float("nan")
+    edge: float = float("nan")  # datacheck.image_props.thumb_properties
     thumb: bytes = b""  # THUMB x THUMB x 3 uint8, row-major
+    variants: bytes = b""  # len(variants.VARIANT_NAMES) uint64 hashes (datacheck.variants)
 
 
 def content_digest(data: bytes) -> str:
@@ -90,7 +98,8 @@ def decode_bytes(data: bytes, *, hash_name: str = "phash", draft: bool = True) -
     except Exception as exc:  # a decoder bug must not stop an audit of a million files
         return Decoded(digest, problem=f"cannot decode ({type(exc).__name__}: {exc})"[:200])
     try:
-        return _features(img, digest, width, height, mode, fmt, hash_name)
+        return _features(img, digest, width, height, mode, fmt, hash_name,
+                         file_properties(img, data))
     except Exception as exc:
         return Decoded(digest, problem=f"cannot decode ({type(exc).__name__}: {exc})"[:200])
 
@@ -111,12 +120,15 @@ def decode_file(path: str, *, hash_name: str = "phash", draft: bool = True) -> D
     return decode_bytes(data, hash_name=hash_name, draft=draft)
 
 
-def _features(img, digest, width, height, mode, fmt, hash_name) -> Decoded:
+def _features(img, digest, width, height, mode, fmt, hash_name, props: dict) -> Decoded:
     if getattr(img, "n_frames", 1) > 1:
         img.seek(0)
     rgb = to_rgb(img)
     gray = rgb.convert("L")
     h = hash_to_int(HASHES[hash_name](gray))
+    # small images (<= 64 px a side) are matched on their thumbnails (small_copies), not here
+    variants = (variant_hashes(gray, full_size=(width, height)) if min(width, height) > 64
+                else np.zeros(0, np.uint64))
     thumb = rgb.resize((THUMB, THUMB), Image.BOX)
     px = np.asarray(thumb, dtype=np.float32)
     small_gray = thumb.convert("L")
@@ -140,7 +152,10 @@ def _features(img, digest, width, height, mode, fmt, hash_name) -> Decoded:
         dark=float(dark / 255),
         light=float(light / 255),
         saturation=float((px.max(axis=-1) - px.min(axis=-1)).mean() / 255),
+        edge=float(thumb_properties(px[None].astype(np.uint8))["edge"][0]),
+        **props,
         thumb=px.astype(np.uint8).tobytes(),
+        variants=variants.tobytes(),
     )
 
 

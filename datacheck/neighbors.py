@@ -121,6 +121,49 @@ def _mih_chunk(hs, order, sorted_keys, starts, dense, flips, k, shifts, masks, r
     return out_i[:n], out_j[:n], out_d[:n]
 
 
+@numba.njit(cache=True, nogil=True)
+def _cross_chunk(q, qkeys, ds, order, sorted_keys, starts, dense, flips, k, shifts, masks,
+                 radii, lo, hi, threshold):
+    """Pairs (query, database item) within threshold found through substring k, for queries
+    lo..hi. ``ds`` is the database in key order; ``order`` maps it back."""
+    cap = 1024
+    out_i = np.empty(cap, np.int64)
+    out_j = np.empty(cap, np.int64)
+    out_d = np.empty(cap, np.int8)
+    n = 0
+    for p in range(lo, hi):
+        hp = q[p]
+        for f in range(flips.shape[0]):
+            probe = qkeys[p] ^ flips[f]
+            if dense:
+                a = starts[probe]
+                b = starts[probe + 1]
+            else:
+                a = np.searchsorted(sorted_keys, probe, side="left")
+                b = np.searchsorted(sorted_keys, probe, side="right")
+            for t in range(a, b):
+                x = hp ^ ds[t]
+                d = _popcount(x)
+                if d > threshold:
+                    continue
+                earlier = False  # would an earlier substring have found this pair?
+                for e in range(k):
+                    if _popcount((x >> shifts[e]) & masks[e]) <= radii[e]:
+                        earlier = True
+                        break
+                if earlier:
+                    continue
+                if n == out_i.shape[0]:
+                    out_i = _grow(out_i, n + 1)
+                    out_j = _grow(out_j, n + 1)
+                    out_d = _grow(out_d, n + 1)
+                out_i[n] = p
+                out_j[n] = order[t]
+                out_d[n] = d
+                n += 1
+    return out_i[:n], out_j[:n], out_d[:n]
+
+
 def plan(n: int, threshold: int) -> tuple[list[int], list[int]]:
     """Substring widths and radii minimising probes + expected candidates for ``n`` hashes."""
     best = None
@@ -196,6 +239,54 @@ def hamming_pairs(hashes, threshold: int, *, method: str = "auto",
     return i[order], j[order], d[order]
 
 
+def hamming_cross(queries, database, threshold: int, *, workers: int | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All (query, database) index pairs whose hashes differ in at most ``threshold`` bits:
+    a bipartite search (multi-index tables on the database, probed by every query). Returns
+    ``query index, database index, distance`` sorted by (query, database)."""
+    q = np.ascontiguousarray(np.asarray(queries).view(np.uint64))
+    d = np.ascontiguousarray(np.asarray(database).view(np.uint64))
+    if not 0 <= threshold <= 64:
+        raise ValueError("threshold must be between 0 and 64 bits")
+    empty = np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int8)
+    if not len(q) or not len(d):
+        return empty
+    workers = workers or available_cores()
+    widths, radii = plan(len(d), threshold)
+    shifts = np.asarray(np.cumsum([0] + widths[:-1]), dtype=np.uint64)
+    masks = np.asarray([(1 << w) - 1 for w in widths], dtype=np.uint64)
+    radii_arr = np.asarray(radii, dtype=np.int64)
+    parts = []
+    for k, (w, r) in enumerate(zip(widths, radii, strict=True)):
+        order, sorted_keys, starts, dense = _table(d, shifts[k], masks[k], w)
+        qkeys = (q >> shifts[k]) & masks[k]
+        parts += _run(_cross_chunk, len(q), workers, q, qkeys, d[order], order, sorted_keys,
+                      starts, dense, _flip_masks(w, r), k, shifts, masks, radii_arr, threshold)
+    if not parts:
+        return empty
+    i = np.concatenate([p[0] for p in parts])
+    j = np.concatenate([p[1] for p in parts])
+    dist = np.concatenate([p[2] for p in parts])
+    at = np.lexsort((j, i))
+    return i[at], j[at], dist[at]
+
+
+def _table(h: np.ndarray, shift, mask, width: int):
+    """One substring's bucket table: item order by key, sorted keys, bucket starts (dense
+    tables up to MAX_TABLE_BITS wide, else searched), whether dense."""
+    keys = (h >> shift) & mask
+    order = np.argsort(keys, kind="stable").astype(np.int64)
+    sorted_keys = keys[order]
+    dense = width <= MAX_TABLE_BITS
+    if dense:
+        counts = np.bincount(sorted_keys.astype(np.int64), minlength=1 << width)
+        starts = np.concatenate(([0], np.cumsum(counts))).astype(
+            np.int32 if len(h) < 2**31 else np.int64)
+    else:
+        starts = np.zeros(1, np.int64)
+    return order, sorted_keys, starts, dense
+
+
 def _mih(h: np.ndarray, threshold: int, workers: int) -> list:
     n = h.shape[0]
     widths, radii = plan(n, threshold)
@@ -204,16 +295,7 @@ def _mih(h: np.ndarray, threshold: int, workers: int) -> list:
     radii_arr = np.asarray(radii, dtype=np.int64)
     parts = []
     for k, (w, r) in enumerate(zip(widths, radii, strict=False)):
-        keys = (h >> shifts[k]) & masks[k]
-        order = np.argsort(keys, kind="stable").astype(np.int64)
-        sorted_keys = keys[order]
-        dense = w <= MAX_TABLE_BITS
-        if dense:
-            counts = np.bincount(sorted_keys.astype(np.int64), minlength=1 << w)
-            starts = np.concatenate(([0], np.cumsum(counts))).astype(np.int32 if n < 2**31
-                                                                     else np.int64)
-        else:
-            starts = np.zeros(1, np.int64)
+        order, sorted_keys, starts, dense = _table(h, shifts[k], masks[k], w)
         flips = _flip_masks(w, r)
         parts += _run(_mih_chunk, n, workers, h[order], order, sorted_keys, starts, dense,
                       flips, k, shifts, masks, radii_arr, threshold)

@@ -8,9 +8,9 @@ from typing import Any
 import yaml
 
 from . import options as grouped
+from .copies import CopyOptions
 from .errors import BadInputError
 from .scan import ScanOptions
-from .similar import CopyOptions
 
 DVC_YAML = """\
 # Written by `datacheck init`. `dvc repro` re-audits whenever {data} or the audit params change.
@@ -33,10 +33,12 @@ stages:
 
 def audit_params() -> dict[str, Any]:
     """Every audit option that belongs in params.yaml, at its default (the copy-search radius
-    resolved for the default hash), from the option groups' declarations."""
+    resolved for the default hash; on/off switches stay on the command line), from the option
+    groups' declarations."""
     values: dict[str, Any] = {}
     for cls in grouped.GROUPS.values():
-        values.update({k: v for k, v in grouped.params_of(cls()).items() if v is not None})
+        values.update({k: v for k, v in grouped.params_of(cls()).items()
+                       if v is not None and not isinstance(v, bool)})
     values["threshold"] = CopyOptions().radius(ScanOptions().hash)
     return values
 

@@ -18,7 +18,7 @@ from .images import HASHES, Decoded, decode_file
 from .options import group, option
 
 #: Bump when what images.py computes changes, so stale cache rows are not reused.
-FEATURES_VERSION = 4
+FEATURES_VERSION = 5
 #: Images per cache transaction: a killed run loses at most this many decodes.
 BATCH = int(os.environ.get("DATACHECK_BATCH", "512"))
 

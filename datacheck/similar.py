@@ -1,7 +1,7 @@
-"""Exact and near-duplicate pairs among scanned images.
+"""How alike two thumbnails are: the scores that verify near-duplicate candidates.
 
-Candidates come from the perceptual-hash search (:mod:`datacheck.neighbors`). Every candidate
-that is not a byte-identical copy is verified on grayscale copies of the 32x32 thumbnails,
+Candidates come from :mod:`datacheck.copies`. Every candidate that is not a byte-identical copy
+is verified on grayscale copies of the 32x32 thumbnails,
 compared at the smaller image's resolution: the Pearson correlation of the two (blind to
 brightness and contrast changes) must reach a bar.
 
@@ -32,60 +32,9 @@ Figures: benchmarks/README.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 import numba
 import numpy as np
-import pandas as pd
 from PIL import Image
-
-from .neighbors import hamming_pairs
-from .options import group, option
-
-if TYPE_CHECKING:
-    from .context import AuditContext
-
-PAIR_COLUMNS = ["i", "j", "kind", "distance", "similarity"]
-
-#: Hamming radius per hash kind that catches re-encoded, resized and lightly edited copies.
-DEFAULT_THRESHOLD = {"phash": 10, "dhash": 10, "ahash": 6, "whash": 6}
-
-
-@group("copies", order=20)
-@dataclass(frozen=True)
-class CopyOptions:
-    """How exact and near copies are found (the duplicates and leakage checks)."""
-
-    threshold: int | None = option(
-        None, "Hamming radius in bits for near duplicates [default: 10 for phash].",
-        minimum=0, maximum=32)
-    min_similarity: float = option(
-        0.75, "Thumbnail correlation a near-duplicate candidate must reach.",
-        minimum=-1.0, maximum=1.0)
-    min_similarity_small: float = option(
-        0.90, "The same, when both images have a side <= 64 px.", minimum=-1.0, maximum=1.0)
-    max_residual_small: float = option(
-        0.25, "Small pairs only: after fitting one image's grey levels to the other's, at most "
-        "0.5% of pixels may differ by more than this (share of the range).", minimum=0.0)
-
-    def radius(self, hash_name: str) -> int:
-        """The Hamming radius to search (the option, else the hash's default)."""
-        return self.threshold if self.threshold is not None else \
-            DEFAULT_THRESHOLD.get(hash_name, 10)
-
-
-def copy_pairs(ctx: AuditContext) -> pd.DataFrame:
-    """The verified copy pairs of an audit, computed once and shared by its checks."""
-    def compute() -> pd.DataFrame:
-        opts = ctx.options["copies"]
-        return similar_pairs(ctx.table, ctx.thumbs,
-                             threshold=opts.radius(ctx.options["scan"].hash),
-                             min_similarity=opts.min_similarity,
-                             min_similarity_small=opts.min_similarity_small,
-                             max_residual_small=opts.max_residual_small, workers=ctx.workers)
-    return ctx.shared("copy_pairs", compute)
 
 #: Pairs of images whose smaller sides are both at most this use the small-image tests.
 SMALL_SIDE = 64
@@ -256,56 +205,3 @@ def pair_scores(thumbs: np.ndarray, side_i: np.ndarray, side_j: np.ndarray, i: n
         if more.any():
             res[pick[more]] = fit_residual(small, a[more], b[more])
     return sim, res
-
-
-def similar_pairs(table: pd.DataFrame, load_thumbs: Callable[[np.ndarray], np.ndarray], *,
-                  threshold: int, min_similarity: float, min_similarity_small: float,
-                  max_residual_small: float, workers: int | None = None) -> pd.DataFrame:
-    """Verified pairs of rows (i < j, row positions in ``table``) that are copies of each other.
-
-    ``kind`` is ``exact`` for identical bytes and ``near`` otherwise; ``distance`` is the Hamming
-    distance of the hashes; ``similarity`` the thumbnail correlation (1.0 for exact copies).
-    ``load_thumbs(rows)`` returns the thumbnails of those rows; it is called once, for the rows
-    that take part in a candidate pair that is not an exact copy.
-    """
-    usable = np.flatnonzero(table["problem"].isna().to_numpy())
-    if len(usable) < 2:
-        return _pairs(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, bool),
-                      np.empty(0, np.int64), np.empty(0, np.float32))
-    hashes = table["hash"].to_numpy()[usable].astype(np.int64)
-    a, b, dist = hamming_pairs(hashes, threshold, workers=workers)
-    i, j = usable[a], usable[b]
-    digests = table["digest"].to_numpy()
-    exact = digests[i] == digests[j]
-    side = table[["width", "height"]].min(axis=1).to_numpy()
-    small = (side[i] <= SMALL_SIDE) & (side[j] <= SMALL_SIDE)
-    sim = np.ones(len(i), dtype=np.float32)
-    keep = exact.copy()
-    near = np.flatnonzero(~exact)
-    if len(near):
-        rows = np.unique(np.concatenate([i[near], j[near]]))
-        bar = np.where(small[near], min_similarity_small, min_similarity)
-        gray = _gray(load_thumbs(rows))
-        a, b = np.searchsorted(rows, i[near]), np.searchsorted(rows, j[near])
-        sim[near], res = pair_scores(gray, side[i[near]], side[j[near]], a, b,
-                                     residual_from=np.where(small[near], bar, np.inf))
-        # small pairs: also the residual test (NaN, i.e. failed, below the correlation bar)
-        passed = (sim[near] >= bar) & (~small[near] | (res <= max_residual_small))
-        # large pairs that are not obvious copies: also the aligned correlation
-        check = np.flatnonzero(passed & ~small[near] & (sim[near] < ALIGN_BELOW))
-        if len(check):
-            need, at = np.unique(np.concatenate([a[check], b[check]]), return_inverse=True)
-            aligned = aligned_similarity(gray[need], at[:len(check)], at[len(check):])
-            passed[check] = aligned >= MIN_ALIGNED
-        keep[near] = passed
-    return _pairs(i[keep], j[keep], exact[keep], dist[keep], sim[keep])
-
-
-def _pairs(i, j, exact, dist, sim) -> pd.DataFrame:
-    """The pair table, typed even when empty (checks index arrays with its columns)."""
-    return pd.DataFrame({
-        "i": np.asarray(i, dtype=np.int64), "j": np.asarray(j, dtype=np.int64),
-        "kind": np.where(exact, "exact", "near").astype(object),
-        "distance": np.asarray(dist, dtype=np.int64),
-        "similarity": np.round(np.asarray(sim, dtype=np.float64), 4),
-    }, columns=PAIR_COLUMNS)

@@ -235,3 +235,11 @@ def cache_dir_for(root: str) -> Path:
     (``$XDG_CACHE_HOME/datacheck``, like a read-only local dataset's), never the remote root."""
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "datacheck"
     return base / ("url-" + hashlib.blake2b(root.encode(), digest_size=8).hexdigest())
+
+
+def read_relative(root: Location, rel: str) -> bytes:
+    """The bytes of file ``rel`` (a dataset-relative POSIX path) under ``root``."""
+    if is_url(root):
+        return read_bytes(join(root, rel))
+    with open(os.path.join(os.fspath(root), *rel.split("/")), "rb") as fh:
+        return fh.read()

@@ -75,8 +75,8 @@ def test_out_writes_reports_and_flat_metrics(leaky, tmp_path):
                  "markdown")
     assert result.exit_code == 0
     assert result.stdout.startswith("## datacheck: ❌ fail")
-    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "report.html", "report.json",
-                                                     "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["images.parquet", "metrics.json",
+                                                     "report.html", "report.json", "report.md"]
     assert (out / "report.html").read_text().count("data:image/") >= 2
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["leakage.exact_pairs"] == 1 and metrics["leakage.status"] == 2

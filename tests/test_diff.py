@@ -40,14 +40,14 @@ def test_planted_train_to_test_copy_is_exactly_one_new_leak(clean_dataset, tmp_p
 
     assert diff["schema"] == SCHEMA
     leak = diff["leakage"]
-    assert leak["compared"] and leak["identity"] == "path"
+    assert leak["compared"] and leak["identity"] == "digest"  # findings carry digests
     assert len(leak["added"]) == 1 and leak["removed"] == []
     row = leak["added"][0]
     assert (row["a"], row["split_a"], row["b"], row["split_b"]) == (
         "train/a/img000.jpg", "train", "test/a/copy.jpg", "test")
     assert has_new(diff, "leakage") and has_new(diff, "new-leakage")
     assert not has_new(diff, "duplicates") and not has_new(diff, "label_noise")
-    assert diff["duplicates"] == {"compared": True, "identity": "path", "added": [],
+    assert diff["duplicates"] == {"compared": True, "identity": "digest", "added": [],
                                   "removed": [], "changed": []}
     assert diff["checks"]["leakage"] == {"base_status": "pass", "head_status": "fail"}
     assert diff["class_counts"] == [
@@ -138,7 +138,20 @@ def test_renames_are_new_by_path_but_not_by_digest(clean_dataset, tmp_path):
     before = run(clean_dataset, tmp_path)
     (clean_dataset / "test/a/copy.jpg").rename(clean_dataset / "test/a/renamed.jpg")
     after = run(clean_dataset, tmp_path)
+    audited = diff_reports(before, after)["leakage"]  # audits write digests: no change
+    assert audited["identity"] == "digest"
+    assert audited["added"] == [] and audited["removed"] == []
+
+    def without_digests(report: dict) -> dict:  # a report from before findings had digests
+        report = copy.deepcopy(report)
+        for row in report["checks"]["leakage"]["findings"]:
+            row.pop("digest_a", None)
+            row.pop("digest_b", None)
+        return report
+
+    before, after = without_digests(before), without_digests(after)
     by_path = diff_reports(before, after)["leakage"]
+    assert by_path["identity"] == "path"
     assert (len(by_path["added"]), len(by_path["removed"])) == (1, 1)
 
     def with_digests(report: dict) -> dict:
@@ -172,7 +185,7 @@ def test_markdown_escapes_hostile_names(clean_dataset, tmp_path, patches):
     assert "&lt;img src=x onerror=alert\\(1\\)&gt;" in text
     for line in text.splitlines():
         if line.startswith("| exact") or line.startswith("| near"):
-            assert len(re.split(r"(?<!\\)\|", line)) == 8, line
+            assert len(re.split(r"(?<!\\)\|", line)) == 9, line  # 8 columns
         if "b onclick" in line:
             assert len(re.split(r"(?<!\\)\|", line)) == 7, line
 

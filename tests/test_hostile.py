@@ -154,18 +154,18 @@ def test_read_only_dataset_is_audited_and_left_untouched(tmp_path, clean_dataset
 
             pytest.skip("running as root without setpriv: cannot drop privileges")
         drop = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+        _nobody_can_reach(tmp_path)
+        home.chmod(0o777)
+        out.mkdir(mode=0o777)
+        out.chmod(0o777)
         probe = subprocess.run([*drop, sys.executable, "-c", "import datacheck"],
-                               capture_output=True, text=True, timeout=120)
+                               capture_output=True, text=True, env=env, timeout=120)
         if probe.returncode != 0:
             import pytest
 
             pytest.skip("user nobody cannot import datacheck from this checkout (its folder is "
                         "private, e.g. a clone inside `mktemp -d`); clone into a folder other "
                         "users can read to run this test")
-        _nobody_can_reach(tmp_path)
-        home.chmod(0o777)
-        out.mkdir(mode=0o777)
-        out.chmod(0o777)
         command = [*drop, *command]
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr

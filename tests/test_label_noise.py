@@ -1,5 +1,7 @@
 """Label noise on real images (scikit-learn digits) written to disk as PNG files."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -34,11 +36,11 @@ def noisy_report(tmp_path_factory):
     write_digits(root, labels)
     truth = {f"train/{labels[k]}/{k:04d}.png" for k in flipped}
     report = audit(root, checks=["label_noise"], cache_dir=root / ".c", progress=False)
-    return report.checks["label_noise"], truth
+    return report.checks["label_noise"], truth, root
 
 
 def test_flipped_labels_are_found_with_precision_and_recall(noisy_report):
-    result, truth = noisy_report
+    result, truth, _ = noisy_report
     flagged = set(result.findings["path"])
     precision = len(flagged & truth) / len(flagged)
     recall = len(flagged & truth) / len(truth)
@@ -80,6 +82,8 @@ def test_shuffled_labels_fail_as_unrelated(tmp_path):
                    progress=False).checks["label_noise"]
     assert result.status == "fail"
     assert "labels look unrelated to the images" in result.summary
+    assert "no per-image suggestions" in result.summary
+    assert not (result.findings["kind"] == "label_issue").any()
 
 
 def test_features_input_and_bad_row_count(tmp_path):
@@ -113,3 +117,131 @@ def test_bad_inputs_exit_2(tmp_path, counts, message):
     result = CliRunner().invoke(cli, ["label-noise", str(tmp_path)])
     assert result.exit_code == 2
     assert message in result.stderr and "Traceback" not in result.output
+
+
+# --- issue 12: honest lines, features keyed by path, --embed, cached cross-validation ---
+
+
+def test_lines_read_given_suggested_score_path(noisy_report):
+    from datacheck.checks import line
+
+    result, _, _ = noisy_report
+    first = result.findings.iloc[0].to_dict()
+    text = line("label_noise", first)
+    assert text == f"{first['given']} -> {first['suggested']}, score {first['score']:.3f}: " \
+                   f"{first['path']}"
+    assert all(round(s, 3) == s for s in result.findings["score"])
+    assert re.search(r"cross-validated accuracy \d+\.\d% vs 1\d\.\d% by chance",
+                     result.summary), result.summary
+
+
+def test_unchanged_reaudit_trains_nothing(noisy_report, monkeypatch):
+    from datacheck import models
+
+    result, _, root = noisy_report
+    assert result.details["cached"] is False
+    calls = []
+    monkeypatch.setattr(models, "_fit", lambda *a, **k: calls.append(1))
+    again = audit(root, checks=["label_noise"], cache_dir=root / ".c", progress=False)
+    again = again.checks["label_noise"]
+    assert calls == [] and again.details["cached"] is True
+    assert again.findings["path"].tolist() == result.findings["path"].tolist()
+
+
+def digit_features(tmp_path, count=400):
+    d = load_digits()
+    paths = sorted(write_digits(tmp_path, d.target, count=count))
+    by_path = {f"train/{d.target[k]}/{k:04d}.png": d.data[k] for k in range(count)}
+    return paths, np.stack([by_path[p] for p in paths])
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "npz"])
+def test_features_keyed_by_path(tmp_path, fmt):
+    paths, feats = digit_features(tmp_path)
+    order = np.random.default_rng(0).permutation(len(paths))  # any row order
+    frame = pd.DataFrame(feats[order], columns=[f"f{k}" for k in range(feats.shape[1])])
+    frame.insert(0, "path", np.array(paths)[order])
+    source = tmp_path / f"feats.{fmt}"
+    if fmt == "parquet":
+        frame.to_parquet(source)
+    elif fmt == "csv":
+        frame.to_csv(source, index=False)
+    else:
+        np.savez(source, path=np.array(paths)[order], features=feats[order])
+    result = audit(tmp_path, checks=["label_noise"], cache_dir=tmp_path / ".c",
+                   features=source, progress=False).checks["label_noise"]
+    assert result.metrics["cv_accuracy"] > 0.9 and result.details["model"] == "linear"
+    if fmt != "parquet":
+        return
+    frame.iloc[1:].to_parquet(source)  # one image missing
+    with pytest.raises(BadInputError, match=r"lacks 1 of the dataset's 400 labelled images"):
+        audit(tmp_path, checks=["label_noise"], cache_dir=tmp_path / ".c", features=source,
+              progress=False)
+    extra = pd.concat([frame, frame.iloc[:1].assign(path="train/9/nope.png")])
+    extra.to_parquet(source)
+    with pytest.raises(BadInputError, match=r"1 paths that are not in the dataset "
+                                            r"\(e.g. train/9/nope.png\)"):
+        audit(tmp_path, checks=["label_noise"], cache_dir=tmp_path / ".c", features=source,
+              progress=False)
+
+
+def test_embed_torchscript_is_cached_and_a_relabel_retrains(tmp_path, monkeypatch):
+    import torch
+
+    from datacheck import embed, models
+
+    digit_features(tmp_path)
+    net = torch.jit.script(torch.nn.Sequential(torch.nn.AvgPool2d(4), torch.nn.Flatten()))
+    model = tmp_path / "embedder.pt"
+    net.save(str(model))
+    calls = []
+    fit = models._fit
+    monkeypatch.setattr(models, "_fit", lambda *a, **k: (calls.append(1), fit(*a, **k))[1])
+    kw = dict(checks=["label_noise"], cache_dir=tmp_path / ".c", embed=str(model),
+              progress=False)
+    first = audit(tmp_path, **kw).checks["label_noise"]
+    assert first.metrics["cv_accuracy"] > 0.85 and first.details["inputs"] == "embed"
+    assert len(calls) == 5 and list((tmp_path / ".c" / "embeddings").glob("ts-*.npz"))
+    calls.clear()
+    monkeypatch.setattr(embed, "load_model", lambda spec: pytest.fail("embedded again"))
+    again = audit(tmp_path, **kw).checks["label_noise"]
+    assert calls == [] and again.details["cached"]
+    assert again.metrics == first.metrics
+    moved = sorted((tmp_path / "train" / "3").glob("*.png"))[0]  # relabel one image 3 -> 8
+    moved.rename(tmp_path / "train" / "8" / moved.name)
+    relabelled = audit(tmp_path, **kw).checks["label_noise"]
+    assert len(calls) == 5 and not relabelled.details["cached"]
+    assert f"train/8/{moved.name}" in set(relabelled.findings["path"])
+
+
+def test_embed_errors_are_one_line(tmp_path):
+    digit_features(tmp_path, count=100)
+    with pytest.raises(BadInputError, match="no such TorchScript file"):
+        audit(tmp_path, checks=["label_noise"], cache_dir=tmp_path / ".c",
+              embed=str(tmp_path / "missing.pt"), progress=False)
+    with pytest.raises(BadInputError, match="--embed timm:nope"):
+        audit(tmp_path, checks=["label_noise"], cache_dir=tmp_path / ".c", embed="timm:nope",
+              progress=False)
+
+
+def test_device_recipes_and_mirror():
+    """The CUDA recipe (32x32, width 32, mirror for colour photos) is the same code: it runs
+    here on the CPU; grey images (digits) are never mirrored."""
+    import torch
+
+    from datacheck.models import cross_val_probs, is_colour, recipe
+
+    rng = np.random.default_rng(0)
+    grey = np.repeat(rng.integers(0, 255, (40, 32, 32, 1), dtype=np.uint8), 3, axis=3)
+    colour = rng.integers(0, 255, (40, 32, 32, 3), dtype=np.uint8)
+    assert not is_colour(grey) and is_colour(colour)
+    cpu = recipe("cnn", colour, 32, torch.device("cpu"))
+    assert (cpu.side, cpu.width, cpu.mirror) == (32, 16, True)
+    plain = recipe("cnn", grey, 32, torch.device("cpu"))
+    assert (plain.side, plain.mirror) == (16, False)
+    labels = np.arange(40) % 2
+    colour[labels == 1, :, :16] = 255  # a learnable, mirror-sensitive cue is fine for a smoke run
+    cv = cross_val_probs(colour, labels, folds=2, epochs=1, device="cpu", device_recipe="cuda",
+                         progress=False)
+    assert (cv.recipe.side, cv.recipe.width, cv.recipe.batch_size) == (32, 32, 256)
+    assert cv.probs.shape == (40, 2) and np.allclose(cv.probs.sum(1), 1, atol=1e-4)

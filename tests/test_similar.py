@@ -15,14 +15,9 @@ import pytest
 from PIL import Image, ImageEnhance
 from skimage import data
 
+from datacheck.copies import CopyOptions, find_copies
 from datacheck.images import decode_bytes
-from datacheck.similar import (
-    CopyOptions,
-    fit_residual,
-    pair_scores,
-    similar_pairs,
-    thumb_similarity,
-)
+from datacheck.similar import fit_residual, pair_scores, thumb_similarity
 
 DEFAULTS = CopyOptions()
 
@@ -130,6 +125,7 @@ def _table(blobs: list[bytes]) -> tuple[pd.DataFrame, np.ndarray]:
         "digest": [d.digest for d in decoded],
         "width": [d.width for d in decoded],
         "height": [d.height for d in decoded],
+        **{c: [getattr(d, c) for d in decoded] for c in ("mean_r", "mean_g", "mean_b")},
     })
     thumbs = np.stack([np.frombuffer(d.thumb, np.uint8).reshape(32, 32, 3) for d in decoded])
     return table, thumbs
@@ -137,10 +133,8 @@ def _table(blobs: list[bytes]) -> tuple[pd.DataFrame, np.ndarray]:
 
 def _pairs(blobs: list[bytes]) -> set[tuple[int, int]]:
     table, thumbs = _table(blobs)
-    pairs = similar_pairs(table, lambda rows: thumbs[rows], threshold=0,
-                          min_similarity=DEFAULTS.min_similarity,
-                          min_similarity_small=DEFAULTS.min_similarity_small,
-                          max_residual_small=DEFAULTS.max_residual_small)
+    pairs = find_copies(table, lambda rows: thumbs[rows], None, None,
+                        CopyOptions(threshold=0, variant_radius=0, small_alignment=False))
     return set(zip(pairs["i"].tolist(), pairs["j"].tolist()))
 
 

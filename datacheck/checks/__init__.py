@@ -69,7 +69,8 @@ class Check:
 
 #: Registered checks by name.
 REGISTRY: dict[str, Check] = {}
-BUILTIN = ("integrity", "duplicates", "leakage", "balance", "label_noise", "shift")
+BUILTIN = ("integrity", "duplicates", "leakage", "balance", "label_noise", "shift",
+           "quality", "splits", "shortcuts", "order")
 
 
 def register(check: Check) -> Check:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..dataset import split_order
 from ..options import group, option
+from ..split_names import split_order
 from . import Check, CheckResult, plural, register, worst
 
 #: A split whose largest class is this many times its smallest fails.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..copies import copy_pairs
 from ..neighbors import clusters
-from ..similar import copy_pairs
 from . import Check, CheckResult, plural, register
 
 
@@ -14,13 +14,16 @@ def check_duplicates(table: pd.DataFrame, pairs: pd.DataFrame) -> CheckResult:
     """Copies within a split. Exact copies and clusters whose labels disagree fail; near warn.
 
     Findings: ``kind`` (exact when every member has the same bytes), ``split``, ``paths``,
-    ``labels``, ``label_conflict`` and the largest Hamming ``distance`` inside the cluster.
+    ``labels``, ``label_conflict``, the largest Hamming ``distance`` inside the cluster and the
+    ``transforms`` its copies show (none, mirrored, cropped, ...).
     """
     split = table["split"].to_numpy()
     within = pairs[split[pairs["i"].to_numpy()] == split[pairs["j"].to_numpy()]]
     ids = clusters(len(table), within["i"].to_numpy(), within["j"].to_numpy())
     rows = []
-    max_dist = within.groupby(ids[within["i"].to_numpy()])["distance"].max()
+    by_cluster = within.groupby(ids[within["i"].to_numpy()])
+    max_dist = by_cluster["distance"].max()
+    kinds_of = by_cluster["transform"].agg(lambda t: sorted(set(t)))
     paths = table["path"].to_numpy(dtype=object)
     labels_all = table["label"].to_numpy(dtype=object)
     digests = table["digest"].to_numpy(dtype=object)
@@ -35,12 +38,15 @@ def check_duplicates(table: pd.DataFrame, pairs: pd.DataFrame) -> CheckResult:
             "kind": "exact" if len(set(digests[members])) == 1 else "near",
             "split": split[members[0]],
             "paths": paths[members].tolist(),
+            "digests": digests[members].tolist(),
             "labels": labels,
             "label_conflict": len(known) > 1,
             "distance": int(max_dist.get(cid, 0)),
+            "transforms": kinds_of.get(cid, []),
         })
     findings = pd.DataFrame(rows, columns=["kind", "split", "paths", "labels",
-                                           "label_conflict", "distance"])
+                                           "label_conflict", "distance", "transforms",
+                                           "digests"])
     if len(findings):
         findings["_size"] = findings["paths"].map(len)
         findings = (findings.sort_values(["label_conflict", "kind", "_size"],

@@ -56,7 +56,7 @@ WEAK_MODEL = 0.8
 #: The model confidently contradicts a label when its guess is at least this many times as
 #: probable as the given label (rather than hesitating between the two).
 MIN_ODDS = 2.0
-COLUMNS = ["kind", "path", "split", "given", "suggested", "score"]
+COLUMNS = ["kind", "path", "split", "given", "suggested", "score", "digest"]
 
 
 def check_label_noise(table: pd.DataFrame, probs: np.ndarray, classes, *,
@@ -84,14 +84,20 @@ def check_label_noise(table: pd.DataFrame, probs: np.ndarray, classes, *,
         filter_by = "both&odds"
         issues = confident & contradicted
     scores = get_label_quality_scores(given, probs, method="self_confidence")
+    unrelated = p_above > 0.001 or accuracy < chance + 0.1 * (1 - chance)
+    if unrelated:  # a model that learned nothing suggests noise: list no image
+        issues = np.zeros(n, dtype=bool)
     rows = pd.DataFrame({
         "kind": "label_issue",
         "path": table["path"].to_numpy()[issues],
         "split": table["split"].to_numpy()[issues],
         "given": classes[given[issues]],
         "suggested": classes[probs[issues].argmax(1)],
-        "score": np.round(scores[issues], 4),
+        "score": scores[issues],
+        "digest": (table["digest"].to_numpy(dtype=object)[issues] if "digest" in table
+                   else None),
     }, columns=COLUMNS).sort_values("score", kind="stable")
+    rows["score"] = rows["score"].astype(float).round(3)
     conflicts = _conflicts(duplicates)
     findings = pd.concat([rows, conflicts], ignore_index=True) if len(conflicts) else \
         rows.reset_index(drop=True)
@@ -103,26 +109,24 @@ def check_label_noise(table: pd.DataFrame, probs: np.ndarray, classes, *,
         in_class = given == k
         metrics[f"noise_rate_{name}"] = round(float(issues[in_class].mean()), 4) \
             if in_class.any() else 0.0
-    unrelated = p_above > 0.001 or accuracy < chance + 0.1 * (1 - chance)
+    details = {"filter_by": filter_by, "min_odds": MIN_ODDS}
+    strength = f"cross-validated accuracy {accuracy:.1%} vs {chance:.1%} by chance"
     if unrelated:
-        summary = (f"labels look unrelated to the images — out of order? Cross-validated "
-                   f"accuracy {accuracy:.1%} vs {chance:.1%} by always guessing the largest "
-                   f"class")
-        return CheckResult("label_noise", "fail", summary, metrics, findings,
-                           {"filter_by": filter_by, "min_odds": MIN_ODDS})
+        summary = (f"labels look unrelated to the images — out of order? {strength} (always "
+                   f"guessing the largest class); no per-image suggestions from a model that "
+                   f"learned nothing")
+        return CheckResult("label_noise", "fail", summary, metrics, findings, details)
+    weak = (" — the model is weak, so these are hints, not verdicts; a stronger model helps: "
+            "--embed MODEL (a pretrained network you have), a GPU, or more --epochs"
+            if accuracy < WEAK_MODEL else "")
     if not len(findings):
         return CheckResult("label_noise", "pass", f"no suspected label errors among {n:,} "
-                           f"images (cross-validated accuracy {accuracy:.1%})", metrics,
-                           findings, {"filter_by": filter_by, "min_odds": MIN_ODDS})
+                           f"images ({strength}){weak}", metrics, findings, details)
     summary = (f"{plural(int(issues.sum()), 'suspected label error')} "
-               f"({issues.mean():.1%} of {n:,}); cross-validated accuracy {accuracy:.1%}")
+               f"({issues.mean():.1%} of {n:,}); {strength}")
     if len(conflicts):
         summary += f"; {plural(len(conflicts), 'duplicate cluster')} with disagreeing labels"
-    if accuracy < WEAK_MODEL:
-        summary += (" — the model is weak, so these are hints, not verdicts; try more "
-                    "--epochs or --features from a stronger model")
-    return CheckResult("label_noise", "warn", summary, metrics, findings,
-                       {"filter_by": filter_by, "min_odds": MIN_ODDS})
+    return CheckResult("label_noise", "warn", summary + weak, metrics, findings, details)
 
 
 def _conflicts(duplicates: CheckResult | None) -> pd.DataFrame:
@@ -133,6 +137,8 @@ def _conflicts(duplicates: CheckResult | None) -> pd.DataFrame:
                          "split": bad["split"].to_numpy(),
                          "given": [", ".join(map(str, lab)) for lab in bad["labels"]],
                          "suggested": None, "score": None,
+                         "digest": [d[0] if isinstance(d, list) and d else None
+                                    for d in bad.get("digests", [None] * len(bad))],
                          "paths": bad["paths"].to_numpy()})
 
 
@@ -146,73 +152,164 @@ CPU_LIMIT = 5000
 class LabelNoiseOptions:
     """The cross-validated model behind the label_noise check."""
 
-    model: str = option("cnn", "label_noise: model cross-validated per fold.",
-                        choices=("cnn", "mlp", "linear"))
+    model: str = option("cnn", "label_noise: model cross-validated per fold (with --features or "
+                        "--embed, cnn means a linear probe).", choices=("cnn", "mlp", "linear"))
     folds: int = option(5, "label_noise: cross-validation folds.", minimum=2)
-    epochs: int | None = option(None, "label_noise: training epochs [default: 12 for cnn].",
-                                minimum=1)
+    epochs: int | None = option(None, "label_noise: training epochs [default: 12 for cnn on "
+                                "a CPU, 30 on a GPU].", minimum=1)
     device: str = option("auto", "label_noise: where models train.",
                          choices=("auto", "cpu", "cuda"), param=False)
-    features: str | None = option(None, "label_noise: .npy/.parquet features, one row per "
-                                  "image in index order (sorted by split, then path); use with "
-                                  "--model mlp|linear.", kind="path", param=False)
+    features: str | None = option(None, "label_noise: features per image: .parquet/.csv/.npz "
+                                  "with a 'path' column (relative to the dataset root) and "
+                                  "numeric columns, or .npy/.parquet rows in index order "
+                                  "(sorted by split, then path).", kind="path", param=False)
+    embed: str | None = option(None, "label_noise: embed images with a model you have: a "
+                               "TorchScript file, or torchvision:NAME / timm:NAME / "
+                               "open_clip:NAME from the local weights cache (no download); "
+                               "cached per image and model.", param=False)
 
 
 def _run(ctx) -> CheckResult:
     """Out-of-fold probabilities of the readable labelled images, then confident learning; the
-    probabilities are shared (``model_outputs``, one row per table row) for the shift check."""
-    from ..models import cross_val_probs, resolve_device
+    probabilities are shared (``model_outputs``, one row per table row) for the shift check.
+    Cross-validation results are cached (:mod:`datacheck.cv_cache`)."""
+    from .. import cv_cache
+    from ..models import cross_val_probs, recipe, resolve_device
 
     opts, table = ctx.options["label_noise"], ctx.table
     rows = np.flatnonzero((table["label"].notna() & table["problem"].isna()).to_numpy())
-    if not ctx.explicit and len(rows) > CPU_LIMIT and resolve_device(opts.device).type == "cpu":
+    dev = resolve_device(opts.device)
+    if not ctx.explicit and len(rows) > CPU_LIMIT and dev.type == "cpu" and not opts.embed \
+            and opts.features is None:
         minutes = len(rows) / CPU_LIMIT
         raise Skip(f"{len(rows):,} images would take ~{minutes:.0f} min on the CPU; ask for it "
                    f"with --checks ...,label_noise or run datacheck label-noise")
     if table["label"].iloc[rows].nunique() < 2 and not ctx.explicit:
         raise Skip("needs at least two classes")
+    if opts.features is not None and opts.embed:
+        raise BadInputError("use --features or --embed, not both")
     if ctx.workers:
         import torch
 
         torch.set_num_threads(ctx.workers)
-    x = load_features(opts.features, len(table))[rows] if opts.features is not None else \
-        ctx.thumbs(rows)
+    digests = table["digest"].to_numpy(dtype=object)[rows]
+    labels = table["label"].to_numpy()[rows]
+    if opts.features is not None:
+        x = load_features(opts.features, table["path"].to_numpy(dtype=object), rows)
+        inputs = "features:" + cv_cache.array_id(x)
+    elif opts.embed:
+        from ..embed import embeddings, model_key
+        x = embeddings(opts.embed, digests, lambda pos: ctx.thumbs(rows[pos]), ctx.store.folder,
+                       progress=ctx.progress)
+        inputs = "embed:" + model_key(opts.embed)
+    else:
+        x, inputs = ctx.thumbs(rows), "thumbs:" + ctx.config
+    model = "linear" if opts.model == "cnn" and x.ndim == 2 else opts.model
     try:
-        cv = cross_val_probs(x, table["label"].to_numpy()[rows], model=opts.model,
-                             folds=opts.folds, epochs=opts.epochs, seed=ctx.seed,
-                             device=opts.device, progress=ctx.progress)
+        rc = recipe(model, x, len(rows) * (opts.folds - 1) // opts.folds, dev,
+                    epochs=opts.epochs)
+        key = cv_cache.key(digests, labels, rc, folds=opts.folds, seed=ctx.seed,
+                           device=dev.type, inputs=inputs)
+        cached = cv_cache.load(ctx.store.folder, key)
+        if cached is not None:
+            probs, classes, _, accuracy = cached
+        else:
+            cv = cross_val_probs(x, labels, model=model, folds=opts.folds, epochs=rc.epochs,
+                                 batch_size=rc.batch_size, lr=rc.lr, side=rc.side or None,
+                                 width=rc.width, mirror=rc.mirror, seed=ctx.seed,
+                                 device=opts.device, progress=ctx.progress)
+            probs, classes, accuracy = cv.probs, cv.classes, cv.accuracy
+            cv_cache.save(ctx.store.folder, key, probs, classes, cv.fold, accuracy)
     except BadInputError as exc:
         if ctx.explicit:
             raise
         raise Skip(str(exc)) from None
-    result = check_label_noise(table.iloc[rows].reset_index(drop=True), cv.probs, cv.classes,
+    result = check_label_noise(table.iloc[rows].reset_index(drop=True), probs, classes,
                                duplicates=ctx.results.get("duplicates"))
-    outputs = np.full((len(table), len(cv.classes)), np.nan, dtype=np.float32)
-    outputs[rows] = cv.probs
+    result.details.update({"model": model, "inputs": inputs.split(":")[0],
+                           "cached": cached is not None})
+    outputs = np.full((len(table), len(classes)), np.nan, dtype=np.float32)
+    outputs[rows] = probs
     ctx.put("model_outputs", outputs)
     return result
 
 
-def load_features(path, n_images: int) -> np.ndarray:
-    """User-supplied features (.npy, or the numeric columns of a .parquet), one row per image
-    in the dataset's index order."""
+def _read_table(source: Path) -> pd.DataFrame | np.ndarray:
+    suffix = source.suffix.lower()
+    if suffix == ".npy":
+        return np.load(source, allow_pickle=False)
+    if suffix in (".parquet", ".pq"):
+        return pd.read_parquet(source)
+    if suffix == ".csv":
+        return pd.read_csv(source)
+    if suffix == ".npz":
+        with np.load(source, allow_pickle=False) as z:
+            if "path" in z.files:
+                names = [k for k in z.files if k != "path"]
+                if len(names) != 1:
+                    raise BadInputError(f"--features {source}: a keyed .npz holds 'path' and one "
+                                        f"feature array; found {', '.join(names) or 'none'}")
+                feats = np.asarray(z[names[0]], dtype=np.float32).reshape(len(z["path"]), -1)
+                frame = pd.DataFrame(feats)
+                frame.insert(0, "path", z["path"].astype(str))
+                return frame
+            if len(z.files) != 1:
+                raise BadInputError(f"--features {source}: an .npz holds one array, or 'path' "
+                                    f"and one feature array")
+            return z[z.files[0]]
+    raise BadInputError(f"--features {source}: use .parquet, .csv, .npz or .npy")
+
+
+def load_features(path, paths, rows=None) -> np.ndarray:
+    """User-supplied features for the table rows ``rows`` (all by default): a table with a
+    ``path`` column (relative to the dataset root; every one of those rows must be there, and
+    no path outside the dataset), or rows in the dataset's index order."""
     source = Path(path)
+    paths = np.asarray(paths, dtype=object)
+    rows = np.arange(len(paths)) if rows is None else np.asarray(rows)
     try:
-        if source.suffix.lower() == ".npy":
-            feats = np.load(source, allow_pickle=False)
-        elif source.suffix.lower() in (".parquet", ".pq"):
-            feats = pd.read_parquet(source).select_dtypes("number").to_numpy()
-        else:
-            raise BadInputError(f"--features {source}: use a .npy or .parquet file")
+        data = _read_table(source)
     except BadInputError:
         raise
     except Exception as exc:
         raise BadInputError(f"--features {source}: cannot read ({exc})") from None
+    if isinstance(data, pd.DataFrame) and "path" in data.columns:
+        keyed = data["path"].astype(str).str.replace("\\", "/", regex=False) \
+            .str.removeprefix("./")
+        numeric = data.drop(columns=["path"]).select_dtypes("number")
+        if numeric.shape[1] == 0:
+            raise BadInputError(f"--features {source}: no numeric columns beside 'path'")
+        dup = keyed[keyed.duplicated()]
+        if len(dup):
+            raise BadInputError(f"--features {source}: {len(dup):,} paths appear twice "
+                                f"(e.g. {dup.iloc[0]})")
+        where = pd.Series(np.arange(len(keyed)), index=keyed.to_numpy())
+        wanted = paths[rows].astype(str)
+        missing = [p for p in wanted if p not in where.index]
+        if missing:
+            raise BadInputError(f"--features {source} lacks {len(missing):,} of the dataset's "
+                                f"{len(wanted):,} labelled images (e.g. {missing[0]})")
+        extra = sorted(set(keyed) - set(paths.astype(str)))
+        if extra:
+            raise BadInputError(f"--features {source} has {len(extra):,} paths that are not in "
+                                f"the dataset (e.g. {extra[0]}); paths are relative to the "
+                                f"dataset root")
+        return numeric.to_numpy(dtype=np.float32)[where[wanted].to_numpy()]
+    feats = data.select_dtypes("number").to_numpy() if isinstance(data, pd.DataFrame) else data
     feats = np.asarray(feats, dtype=np.float32).reshape(len(feats), -1)
-    if len(feats) != n_images:
+    if len(feats) != len(paths):
         raise BadInputError(f"--features {source} has {len(feats):,} rows but the dataset has "
-                            f"{n_images:,} images (one row per image, in index order)")
-    return feats
+                            f"{len(paths):,} images (one row per image, in index order, or a "
+                            f"'path' column)")
+    return feats[rows]
+
+
+def _line(f) -> str:
+    if f.get("kind") == "label_conflict":
+        return f"duplicates labelled {f.get('given')}: {f.get('path')}"
+    score = f.get("score")
+    score = f"{score:.3f}" if isinstance(score, (int, float)) else "-"
+    return f"{f.get('given')} -> {f.get('suggested')}, score {score}: {f.get('path')}"
 
 
 register(Check(
@@ -220,6 +317,7 @@ register(Check(
     doc="Suspected label errors: cross-validated models + confident learning.",
     run=_run, options=("label_noise",),
     kinds=("label_issue", "label_conflict"),
-    columns=(("path", "file"), ("split", "split"), ("given", "given"),
-             ("suggested", "suggested"), ("score", "score")),
+    columns=(("given", "given"), ("suggested", "suggested"), ("score", "score"),
+             ("path", "file"), ("split", "split")),
+    line=_line,
 ))

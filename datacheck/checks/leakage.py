@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..dataset import split_order
-from ..similar import copy_pairs
+from ..copies import copy_pairs
+from ..split_names import split_order
 from . import Check, CheckResult, plural, register
 
-COLUMNS = ["kind", "a", "split_a", "b", "split_b", "distance", "similarity", "label_a",
-           "label_b", "group"]
+COLUMNS = ["kind", "a", "split_a", "b", "split_b", "distance", "similarity", "transform",
+           "label_a", "label_b", "group", "digest_a", "digest_b"]
 
 
 def check_leakage(table: pd.DataFrame, pairs: pd.DataFrame) -> CheckResult:
@@ -29,11 +29,13 @@ def check_leakage(table: pd.DataFrame, pairs: pd.DataFrame) -> CheckResult:
     b = np.where(swap, i, j)
     sub = pairs[cross]
     paths, labels = table["path"].to_numpy(), table["label"].to_numpy()
+    digests = table["digest"].to_numpy(dtype=object)  # identities that survive renames
     findings = pd.DataFrame({
         "kind": sub["kind"].to_numpy(), "a": paths[a], "split_a": split[a],
         "b": paths[b], "split_b": split[b], "distance": sub["distance"].to_numpy(),
-        "similarity": sub["similarity"].to_numpy(), "label_a": labels[a], "label_b": labels[b],
-        "group": None,
+        "similarity": sub["similarity"].to_numpy(), "transform": sub["transform"].to_numpy(),
+        "label_a": labels[a], "label_b": labels[b],
+        "group": None, "digest_a": digests[a], "digest_b": digests[b],
     }, columns=COLUMNS)
     findings = pd.concat([findings, _group_leaks(table, rank)], ignore_index=True)
     if len(findings):
@@ -66,7 +68,9 @@ def _group_leaks(table: pd.DataFrame, rank: dict[str, int]) -> pd.DataFrame:
                 ra, rb = first[sa], first[sb]
                 rows.append({"kind": "group", "a": ra["path"], "split_a": sa, "b": rb["path"],
                              "split_b": sb, "distance": None, "similarity": None,
-                             "label_a": ra["label"], "label_b": rb["label"], "group": group})
+                             "transform": None,
+                             "label_a": ra["label"], "label_b": rb["label"], "group": group,
+                             "digest_a": ra["digest"], "digest_b": rb["digest"]})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -87,7 +91,8 @@ def _metrics(findings: pd.DataFrame) -> dict[str, float]:
 def _line(row: dict) -> str:
     if row["kind"] == "group":
         return f"group {row['group']}: {row['split_a']} and {row['split_b']}"
-    return f"{row['kind']} ({row['distance']} bits): {row['a']} == {row['b']}"
+    how = "" if row.get("transform") in (None, "none") else f", {row['transform']}"
+    return f"{row['kind']} ({row['distance']} bits{how}): {row['a']} == {row['b']}"
 
 
 register(Check(
@@ -96,6 +101,6 @@ register(Check(
     run=lambda ctx: check_leakage(ctx.table, copy_pairs(ctx)),
     options=("copies",), kinds=("exact", "near", "group"),
     columns=(("kind", "kind"), ("split_a", "split"), ("a", "file"), ("split_b", "split"),
-             ("b", "copy"), ("distance", "bits")),
+             ("b", "copy"), ("transform", "transform"), ("distance", "bits")),
     line=_line,
 ))

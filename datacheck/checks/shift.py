@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..dataset import SPLITS
 from ..errors import BadInputError
 from ..options import group, option
+from ..split_names import SPLITS
 from . import Check, CheckResult, Skip, plural, register
 
 PROPERTIES = ["brightness", "contrast", "sharpness", "dark", "light", "saturation", "mean_r",

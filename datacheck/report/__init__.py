@@ -38,6 +38,9 @@ class AuditReport:
     #: Relative path -> content digest of every readable image (HTML thumbnails are cached
     #: by digest in the feature cache, ``stats["cache"]``).
     digests: dict = field(default_factory=dict, repr=False)
+    #: One row per image (path, digest, split, label, group, bytes, problem), written as
+    #: images.parquet: what ``datacheck diff`` compares (:mod:`datacheck.versions`).
+    images: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def status(self) -> str:
@@ -77,8 +80,8 @@ class AuditReport:
                            workers=self.stats.get("workers"))
 
     def write(self, out: str | Path, data: dict[str, Any] | None = None) -> dict[str, Path]:
-        """Write report.json, report.md, report.html and metrics.json into ``out``
-        (``data``: this report's :meth:`to_dict`, when the caller has it already)."""
+        """Write report.json, report.md, report.html, metrics.json and images.parquet into
+        ``out`` (``data``: this report's :meth:`to_dict`, when the caller has it already)."""
         from .markdown import render_markdown
 
         folder = Path(out)
@@ -95,6 +98,10 @@ class AuditReport:
                                     encoding="utf-8")
         paths["html"] = folder / "report.html"
         paths["html"].write_text(self.to_html(data), encoding="utf-8")
+        if self.images is not None:
+            from ..versions import write_images
+
+            paths["images"] = write_images(self.images, folder)
         return paths
 
 

@@ -11,9 +11,12 @@ in the list.
 - An image is identified by its content digest when the findings of that check carry digests
   in *both* reports (``digest_a``/``digest_b`` on leaks, ``digests`` beside ``paths`` on
   duplicate clusters, ``digest`` on label issues), so a renamed or moved file is not a new
-  finding. Audit reports do not carry digests yet, so today images are identified by their
-  path relative to the dataset root: a renamed file shows as one finding removed and one added.
-  Each section of the diff names the identity it used (``"identity": "digest" | "path"``).
+  finding. Audits write them; a report from before they did falls back to paths relative to
+  the dataset root (a renamed file then shows as one finding removed and one added). Each
+  section of the diff names the identity it used (``"identity": "digest" | "path"``).
+- Given the two per-image tables (``images.parquet`` beside each report.json), the diff also
+  has a ``data`` section: what the change did to the images themselves (added, removed,
+  modified, renamed, relabelled, moved between splits, regrouped; :mod:`datacheck.versions`).
 - A leak is the unordered pair of its two images (plus the kind ``group`` and the group name
   for group leaks, whose pair of files is only an example). A change of kind (exact -> near) or
   distance is not a new leak. Identical pairs are counted as a multiset, so two leaks of one
@@ -44,8 +47,11 @@ KINDS = ("leakage", "duplicates", "label_noise")
 
 # -- diff ---------------------------------------------------------------------------------------
 
-def diff_reports(base: dict[str, Any], head: dict[str, Any]) -> dict[str, Any]:
-    """The ``datacheck.diff/1`` difference between two ``datacheck.audit/1`` report dicts."""
+def diff_reports(base: dict[str, Any], head: dict[str, Any], *,
+                 images: tuple[Any, Any] | None = None) -> dict[str, Any]:
+    """The ``datacheck.diff/1`` difference between two ``datacheck.audit/1`` report dicts;
+    ``images`` = (base, head) per-image tables (or None for a side that has none) adds the
+    ``data`` section."""
     for name, report in (("base", base), ("head", head)):
         if not isinstance(report, dict) or report.get("schema") != AUDIT_SCHEMA:
             found = report.get("schema") if isinstance(report, dict) else type(report).__name__
@@ -73,7 +79,17 @@ def diff_reports(base: dict[str, Any], head: dict[str, Any]) -> dict[str, Any]:
             {(s,): n for s, n in ((head.get("dataset") or {}).get("splits") or {}).items()},
             ("split",)),
         "class_counts": _class_counts(bchecks, hchecks),
+        **({} if images is None else {"data": _data(*images)}),
     }
+
+
+def _data(base_images, head_images) -> dict[str, Any]:
+    from ..versions import diff_images, not_compared
+
+    missing = [side for side, t in (("base", base_images), ("head", head_images)) if t is None]
+    if missing:
+        return not_compared(f"no images.parquet beside the {' and '.join(missing)} report")
+    return diff_images(base_images, head_images)
 
 
 def has_new(diff: dict[str, Any], kind: str) -> bool:
@@ -142,7 +158,7 @@ def _multiset_diff(base: list[dict], head: list[dict],
 
 def _diff_leakage(base: list[dict], head: list[dict]) -> dict[str, Any]:
     copies = [r for r in base + head if r.get("kind") != "group"]
-    by_digest = bool(copies) and _all_have(copies, "digest_a", "digest_b")
+    by_digest = _all_have(copies, "digest_a", "digest_b")  # (no copies: nothing to tell)
     a_key, b_key = ("digest_a", "digest_b") if by_digest else ("a", "b")
 
     def key(r: dict) -> Hashable:
@@ -157,7 +173,7 @@ def _diff_leakage(base: list[dict], head: list[dict]) -> dict[str, Any]:
 
 
 def _diff_duplicates(base: list[dict], head: list[dict]) -> dict[str, Any]:
-    by_digest = bool(base + head) and all(
+    by_digest = all(
         isinstance(r.get("digests"), list) and len(r["digests"]) == len(r.get("paths") or [])
         and all(r["digests"]) for r in base + head)
 
@@ -217,7 +233,7 @@ def _excess(row: dict, extra: Counter, other: dict, by_digest: bool) -> list[str
 
 def _diff_label_noise(base: list[dict], head: list[dict]) -> dict[str, Any]:
     singles = [r for r in base + head if "path" in r]
-    by_digest = bool(singles) and _all_have(singles, "digest")
+    by_digest = _all_have(singles, "digest")
 
     def key(r: dict) -> Hashable:
         if "path" in r:

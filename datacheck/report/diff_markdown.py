@@ -39,10 +39,15 @@ def summary_line(diff: dict[str, Any]) -> str:
 def render_diff_markdown(diff: dict[str, Any]) -> str:
     """A GitHub pull-request comment for a ``datacheck.diff/1`` dict. Every file name, label and
     value from the reports is escaped; long tables fold into ``<details>``."""
-    new = any(has_new(diff, k) for k in KINDS)
+    from ..versions import BUDGET, has_change, render_data_markdown, summary_text
+
+    data = diff.get("data")
+    new = any(has_new(diff, k) for k in KINDS) or has_change(data, "leak-risk")
     icon = "❌" if new else "✅"
     base, head = diff.get("base") or {}, diff.get("head") or {}
-    lines = [f"## datacheck diff: {icon} {summary_line(diff)}", ""]
+    headline = summary_line(diff) + (f" · data: {summary_text(data)}" if data is not None
+                                      else "")
+    lines = [f"## datacheck diff: {icon} {headline}", ""]
     lines.append(f"Base: {status(base.get('status'))}, {_int(base.get('images'))} images · "
                  f"head: {status(head.get('status'))}, {_int(head.get('images'))} images.")
     if diff.get("settings"):
@@ -55,6 +60,7 @@ def render_diff_markdown(diff: dict[str, Any]) -> str:
         b, h = st.get("base_status"), st.get("head_status")
         mark = "" if b == h else " ⬅️ changed"
         lines.append(f"| {md(name)} | {status(b)} | {status(h)}{mark} |")
+    at = len(lines)  # the data section goes here, sized to what the rest leaves
     for key, what in (("leakage", ("leak", "leaks")),
                       ("duplicates", ("duplicate cluster", "duplicate clusters")),
                       ("label_noise", ("label issue", "label issues"))):
@@ -71,6 +77,9 @@ def render_diff_markdown(diff: dict[str, Any]) -> str:
         body = [f"| {' | '.join(md(r.get(c)) for c in cols)} | {_int(r.get('base'))} | "
                 f"{_int(r.get('head'))} | {_signed(r.get('change'))} |" for r in rows]
         lines += ["", f"### {title}: {len(rows):,} changed", "", *fold(table, body, JSON)]
+    if data is not None:
+        left = BUDGET - sum(len(x) + 1 for x in lines)
+        lines[at:at] = render_data_markdown(data, budget=max(left, 2_000))
     return "\n".join(lines) + "\n"
 
 

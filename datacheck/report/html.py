@@ -26,75 +26,10 @@ from ..parallel import available_cores
 from ..samples import SMALL_SIDE, make_thumbnail, safe_join
 from .escape import html_text as e
 from .escape import plain
+from .html_style import CSS, badge, breakable, num
 
 #: Members of one duplicate cluster shown before "+N more".
 CLUSTER_SHOWN = 8
-STATUS_ORDER = ("fail", "warn", "pass")
-
-CSS = """
-:root{--t:%(t)dpx;--fg:#1f2328;--mut:#59636e;--bd:#d1d9e0;--bg:#f6f8fa;--card:#fff}
-*{box-sizing:border-box}
-body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,
-sans-serif;color:var(--fg);background:var(--bg)}
-main{max-width:1240px;margin:0 auto;padding:20px 24px 48px}
-header.top{display:flex;flex-wrap:wrap;align-items:center;gap:12px 18px;margin-bottom:6px}
-h1{font-size:22px;margin:0}
-h2{font-size:18px;margin:0 0 6px;display:flex;align-items:center;gap:10px}
-h2 .meta{font-size:13px;font-weight:400}
-h3{font-size:14px;margin:14px 0 6px}
-nav{display:flex;flex-wrap:wrap;gap:6px;margin:10px 0 18px}
-nav a{color:var(--fg);text-decoration:none;background:var(--card);border:1px solid var(--bd);
-border-radius:999px;padding:2px 10px;font-size:13px}
-nav a:hover{border-color:#8c959f}
-section{background:var(--card);border:1px solid var(--bd);border-radius:10px;padding:16px 18px;
-margin:0 0 18px}
-.meta{color:var(--mut)}
-.note{color:var(--mut);font-size:13px;margin:10px 0 0}
-.badge{display:inline-block;border-radius:999px;padding:1px 9px;font-size:12px;font-weight:600;
-white-space:nowrap;border:1px solid transparent}
-.pass{background:#dafbe1;color:#116329;border-color:#aceebb}
-.warn{background:#fff8c5;color:#7d4e00;border-color:#f5e0a0}
-.fail{background:#ffebe9;color:#a40e26;border-color:#ffcecb}
-.skip,.info{background:#eff2f5;color:#59636e;border-color:#d1d9e0}
-table{border-collapse:collapse;width:100%%}
-th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #e6eaef;vertical-align:top}
-th{font-size:12px;text-transform:uppercase;letter-spacing:.03em;color:var(--mut)}
-td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-.path{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;
-overflow-wrap:anywhere}
-.grid{display:grid;gap:12px;grid-template-columns:repeat(auto-fill,minmax(calc(2*var(--t) +
-150px),1fr))}
-.card{border:1px solid var(--bd);border-radius:8px;padding:10px;background:#fff}
-.pair{display:grid;grid-template-columns:var(--t) 1fr var(--t);gap:10px;align-items:start}
-.side{display:grid;grid-template-columns:var(--t) 1fr;gap:10px;align-items:start}
-.mid{text-align:center;font-size:12px;color:var(--mut);padding-top:calc(var(--t)/2 - 26px)}
-.mid b{display:block;font-size:15px;color:var(--fg)}
-figure{margin:0;width:var(--t)}
-figcaption{font-size:11px;color:var(--mut);margin-top:3px;overflow-wrap:anywhere}
-figcaption .lab{color:var(--fg);font-weight:600}
-.thumb{display:block;width:var(--t);height:var(--t);object-fit:contain;border-radius:5px;
-background:#eef1f4;border:1px solid #e1e6eb}
-img.px{image-rendering:pixelated}
-.ph{display:flex;align-items:center;justify-content:center;text-align:center;font-size:11px;
-color:#8c959f;background:repeating-linear-gradient(45deg,#f3f4f6 0 8px,#e9ecef 8px 16px)}
-.row{display:flex;flex-wrap:wrap;gap:10px;margin-top:8px}
-.head{display:flex;flex-wrap:wrap;gap:6px 10px;align-items:center}
-.arrow{font-weight:600}
-.given{color:#a40e26;text-decoration:line-through}
-.sugg{color:#116329;font-weight:600}
-.track{display:inline-block;vertical-align:middle;width:120px;height:8px;margin-right:8px;
-background:#eef1f4;border-radius:4px;overflow:hidden}
-.bar{height:8px;background:#54aeff}
-.who{display:grid;grid-template-columns:auto 1fr;gap:2px 8px;margin-top:8px;font-size:12px}
-.who .path{font-size:11.5px}
-.samples th{width:1%%;white-space:nowrap;text-transform:none;font-size:14px;color:var(--fg);
-padding-top:26px}
-td.pic,th.pic{width:1%%}
-.split-group{display:flex;flex-direction:column;gap:4px;margin-right:12px}
-.split-group>span{font-size:12px;color:var(--mut)}
-details summary{cursor:pointer;color:var(--mut)}
-footer{color:var(--mut);font-size:12px;text-align:center}
-"""
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
@@ -216,7 +151,7 @@ class _Page:
             anchor = name if spec else f"check-{k}"
             title = spec.title if spec else name
             n = len(check.get("findings") or [])
-            head = (f'<h2>{e(title)} {_badge(check.get("status"))}'
+            head = (f'<h2>{e(title)} {badge(check.get("status"))}'
                     f'<span class="meta">{n:,} finding{"" if n == 1 else "s"}</span></h2>'
                     f'<p class="meta">{e(check.get("summary", ""))}</p>')
             sections.append((anchor, title, head + body))
@@ -224,17 +159,17 @@ class _Page:
             sections.append(("samples", "Samples", self.sample_grid(samples)))
         nav = "".join(f'<a href="#{a}">{e(t)}</a>' for a, t, _ in sections)
         body = "".join(f'<section id="{a}">{h}</section>' for a, _, h in sections)
-        splits = ", ".join(f"{e(s)} {_num(n)}" for s, n in (ds.get("splits") or {}).items())
+        splits = ", ".join(f"{e(s)} {num(n)}" for s, n in (ds.get("splits") or {}).items())
         return (
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             '<meta name="viewport" content="width=device-width,initial-scale=1">'
             f"<title>datacheck: {e(report.get('status', ''))} — {e(ds.get('root', ''))}</title>"
             f"<style>{CSS % {'t': self.px}}</style></head><body><main>"
-            f'<header class="top"><h1>datacheck report</h1>{_badge(report.get("status"))}'
+            f'<header class="top"><h1>datacheck report</h1>{badge(report.get("status"))}'
             f'<span class="meta"><span class="path">{e(ds.get("root", ""))}</span> · '
-            f'{_num(ds.get("images", 0))} images ({splits}) · '
-            f'{_num(ds.get("classes", 0))} classes</span></header>'
+            f'{num(ds.get("images", 0))} images ({splits}) · '
+            f'{num(ds.get("classes", 0))} classes</span></header>'
             f"<nav>{nav}</nav>{body}"
             f'<footer>{e(report.get("schema", ""))} · generated by datacheck</footer>'
             "</main></body></html>\n"
@@ -245,7 +180,7 @@ class _Page:
         for name, check in (report.get("checks") or {}).items():
             anchor = name if registry.get(name) else None
             label = (f'<a href="#{anchor}">{e(name)}</a>' if anchor else e(name))
-            rows.append(f"<tr><td>{label}</td><td>{_badge(check.get('status'))}</td>"
+            rows.append(f"<tr><td>{label}</td><td>{badge(check.get('status'))}</td>"
                         f"<td>{e(check.get('summary', ''))}</td></tr>")
         for name, reason in (report.get("skipped") or {}).items():
             rows.append(f'<tr><td>{e(name)}</td><td><span class="badge skip">skipped</span>'
@@ -268,8 +203,10 @@ class _Page:
             if kind == "group":
                 mid = f"<b>group</b>{e(r.get('group'))}"
             else:
-                sim = r.get("similarity")
-                mid = (f"<b>{e(kind)}</b>{e(plain(r.get('distance')))} bits"
+                sim, how = r.get("similarity"), r.get("transform")
+                mid = (f"<b>{e(kind)}</b>"
+                       + (f"{e(how)}<br>" if how not in (None, "none") else "")
+                       + f"{e(plain(r.get('distance')))} bits"
                        + (f"<br>similarity {e(plain(sim))}" if sim is not None else ""))
             who = "".join(
                 f'<span class="meta">{e(r.get("split_" + side))}'
@@ -303,6 +240,9 @@ class _Page:
             facts = [f"{len(paths):,} images"]
             if r.get("distance") is not None:
                 facts.append(f"up to {plain(r.get('distance'))} bits apart")
+            shown = [t for t in r.get("transforms") or [] if t != "none"]
+            if shown:
+                facts.append(", ".join(shown))
             head = (f'<span class="badge info">{e(r.get("kind"))}</span>' if r.get("kind")
                     else "")
             if r.get("split") is not None:
@@ -369,7 +309,7 @@ class _Page:
                     n = counts[s].get(lab, 0)
                     width = round(100 * n / top, 1)
                     cells.append(f'<td class="num"><span class="track"><div class="bar" '
-                                 f'style="width:{width}%"></div></span>{_num(n)}</td>')
+                                 f'style="width:{width}%"></div></span>{num(n)}</td>')
                 body.append(f"<tr><td>{e(lab)}</td>{''.join(cells)}</tr>")
             out += (f"<h3>Images per class and split</h3><table><thead><tr><th>class</th>{head}"
                     f"</tr></thead><tbody>{''.join(body)}</tbody></table>")
@@ -439,25 +379,5 @@ def _caption(split: object, label: object, path: object) -> str:
     if label is not None:
         parts.append(f'<span class="lab">{e(label)}</span>')
     head = " · ".join(parts)
-    tail = f'<div class="path">{_breakable(path)}</div>' if path is not None else ""
+    tail = f'<div class="path">{breakable(path)}</div>' if path is not None else ""
     return head + tail
-
-
-def _breakable(path: object) -> str:
-    """An escaped path that may wrap after each '/'."""
-    return "/<wbr>".join(e(part) for part in str(path).split("/"))
-
-
-def _badge(status: object) -> str:
-    cls = status if status in STATUS_ORDER else "info"
-    return f'<span class="badge {cls}">{e(status if status is not None else "?")}</span>'
-
-
-def _num(value: object) -> str:
-    if isinstance(value, bool):
-        return e(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    return e(plain(value))
-
-

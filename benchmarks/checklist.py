@@ -1,0 +1,216 @@
+"""The data-checklist checks on real data: shortcuts (false positives and power), quality
+(against cleanvision), and their cost.
+
+    .venv/bin/python benchmarks/checklist.py shortcuts [--seeds 200]
+    .venv/bin/python benchmarks/checklist.py cleanvision --python /tmp/venv-cv/bin/python
+    .venv/bin/python benchmarks/checklist.py quality [--cleanvision CSV_DIR]
+
+shortcuts: CIFAR-10 test images (../shared/datasets/cifar10-test) re-encoded once per variant
+(JPEG q75 as the baseline; PNG; JPEG q30; 30% / 60% brighter; 3-px black frame), scanned; each seed
+draws 5 classes x 500 images with labels assigned at random; for a planted shortcut the first
+class's images come from the variant. False positives: no variant (labels independent of
+everything), and CIFAR's real labels (content, no planted shortcut).
+
+quality: datacheck's quality findings next to cleanvision's issues (CSV files that
+``checklist.py cleanvision --python PY`` writes with cleanvision's Imagelab) on CIFAR-10 test and
+BSDS500, with montages of the images only one of them flags in benchmarks/_out/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageEnhance, ImageOps
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DATA, HERE, SHARED, header, table  # noqa: E402
+
+from datacheck.dataset import load_dataset  # noqa: E402
+from datacheck.scan import ScanOptions, feature_config, open_cache, scan_table  # noqa: E402
+
+CIFAR = SHARED / "cifar10-test" / "test"
+BSDS = SHARED / "bsds500"
+OUT = HERE / "_out"
+VARIANTS = {
+    "base": lambda im: (im, "JPEG"),
+    "png": lambda im: (im, "PNG"),
+    "bright30": lambda im: (ImageEnhance.Brightness(im).enhance(1.3), "JPEG"),
+    "bright60": lambda im: (ImageEnhance.Brightness(im).enhance(1.6), "JPEG"),
+    "q30": lambda im: (im, "JPEG30"),
+    "border": lambda im: (ImageOps.expand(im.crop((3, 3, 29, 29)), 3, fill=0), "JPEG"),
+}
+
+
+def scanned(folder: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """The scanned table (sorted by path) and thumbnails of a folder tree, cached in _data."""
+    ds = load_dataset(folder)
+    opts = ScanOptions(cache_dir=str(DATA / "checklist-cache" / folder.name))
+    store = open_cache(ds.root, opts.cache_dir)
+    try:
+        t, _ = scan_table(ds, store, opts, progress=False)
+        return t, store.thumbs([d or "" for d in t["digest"]], feature_config("phash"))
+    finally:
+        store.close()
+
+
+def make_variant(name: str, sources: list[Path]) -> Path:
+    folder = DATA / "checklist" / name
+    if not (folder / ".done").exists():
+        for i, src in enumerate(sources):
+            img, fmt = VARIANTS[name](Image.open(src).convert("RGB"))
+            target = folder / "x" / f"{i:05d}.{'png' if fmt == 'PNG' else 'jpg'}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            quality = 30 if fmt == "JPEG30" else 75
+            img.save(target, fmt[:4], **({"quality": quality} if fmt != "PNG" else {}))
+        (folder / ".done").touch()
+    return folder
+
+
+def bench_shortcuts(seeds: int) -> None:
+    from datacheck.checks.shortcuts import ALPHA, MIN_KAPPA, check_shortcuts
+
+    if not CIFAR.is_dir():
+        print(f"skipped: {CIFAR} missing")
+        return
+    header("shortcuts: false positives and power (CIFAR-10 test, 5 classes x 500)")
+    sources = sorted(CIFAR.glob("*/*.jpg"))
+    pools = {name: scanned(make_variant(name, sources)) for name in VARIANTS}
+    n, k = 500, 5
+    rows = []
+    for name in VARIANTS:
+        verdicts, seconds, named = [], [], 0
+        for seed in range(seeds):
+            rng = np.random.default_rng(seed)
+            pick = rng.choice(len(sources), n * k, replace=False)
+            labels = np.repeat([f"c{i}" for i in range(k)], n)
+            base_t, base_th = pools["base"]
+            t = base_t.iloc[pick].reset_index(drop=True)
+            th = base_th[pick].copy()
+            if name != "base":
+                var_t, var_th = pools[name]
+                first = pick[:n]
+                cols = [c for c in var_t.columns if c not in ("path", "split", "label")]
+                t.loc[:n - 1, cols] = var_t.iloc[first][cols].to_numpy()
+                th[:n] = var_th[first]
+            t["label"], t["split"] = labels, "all"
+            started = time.perf_counter()
+            r = check_shortcuts(t, th, seed=seed)
+            seconds.append(time.perf_counter() - started)
+            verdicts.append(r.status)
+            f = r.findings
+            named += int(((f["kind"] == "shortcut") & f["label"].str.contains("c0")).any())
+        v = pd.Series(verdicts)
+        rows.append([name, seeds, f"{(v == 'fail').mean():.3f}", f"{(v != 'pass').mean():.3f}",
+                     f"{named / seeds:.3f}", f"{np.median(seconds):.2f}"])
+    print(f"\nalpha {ALPHA}, min kappa {MIN_KAPPA}; 'base' has no shortcut (false positives)")
+    table(["planted in one class", "seeds", "fail rate", "fail or warn", "names c0",
+           "median s"], rows)
+    real, rth = scanned(CIFAR)
+    r = check_shortcuts(real, rth)
+    print(f"\nCIFAR-10 test, real labels (10,000 images): {r.status}: {r.summary}")
+    print("accuracy per family: " + ", ".join(f"{k[9:]} {v:.3f}" for k, v in r.metrics.items()
+                                              if k.startswith("accuracy_")))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    s = sub.add_parser("shortcuts")
+    s.add_argument("--seeds", type=int, default=200)
+    q = sub.add_parser("quality")
+    q.add_argument("--cleanvision", type=Path, default=DATA / "cleanvision")
+    c = sub.add_parser("cleanvision", help="write cleanvision's issue CSVs (run it first)")
+    c.add_argument("--python", required=True,
+                   help="a python with cleanvision 0.3.7, matplotlib and tabulate installed")
+    args = parser.parse_args()
+    if args.what == "shortcuts":
+        bench_shortcuts(args.seeds)
+    elif args.what == "cleanvision":
+        run_cleanvision(args.python)
+    else:
+        bench_quality(args.cleanvision)
+
+
+
+CLEANVISION_SCRIPT = """
+import sys, glob
+from cleanvision import Imagelab
+files = sorted(glob.glob(sys.argv[2]))
+lab = Imagelab(filepaths=files)
+lab.find_issues({k: {} for k in ("dark", "light", "blurry", "low_information", "odd_size")})
+lab.issues.to_csv(sys.argv[1])
+"""
+#: cleanvision issue -> datacheck quality kind
+PAIRED = {"dark": "dark", "light": "light", "blurry": "blurry", "low_information": "blank",
+          "odd_size": "odd_size"}
+
+
+def run_cleanvision(python: str) -> None:
+    import subprocess
+
+    out = DATA / "cleanvision"
+    out.mkdir(parents=True, exist_ok=True)
+    for csv, pattern in (("cifar10-test.csv", CIFAR / "*" / "*.jpg"),
+                         ("bsds.csv", BSDS / "*" / "*.jpg")):
+        subprocess.run([python, "-c", CLEANVISION_SCRIPT, str(out / csv), str(pattern)],
+                       check=True)
+
+
+def montage(paths: list[Path], out: Path, side: int = 96, per_row: int = 8) -> None:
+    paths = paths[:32]
+    if not paths:
+        return
+    sheet = Image.new("RGB", (per_row * (side + 4), -(-len(paths) // per_row) * (side + 4)),
+                      "white")
+    for i, p in enumerate(paths):
+        img = Image.open(p).convert("RGB")
+        scale = side / max(img.size)
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
+                         Image.NEAREST if scale > 1 else Image.BICUBIC)
+        sheet.paste(img, ((i % per_row) * (side + 4), (i // per_row) * (side + 4)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out)
+
+
+def bench_quality(cv_dir: Path) -> None:
+    from datacheck.checks.quality import check_quality
+    from datacheck.image_props import thumb_properties
+
+    header("quality: datacheck vs cleanvision")
+    rows = []
+    for name, folder in (("CIFAR-10 test", CIFAR), ("BSDS500", BSDS)):
+        csv = cv_dir / f"{folder.parent.name if name.startswith('CIFAR') else 'bsds'}.csv"
+        if not folder.is_dir() or not csv.is_file():
+            print(f"skipped {name}: needs {folder} and {csv} (run `checklist.py cleanvision`)")
+            continue
+        t, th = scanned(folder)
+        result = check_quality(t, thumb_properties(th)["edge"])
+        ours = result.findings
+        cv = pd.read_csv(csv, index_col=0)
+        cv.index = [str(Path(p).relative_to(folder).as_posix()) for p in cv.index]
+        for issue, kind in PAIRED.items():
+            theirs = set(cv.index[cv[f"is_{issue}_issue"]])
+            mine = set(ours.loc[ours["kind"] == kind, "path"])
+            both = theirs & mine
+            rows.append([name, f"{issue} / {kind}", len(theirs), len(mine), len(both)])
+            slug = f"{name.split()[0].lower()}-{kind}"
+            montage([folder / p for p in sorted(mine - theirs)], OUT / f"{slug}-datacheck-only.png")
+            montage([folder / p for p in sorted(theirs - mine)],
+                    OUT / f"{slug}-cleanvision-only.png")
+            montage([folder / p for p in sorted(both)], OUT / f"{slug}-both.png")
+        other = ours[~ours["kind"].isin(PAIRED.values())]
+        for kind, n in other["kind"].value_counts().items():
+            rows.append([name, f"— / {kind}", "", int(n), ""])
+            montage([folder / p for p in other.loc[other["kind"] == kind, "path"]],
+                    OUT / f"{name.split()[0].lower()}-{kind}-datacheck-only.png")
+    table(["dataset", "cleanvision / datacheck", "cleanvision", "datacheck", "both"], rows)
+    print(f"\nmontages: {OUT}/<dataset>-<kind>-{{both,datacheck-only,cleanvision-only}}.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,326 @@
+"""Copies among the scanned images: candidate pairs from hash searches, verified, each with the
+kind of copy it is (the pairs the duplicates and leakage checks report).
+
+Candidates (all exact searches):
+- the perceptual hash within ``threshold`` bits (re-encoded, resized, lightly edited copies);
+- every image's full variant hash among the other images' variant hashes within
+  ``variant_radius`` bits (:mod:`datacheck.variants`: mirrored, rotated, cropped 15-25%,
+  captioned, framed copies), and caption window against caption window (a bar painted over);
+- small images (both sides <= 64 px): shifted / zoomed / mirrored codes of the thumbnails
+  (:mod:`datacheck.small_copies`).
+
+Verification: identical bytes are ``exact``. Small pairs are aligned and compared on their
+thumbnails (:mod:`datacheck.small_copies`). Photo pairs that the perceptual hash found are
+compared on their thumbnails first (:mod:`datacheck.similar`: correlation, and an aligned
+correlation below 0.97). Pairs the thumbnails reject, and pairs that only a variant hash found,
+are re-read and matched with local features under a similarity transform plus a dense check
+(:mod:`datacheck.geometry`): thumbnails of different photos with one layout (two patches of
+sky with an edge) correlate like a crop of one photo, local features do not.
+Every verified pair gets a ``transform``: none, rescaled, recoloured, cropped, mirrored,
+rotated 90/180/270, overlay, shifted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from . import small_copies, variants
+from .neighbors import hamming_cross, hamming_pairs
+from .options import group, option
+from .parallel import available_cores
+from .similar import ALIGN_BELOW, MIN_ALIGNED, SMALL_SIDE, _gray, aligned_similarity, pair_scores
+
+if TYPE_CHECKING:
+    from .context import AuditContext
+
+PAIR_COLUMNS = ["i", "j", "kind", "distance", "similarity", "transform"]
+#: Hamming radius per hash kind that catches re-encoded, resized and lightly edited copies.
+DEFAULT_THRESHOLD = {"phash": 10, "dhash": 10, "ahash": 6, "whash": 6}
+#: Variant matches are worth reading the files for when their thumbnails, seen through the
+#: variant and aligned, correlate at least this (see _worth_reading).
+MIN_VIEW = 0.75
+#: Photo pairs whose mean colour differs by more than this (share of the range, any channel)
+#: are named ``recoloured`` rather than ``none``.
+RECOLOURED = 0.04
+
+
+@group("copies", order=20)
+@dataclass(frozen=True)
+class CopyOptions:
+    """How exact and near copies are found (the duplicates and leakage checks)."""
+
+    threshold: int | None = option(
+        None, "Hamming radius in bits for near duplicates [default: 10 for phash].",
+        minimum=0, maximum=32)
+    variant_radius: int = option(
+        8, "Hamming radius for mirrored, rotated, cropped, captioned or framed copies "
+        "(variant hashes); 0 turns that search off.", minimum=0, maximum=16)
+    min_similarity: float = option(
+        0.75, "Thumbnail correlation a near-duplicate candidate must reach.",
+        minimum=-1.0, maximum=1.0)
+    min_similarity_small: float = option(
+        0.90, "The same, when both images have a side <= 64 px.", minimum=-1.0, maximum=1.0)
+    max_residual_small: float = option(
+        0.25, "Small pairs only: after fitting one image's grey levels to the other's, at most "
+        "0.5% of pixels may differ by more than this (share of the range).", minimum=0.0)
+    small_alignment: bool = option(
+        True, "Small images (<= 64 px) of a dataset that is not a crowd of look-alikes: also "
+        "search shifted, re-cropped, rescaled and mirrored copies, verified after alignment.")
+
+    def radius(self, hash_name: str) -> int:
+        """The Hamming radius to search (the option, else the hash's default)."""
+        return self.threshold if self.threshold is not None else \
+            DEFAULT_THRESHOLD.get(hash_name, 10)
+
+
+def copy_pairs(ctx: AuditContext) -> pd.DataFrame:
+    """The verified copy pairs of an audit, computed once and shared by its checks."""
+    def compute() -> pd.DataFrame:
+        return find_copies(ctx.table, ctx.thumbs, ctx.variants, ctx.read,
+                           ctx.options["copies"], hash_name=ctx.options["scan"].hash,
+                           workers=ctx.workers)
+    return ctx.shared("copy_pairs", compute)
+
+
+def find_copies(table: pd.DataFrame, thumbs_of: Callable[[np.ndarray], np.ndarray],
+                variants_of: Callable[[np.ndarray], np.ndarray],
+                read: Callable[[int], bytes], options: CopyOptions, *, hash_name: str = "phash",
+                workers: int | None = None) -> pd.DataFrame:
+    """Verified pairs of rows (i < j, row positions in ``table``) that are copies.
+
+    ``thumbs_of(rows)`` / ``variants_of(rows)`` give the thumbnails / variant hashes of rows,
+    ``read(row)`` a file's bytes. Columns: ``kind`` (exact for identical bytes, else near),
+    ``distance`` (Hamming bits of the hash that found it), ``similarity`` (thumbnail
+    correlation, or the dense agreement of a geometric match; 1.0 for exact copies) and
+    ``transform``.
+    """
+    usable = np.flatnonzero(table["problem"].isna().to_numpy())
+    if len(usable) < 2:
+        return _frame([], [], [], [], [], [])
+    side = table[["width", "height"]].min(axis=1).to_numpy()
+    small = side[usable] <= SMALL_SIDE
+    cand = _candidates(table, usable, small, variants_of, thumbs_of, options, hash_name, workers)
+    i, j, dist, via = cand["i"], cand["j"], cand["distance"], cand["via"]
+    framed = np.zeros(len(table), dtype=bool)
+    framed[usable] = cand["framed"]
+    digests = table["digest"].to_numpy()
+    exact = digests[i] == digests[j]
+    sim = np.ones(len(i), dtype=np.float64)
+    transform = np.full(len(i), "none", dtype=object)
+    keep = exact.copy()
+    both_small = (side[i] <= SMALL_SIDE) & (side[j] <= SMALL_SIDE)
+    near = np.flatnonzero(~exact)
+    if len(near):
+        rows = np.unique(np.concatenate([i[near], j[near]]))
+        thumbs = thumbs_of(rows)
+        a, b = np.searchsorted(rows, i[near]), np.searchsorted(rows, j[near])
+        # photo pairs that only a variant hash found go straight to a geometric match on the
+        # files (the thumbnails of different photos of one layout, e.g. two patches of sky
+        # with an edge, correlate like a crop of one photo); the others first try the
+        # thumbnails, and those they reject get the geometric match too when a variant hash
+        # also matched (a caption bar or a watermark moves the thumbnail more than the hash)
+        on_thumbs = both_small[near] | (via[near] == "hash")
+        ok, score, name = _verify_thumbs(thumbs, side[i[near]], side[j[near]], a, b,
+                                         both_small[near], on_thumbs, options,
+                                         cand["aligned_small"])
+        gray = _gray(thumbs)
+        # two photos in the same plain frame correlate through the frame: their contents must
+        framed_pair = np.flatnonzero(ok & ~both_small[near] & framed[i[near]] & framed[j[near]])
+        if len(framed_pair):
+            inner = variants.view_similarity(
+                gray, a[framed_pair], b[framed_pair],
+                np.full(len(framed_pair), variants.TRIMMED), np.ones(len(framed_pair), bool))
+            ok[framed_pair] = inner >= MIN_VIEW
+        geo = np.flatnonzero(~ok & ~both_small[near])
+        geo = geo[_worth_reading(cand, near[geo], gray, rows, framed)]
+        if len(geo):
+            g_ok, g_score, g_name = _verify_files(i[near[geo]], j[near[geo]], read, workers)
+            ok[geo], score[geo], name[geo] = g_ok, g_score, g_name
+        keep[near], sim[near], transform[near] = ok, score, name
+        _name_plain(table, i, j, keep & ~exact & (transform == "none"), transform)
+    return _frame(i[keep], j[keep], exact[keep], dist[keep], sim[keep], transform[keep])
+
+
+def _worth_reading(cand: dict, pick: np.ndarray, gray: np.ndarray, rows: np.ndarray,
+                   framed: np.ndarray) -> np.ndarray:
+    """Which of the candidates ``pick`` (indices into ``cand``) are worth a geometric match on
+    the files: those a variant hash matched whose thumbnails, seen through that variant
+    (mirrored, rotated, the window) and aligned (:func:`similar.aligned_similarity`), correlate
+    at least MIN_VIEW (for a perceptual-hash match with a framed image: through its trimmed
+    window). BSDS500 planted copies: 99% of the variant matches pass; 100k mosaics of its crops:
+    480 of 9,069."""
+    kind = cand["kind"][pick].copy()
+    i, j = cand["i"][pick], cand["j"][pick]
+    bare = (kind < 0) & (framed[i] | framed[j])
+    kind[bare] = variants.TRIMMED
+    query, owner = cand["query"][pick].copy(), cand["owner"][pick].copy()
+    query[bare] = np.where(framed[j[bare]], i[bare], j[bare])  # the owner is a framed one
+    owner[bare] = np.where(framed[j[bare]], j[bare], i[bare])
+    both = cand["both"][pick] | (bare & framed[i] & framed[j])
+    good = np.zeros(len(pick), dtype=bool)
+    look = np.flatnonzero(kind >= 0)
+    if len(look):
+        good[look] = variants.view_similarity(
+            gray, np.searchsorted(rows, query[look]), np.searchsorted(rows, owner[look]),
+            kind[look], both[look]) >= MIN_VIEW
+    return good
+
+
+def _name_plain(table: pd.DataFrame, i, j, plain: np.ndarray, transform: np.ndarray) -> None:
+    """Name the verified pairs that no geometry was found for: another frame (the aspect
+    differs by > 2%: cropped, or a bar added), else recoloured (mean colour moved), else
+    rescaled (other size), else none."""
+    w = table["width"].to_numpy(dtype=np.float64)
+    h = table["height"].to_numpy(dtype=np.float64)
+    aspect = np.log(np.maximum(w, 1) / np.maximum(h, 1))
+    reframed = np.abs(aspect[i] - aspect[j]) > 0.02
+    colour = table[["mean_r", "mean_g", "mean_b"]].to_numpy(dtype=np.float64)
+    moved = np.abs(colour[i] - colour[j]).max(axis=1) > RECOLOURED
+    resized = (w[i] != w[j]) | (h[i] != h[j])
+    transform[plain & reframed] = "cropped"
+    transform[plain & ~reframed & moved] = "recoloured"
+    transform[plain & ~reframed & ~moved & resized] = "rescaled"
+
+
+def _candidates(table, usable, small, variants_of, thumbs_of, options, hash_name,
+                workers) -> dict[str, np.ndarray]:
+    """Candidate pairs (row i < row j) with the Hamming distance of the search that found them
+    and ``via``: ``hash`` (the perceptual hash), ``variant`` or ``small``; ``framed``, per
+    usable row, whether the image has a plain border (its trimmed hash differs); and
+    ``aligned_small``, whether small pairs are aligned (sparse mode, see small_copies)."""
+    framed = np.zeros(len(usable), dtype=bool)
+    hashes = table["hash"].to_numpy()[usable].astype(np.int64)
+    a, b, d = hamming_pairs(hashes, options.radius(hash_name), workers=workers)
+    found = [_found(a, b, d, 0)]
+    if options.variant_radius and (~small).sum() >= 2:
+        big = np.flatnonzero(~small)
+        var = variants_of(usable[big])
+        framed[big] = var[:, variants.TRIMMED] != var[:, 0]
+        found += _variant_candidates(var, big, options.variant_radius, workers)
+    crowded = True
+    if small.sum() >= 2:
+        both = small[a] & small[b]
+        crowded = small_copies.crowded(int(both.sum()), int(small.sum()))
+        if options.small_alignment and not crowded:
+            tiny = np.flatnonzero(small)
+            sa, sb, sd = small_copies.candidates(_gray(thumbs_of(usable[tiny])),
+                                                 options.radius(hash_name), workers=workers)
+            found.append(_found(tiny[sa], tiny[sb], sd, 2))
+    cand = {key: np.concatenate([f[key] for f in found]) for key in found[0]}
+    lo, hi = np.minimum(cand["a"], cand["b"]), np.maximum(cand["a"], cand["b"])
+    pair = lo * len(usable) + hi
+    # one row per pair: found by the perceptual hash if it was, else the closest match; the
+    # closest variant match is kept either way (which variant, who was the query)
+    first = _firsts(pair, cand["source"], cand["d"])
+    variant = np.full(len(first), -1, np.int64)
+    is_var = np.flatnonzero(cand["kind"] >= 0)
+    if len(is_var):
+        best = is_var[_firsts(pair[is_var], np.zeros(len(is_var)), cand["d"][is_var])]
+        variant[np.searchsorted(pair[first], pair[best])] = best
+    out = {"i": usable[lo[first]], "j": usable[hi[first]], "distance": cand["d"][first],
+           "via": np.array(["hash", "variant", "small"], dtype=object)[cand["source"][first]],
+           "kind": np.where(variant >= 0, cand["kind"][variant], -1),
+           "query": usable[cand["a"][variant]], "owner": usable[cand["b"][variant]],
+           "both": cand["both"][variant] & (variant >= 0)}
+    return {**out, "framed": framed, "aligned_small": options.small_alignment and not crowded}
+
+
+def _firsts(pair: np.ndarray, *keys) -> np.ndarray:
+    """Index of the first row of each distinct ``pair`` value, rows ordered by ``keys``
+    (the result is sorted by pair)."""
+    order = np.lexsort((*reversed(keys), pair))
+    sorted_pair = pair[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = sorted_pair[1:] != sorted_pair[:-1]
+    return order[first]
+
+
+def _found(a, b, d, source: int, kind=None, both: bool = False) -> dict[str, np.ndarray]:
+    """Candidate pairs from one search: ``a`` the image whose hash was the query, ``b`` the one
+    it matched (for variants, the owner of the variant ``kind``; ``both``: the query's own
+    variant of that kind matched, as for two caption windows)."""
+    n = len(a)
+    return {"a": np.asarray(a, np.int64), "b": np.asarray(b, np.int64),
+            "d": np.asarray(d, np.int64), "source": np.full(n, source, np.int8),
+            "kind": np.full(n, -1, np.int64) if kind is None else np.asarray(kind, np.int64),
+            "both": np.full(n, both, dtype=bool)}
+
+
+def _variant_candidates(var: np.ndarray, rows: np.ndarray, radius: int, workers) -> list[dict]:
+    """Pairs (as rows) whose full hash matches the other's variant hash, or whose caption
+    windows match each other."""
+    db, owner, kind = variants.search_table(var)
+    q, m, d = hamming_cross(var[:, 0], db, radius, workers=workers)
+    keep = owner[m] != q
+    out = [_found(rows[q[keep]], rows[owner[m[keep]]], d[keep], 1, kind[m[keep]])]
+    for column in variants.CAPTION:
+        ca, cb, cd = hamming_pairs(np.ascontiguousarray(var[:, column]), radius,
+                                   workers=workers)
+        out.append(_found(rows[ca], rows[cb], cd, 1, np.full(len(ca), column), both=True))
+    return out
+
+
+def _verify_thumbs(thumbs, side_i, side_j, a, b, both_small, wanted, options, aligned_small):
+    """(accepted, score, transform) of candidate pairs on their thumbnails (only the ``wanted``
+    ones; the others stay rejected)."""
+    gray = _gray(thumbs)
+    ok = np.zeros(len(a), dtype=bool)
+    score = np.zeros(len(a), dtype=np.float64)
+    name = np.full(len(a), "none", dtype=object)
+    tiny = np.flatnonzero(both_small)
+    if len(tiny):
+        ok[tiny], score[tiny], name[tiny] = small_copies.verify(
+            gray, side_i[tiny], side_j[tiny], a[tiny], b[tiny], options, aligned_small)
+    big = np.flatnonzero(~both_small & wanted)
+    if len(big):
+        sim, _ = pair_scores(gray, side_i[big], side_j[big], a[big], b[big])
+        passed = sim >= options.min_similarity
+        check = np.flatnonzero(passed & (sim < ALIGN_BELOW))
+        if len(check):
+            need, at = np.unique(np.concatenate([a[big][check], b[big][check]]),
+                                 return_inverse=True)
+            aligned = aligned_similarity(gray[need], at[:len(check)], at[len(check):])
+            passed[check] = aligned >= MIN_ALIGNED
+            name[big[check]] = "cropped"
+        ok[big], score[big] = passed, sim
+    return ok, score, name
+
+
+def _verify_files(i: np.ndarray, j: np.ndarray, read: Callable[[int], bytes], workers):
+    """(accepted, agreement, transform) of photo pairs matched on their files."""
+    import cv2
+
+    from .geometry import verify_pair
+
+    cv2.setNumThreads(1)
+
+    def one(pair: tuple[int, int]) -> tuple[bool, float, str]:
+        try:
+            accepted, transform, agreement = verify_pair(read(pair[0]), read(pair[1]))
+        except Exception:  # a file changed or vanished since the scan: not a verified copy
+            return False, 0.0, "none"
+        return accepted, agreement, transform
+
+    with ThreadPoolExecutor(max(1, workers or available_cores())) as pool:
+        results = list(pool.map(one, zip(i.tolist(), j.tolist())))
+    ok = np.array([r[0] for r in results], dtype=bool)
+    score = np.array([r[1] for r in results], dtype=np.float64)
+    name = np.array([r[2] for r in results], dtype=object)
+    return ok, score, name
+
+
+def _frame(i, j, exact, dist, sim, transform) -> pd.DataFrame:
+    """The pair table, typed even when empty (checks index arrays with its columns)."""
+    return pd.DataFrame({
+        "i": np.asarray(i, dtype=np.int64), "j": np.asarray(j, dtype=np.int64),
+        "kind": np.where(np.asarray(exact, dtype=bool), "exact", "near").astype(object),
+        "distance": np.asarray(dist, dtype=np.int64),
+        "similarity": np.round(np.asarray(sim, dtype=np.float64), 4),
+        "transform": np.asarray(transform, dtype=object),
+    }, columns=PAIR_COLUMNS)

@@ -1,0 +1,185 @@
+"""Copies among small images (both sides <= 64 px, e.g. CIFAR 32x32, Fashion-MNIST 28x28).
+
+Small images make perceptual hashes collide by the thousand where a dataset is a crowd of
+look-alikes (Fashion-MNIST: centred silhouettes on black), yet real datasets of small photos
+(CIFAR-10) hold copies that are re-cropped, shifted by 1-3 px, rescaled 5-15%, recoloured or
+mirrored, which an unaligned comparison rejects and a third of which are beyond 10 bits of
+phash. So the small images of a dataset are handled in one of two modes:
+
+- **sparse** (perceptual-hash candidates are rare: at most ``CROWDED_RATE`` of all pairs, or
+  fewer than ``MIN_CROWD``; CIFAR-10 test: 143 pairs, 2.9e-6 of all): every image gets 12
+  phash-like codes of its grey thumbnail (itself, its mirror, 8 shifts by 2 px, zooms 1.1 and
+  1.2, each a resampling folded into the DCT matrices, ~16 us an image), searched exactly; an
+  image with more than ``DENSE_ABOVE`` plain-code neighbours searches with its own code only,
+  and each other keeps its ``TOP_K`` nearest matches. Every candidate pair is then *aligned*
+  (:mod:`datacheck.small_align`) and is a copy when the aligned correlation is >= ``MIN_CORR``
+  and correlation + detail (high-pass) correlation >= ``MIN_SUM``. CIFAR-10 test: 36 of the 39
+  published near-duplicate pairs (two of the three misses are different shots of one scene),
+  0 other pairs across classes.
+- **crowded** (Fashion-MNIST: 7.2M candidate pairs, 3e-3 of all): the perceptual-hash candidates
+  only, verified unaligned (:func:`datacheck.similar.pair_scores`: correlation >= 0.90 and a fit
+  residual <= 0.25), which tells re-encoded, resized and brightened copies from different
+  products of one silhouette (73 flagged test<->train pairs). Aligned matching cannot: there it
+  accepts thousands of look-alikes, so shifted, cropped and mirrored copies of such images are
+  not searched.
+
+Figures: benchmarks/leakage_cifar.py, benchmarks/small_images.py, benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .neighbors import hamming_pairs
+from .similar import pair_scores
+from .small_align import align
+
+#: Crowded mode when more than this share of all pairs of small images are hash candidates
+#: (CIFAR-10 test: 2.9e-6; sklearn's digits drawn at 28x28: 1.5e-4; Fashion-MNIST: 3e-3) ...
+CROWDED_RATE = 5e-5
+#: ... and there are at least this many (a few pairs among a few images say nothing).
+MIN_CROWD = 50
+#: Images with more plain-code neighbours than this search with their own code only ...
+DENSE_ABOVE = 5
+#: ... and the others keep this many nearest variant matches.
+TOP_K = 5
+#: Acceptance of an aligned pair: aligned correlation, and correlation + detail correlation.
+MIN_CORR = 0.80
+MIN_SUM = 1.50
+
+
+def _dct8(n=32):
+    """First 8 rows of the orthonormal n-point DCT-II matrix (what phash keeps)."""
+    k = np.arange(n)
+    c = np.sqrt(2 / n) * np.cos(np.pi * (2 * k[None, :] + 1) * np.arange(8)[:, None] / (2 * n))
+    c[0] /= np.sqrt(2)
+    return c
+
+
+def _resample(shift=0.0, zoom=1.0, mirror=False, n=32):
+    """n x n matrix of a 1-D linear resampling: out[y] = in[(y-c)/zoom + c + shift], edges
+    clamped, optionally mirrored."""
+    cc = (n - 1) / 2
+    m = np.zeros((n, n))
+    for y in range(n):
+        s = min(max((y - cc) / zoom + cc + shift, 0), n - 1)
+        y0 = min(int(s), n - 2)
+        f = s - y0
+        m[y, y0] += 1 - f
+        m[y, y0 + 1] += f
+    return m[:, ::-1] if mirror else m
+
+
+#: Hash variants (y op, x op): identity, mirror, the 8 shifts by 2 px, zoom 1.1 and 1.2.
+VARIANTS = [((0, 1, False), (0, 1, False)), ((0, 1, False), (0, 1, True))] + [
+    ((dy, 1, False), (dx, 1, False)) for dy in (-2, 0, 2) for dx in (-2, 0, 2) if dy or dx] + [
+    ((0, z, False), (0, z, False)) for z in (1.1, 1.2)]
+
+
+def _variant_ops():
+    c = _dct8()
+    ops = sorted({op for v in VARIANTS for op in v})
+    mats = np.stack([c @ _resample(*op) for op in ops]).astype(np.float32)  # K x 8 x 32
+    index = {op: k for k, op in enumerate(ops)}
+    return mats, [(index[y], index[x]) for y, x in VARIANTS]
+
+
+_MATS, _PAIRS = _variant_ops()
+
+
+def codes(gray: np.ndarray, chunk: int = 8192) -> np.ndarray:
+    """N x 12 phash-like codes (8x8 low DCT of the grey thumbnail vs its median) of each
+    variant in ``VARIANTS`` (column 0: the image itself)."""
+    n = len(gray)
+    out = np.empty((n, len(VARIANTS)), np.int64)
+    for s in range(0, n, chunk):
+        g = np.asarray(gray[s:s + chunk], np.float32)
+        right = np.einsum("nyx,kbx->nkyb", g, _MATS, optimize=True)
+        for v, (ky, kx) in enumerate(_PAIRS):
+            d = np.matmul(_MATS[ky], right[:, kx]).reshape(len(g), 64)
+            bits = d > np.median(d, axis=1, keepdims=True)
+            out[s:s + chunk, v] = np.packbits(bits, axis=1).view(">u8").astype(
+                np.uint64).view(np.int64).ravel()
+    return out
+
+
+def crowded(pairs: int, n: int) -> bool:
+    """Whether ``n`` images with ``pairs`` perceptual-hash candidate pairs among them are a
+    crowd: at least MIN_CROWD pairs, and more than CROWDED_RATE of all possible pairs (a rate
+    does not grow with the dataset, a count does)."""
+    return pairs >= MIN_CROWD and pairs > CROWDED_RATE * n * (n - 1) / 2
+
+
+def candidates(gray: np.ndarray, radius: int, *, workers: int | None = None):
+    """Candidate pairs (i, j, distance) among small images in sparse mode."""
+    return _sparse_candidates(codes(gray), radius, workers)
+
+
+def verify(gray, side_i, side_j, a, b, options, aligned: bool):
+    """(accepted, score, transform) of small pairs ``a[k], b[k]`` (rows of the grey
+    thumbnails): aligned (sparse mode) or unaligned (crowded mode)."""
+    if not aligned:
+        sim, res = pair_scores(gray, side_i, side_j, a, b,
+                               residual_from=options.min_similarity_small)
+        ok = (sim >= options.min_similarity_small) & (res <= options.max_residual_small)
+        return ok, sim.astype(np.float64), np.full(len(a), "none", dtype=object)
+    scores = align(gray, side_i, side_j, a, b)
+    corr, detail = scores[:, 1], scores[:, 2]
+    ok = (corr >= MIN_CORR) & (corr + detail >= MIN_SUM)
+    return ok, np.where(ok, corr, scores[:, 0]), _names(scores)
+
+
+def _names(scores: np.ndarray) -> np.ndarray:
+    """mirrored > rescaled (a zoom off by >= 6% or a rotation >= 0.05 rad) > shifted (>= 1 px at
+    32) > recoloured (grey levels: slope off by > 10% or offset > 12) > none."""
+    name = np.full(len(scores), "none", dtype=object)
+    name[(np.abs(scores[:, 10] - 1) > 0.1) | (np.abs(scores[:, 11]) > 12)] = "recoloured"
+    name[np.hypot(scores[:, 7], scores[:, 8]) >= 1.0] = "shifted"
+    zoom = np.abs(np.log(np.clip(scores[:, 4:6], 1e-3, None)))
+    name[(zoom.max(axis=1) >= 0.06)
+         | (np.abs(scores[:, 6]) >= 0.05)] = "rescaled"
+    name[scores[:, 3] > 0] = "mirrored"
+    return name
+
+
+def _sparse_candidates(codes, radius, workers, dense_above=DENSE_ABOVE, top_k=TOP_K):
+    """Candidate pairs (i, j, distance) with a density cap. ``codes``: N x V variant codes
+    (column 0: the image). An image's degree is how many plain codes lie within ``radius`` of
+    its own. Sparse images (degree <= dense_above) search with all V codes and keep their
+    ``top_k`` nearest matches; dense ones search with the plain code only."""
+    n, v = codes.shape
+    a, b, d0 = hamming_pairs(codes[:, 0], radius, workers=workers)
+    deg = np.bincount(a, minlength=n) + np.bincount(b, minlength=n)
+    sparse = deg <= dense_above
+    dd = ~sparse[a] & ~sparse[b]
+    pi, pj, pd = a[dd], b[dd], d0[dd].astype(np.int64)
+    sp, de = np.flatnonzero(sparse), np.flatnonzero(~sparse)
+    allc = np.concatenate([codes[sp].T.ravel(), codes[de, 0]])
+    owner = np.concatenate([np.tile(sp, v), de])
+    a, b, d = hamming_pairs(allc, radius, workers=workers)
+    a, b = owner[a], owner[b]
+    k = a != b
+    a, b, d = a[k], b[k], d[k]
+    # best distance per image pair, then the top_k per sparse endpoint
+    key = np.minimum(a, b) * n + np.maximum(a, b)
+    o = np.lexsort((d, key))
+    key, d = key[o], d[o]
+    first = np.ones(len(key), bool)
+    first[1:] = key[1:] != key[:-1]
+    key, d = key[first], d[first]
+    i, j = key // n, key % n
+    keep = np.zeros(len(key), bool)
+    for x in (i, j):
+        s = sparse[x]
+        idx = np.flatnonzero(s)
+        o = idx[np.lexsort((d[idx], x[idx]))]
+        xs = x[o]
+        start = np.ones(len(o), bool)
+        start[1:] = xs[1:] != xs[:-1]
+        grp = np.cumsum(start) - 1
+        rank = np.arange(len(o)) - np.flatnonzero(start)[grp]
+        keep[o[rank < top_k]] = True
+    dist = np.concatenate([d[keep].astype(np.int64), pd])
+    return np.concatenate([i[keep], pi]), np.concatenate([j[keep], pj]), dist
+
+

@@ -1,0 +1,84 @@
+"""Small images (<= 64 px): re-cropped, shifted, rescaled, recoloured and mirrored copies of real
+photo crops are found after alignment; distinct images are not paired; crowds of look-alikes
+switch to the unaligned test."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageOps
+from sklearn.datasets import load_digits
+
+from datacheck import audit, small_copies
+from datacheck.neighbors import hamming_pairs
+from tests.conftest import distinct_patches, save
+
+#: Planted kind -> edit of a 32x32 image (the copy stays 32x32, as in CIFAR).
+EDITS = {
+    "shift2": lambda im: im.crop((2, 0, 32, 32)).resize((32, 32), Image.BICUBIC),
+    "recrop": lambda im: im.crop((1, 2, 30, 31)).resize((32, 32), Image.BICUBIC),
+    "zoom": lambda im: im.crop((2, 2, 30, 30)).resize((32, 32), Image.BICUBIC),
+    "mirror": ImageOps.mirror,
+    "recolour": lambda im: ImageEnhance.Color(ImageEnhance.Brightness(im).enhance(0.8))
+    .enhance(1.6),
+}
+
+
+def _small_photos(n: int) -> list[Image.Image]:
+    """n distinct 32x32 crops of real photos (textured, non-overlapping cells)."""
+    return [p.resize((32, 32), Image.BOX) for p in distinct_patches(n, size=96, seed=5)]
+
+
+def test_small_copies_are_found_after_alignment(tmp_path):
+    images = _small_photos(60)
+    root = tmp_path / "data"
+    for k, img in enumerate(images[:50]):
+        save(img, root / "train" / "c" / f"t{k:02d}.png")
+    for k, img in enumerate(images[50:]):
+        save(img, root / "test" / "c" / f"u{k:02d}.png")  # distinct test images
+    expected = set()
+    for k, (kind, edit) in enumerate(EDITS.items()):
+        copy = f"test/c/{kind}.jpg"
+        save(edit(images[k]), root / copy, quality=75)
+        expected.add((f"train/c/t{k:02d}.png", copy))
+    report = audit(root, checks=["leakage"], cache_dir=tmp_path / "c", progress=False,
+                   workers=1)
+    leaks = report.checks["leakage"].findings
+    found = {(r.a, r.b): r.transform for r in leaks.itertuples()}
+    assert set(found) == expected, (set(found) - expected, expected - set(found))
+    assert found[("train/c/t03.png", "test/c/mirror.jpg")] == "mirrored"
+    # the unaligned test alone finds none of the shifted or mirrored ones
+    plain = audit(root, checks=["leakage"], cache_dir=tmp_path / "c", progress=False,
+                  workers=1, small_alignment=False)
+    plain_found = set(zip(plain.checks["leakage"].findings["a"],
+                          plain.checks["leakage"].findings["b"]))
+    assert not {p for p in plain_found if "shift2" in p[1] or "mirror" in p[1]}
+
+
+def test_a_crowd_of_look_alikes_is_verified_unaligned(tmp_path):
+    """Handwritten digits (sklearn's 8x8 scans, drawn at 28x28) collide in hash space: the
+    dataset is crowded, so the strict unaligned test decides and different digits of one
+    class are not reported; a re-encoded copy still is."""
+    digits = load_digits()
+    pick = np.random.default_rng(0).choice(len(digits.images), 1000, replace=False)
+    gray = np.stack([np.asarray(Image.fromarray((digits.images[k] * 16).astype(np.uint8))
+                                .resize((28, 28), Image.BICUBIC), dtype=np.float32)
+                     for k in pick])
+    thumbs = np.stack([np.asarray(Image.fromarray(g, "F").resize((32, 32), Image.BOX))
+                       for g in gray])  # what the scan keeps: 32x32 thumbnails
+    codes = small_copies.codes(thumbs)
+    a, b, _ = hamming_pairs(codes[:, 0], 10)
+    assert small_copies.crowded(len(a), len(gray))
+    root = tmp_path / "digits"
+    for n, k in enumerate(pick):
+        split = "train" if n < 800 else "test"
+        img = Image.fromarray(gray[n].astype(np.uint8))
+        save(img, root / split / str(digits.target[k]) / f"d{n:03d}.png")
+    source = root / "train" / str(digits.target[pick[0]]) / "d000.png"
+    save(Image.open(source), root / "test" / str(digits.target[pick[0]]) / "copy.jpg",
+         quality=90)
+    report = audit(root, checks=["leakage"], cache_dir=tmp_path / "c", progress=False,
+                   workers=1)
+    leaks = report.checks["leakage"].findings
+    assert (f"train/{digits.target[pick[0]]}/d000.png",
+            f"test/{digits.target[pick[0]]}/copy.jpg") in set(zip(leaks["a"], leaks["b"]))
+    assert len(leaks) <= 3, leaks  # sklearn's digits hold a few real duplicates, not dozens
