@@ -245,3 +245,26 @@ def test_device_recipes_and_mirror():
                          progress=False)
     assert (cv.recipe.side, cv.recipe.width, cv.recipe.batch_size) == (32, 32, 256)
     assert cv.probs.shape == (40, 2) and np.allclose(cv.probs.sum(1), 1, atol=1e-4)
+
+
+def test_cpu_skip_estimates_colour_photos_longer():
+    """Above CPU_LIMIT images without a GPU, label_noise is skipped unless asked for, and the
+    estimate in the reason counts colour photos' 32x32 training."""
+    from datacheck import options as grouped
+    from datacheck.checks import Skip, get
+    from datacheck.checks.label_noise import COLOUR_COST, CPU_LIMIT
+    from datacheck.context import AuditContext
+
+    n = CPU_LIMIT * 2
+    reasons = {}
+    for name, saturation in (("grey", 0.0), ("colour", 0.3)):
+        table = pd.DataFrame({"path": [f"{k}.png" for k in range(n)],
+                              "label": ["a", "b"] * CPU_LIMIT, "problem": [None] * n,
+                              "saturation": [saturation] * n})
+        ctx = AuditContext(None, table, None, "", grouped.resolve({}, {"device": "cpu"}),
+                           ["label_noise"], explicit=False)
+        with pytest.raises(Skip) as caught:
+            get("label_noise").run(ctx)
+        reasons[name] = str(caught.value)
+    assert "~2 min" in reasons["grey"]
+    assert f"~{2 * COLOUR_COST:.0f} min" in reasons["colour"]
