@@ -54,12 +54,13 @@ def _load_photos() -> None:
             _PHOTOS.append(np.asarray(img.convert("RGB")))
 
 
-def _mosaic(k: int) -> Image.Image:
-    """Image number ``k``: four random crops (3:4 aspect, 120-320 px wide) as a 2x2 grid."""
+def mosaic(photos: list[np.ndarray], k: int) -> Image.Image:
+    """Image number ``k``: four random crops of ``photos`` (3:4 aspect, 120-320 px wide) as a
+    2x2 grid."""
     rng = np.random.default_rng(k)
     canvas = Image.new("RGB", (640, 480))
     for tile in range(4):
-        photo = _PHOTOS[rng.integers(len(_PHOTOS))]
+        photo = photos[rng.integers(len(photos))]
         h, w = photo.shape[:2]
         cw = int(rng.integers(120, min(320, w, h * 4 // 3) + 1))
         ch = cw * 3 // 4
@@ -71,7 +72,7 @@ def _mosaic(k: int) -> Image.Image:
 
 def _write(job: tuple[int, str]) -> None:
     k, path = job
-    _mosaic(k).save(path, "JPEG", quality=90)
+    mosaic(_PHOTOS, k).save(path, "JPEG", quality=90)
 
 
 def make_dataset(count: int) -> tuple[Path, dict]:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 from _common import DATA, HERE, SHARED, footer, header, table
+from e2e import mosaic
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 SOURCE = SHARED / "bsds500"
@@ -123,21 +124,6 @@ def plant(img: Image.Image, kind: str, rng: np.random.Generator) -> Image.Image:
         out.paste(img.resize((sw, sh), Image.BILINEAR), ((cw - sw) // 2, (ch - sh) // 2))
         return out
     raise ValueError(kind)
-
-
-def mosaic(photos: list[np.ndarray], k: int) -> Image.Image:
-    """As benchmarks/e2e.py ``_mosaic(k)``: a 2x2 grid of random crops of the photos."""
-    rng = np.random.default_rng(k)
-    canvas = Image.new("RGB", (640, 480))
-    for tile in range(4):
-        photo = photos[rng.integers(len(photos))]
-        h, w = photo.shape[:2]
-        cw = int(rng.integers(120, min(320, w, h * 4 // 3) + 1))
-        ch = cw * 3 // 4
-        x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
-        crop = Image.fromarray(photo[y:y + ch, x:x + cw]).resize((320, 240), Image.BILINEAR)
-        canvas.paste(crop, ((tile % 2) * 320, (tile // 2) * 240))
-    return canvas
 
 
 def build() -> dict[str, str]:

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageFilter
 
 from .image_props import file_properties, thumb_properties
+from .similar import SMALL_SIDE
 from .storage import is_url, read_bytes
 from .variants import variant_hashes
 
@@ -126,8 +127,8 @@ def _features(img, digest, width, height, mode, fmt, hash_name, props: dict) -> 
     rgb = to_rgb(img)
     gray = rgb.convert("L")
     h = hash_to_int(HASHES[hash_name](gray))
-    # small images (<= 64 px a side) are matched on their thumbnails (small_copies), not here
-    variants = (variant_hashes(gray, full_size=(width, height)) if min(width, height) > 64
+    # small images (<= SMALL_SIDE a side) are matched on their thumbnails (small_copies), not here
+    variants = (variant_hashes(gray, full_size=(width, height)) if min(width, height) > SMALL_SIDE
                 else np.zeros(0, np.uint64))
     thumb = rgb.resize((THUMB, THUMB), Image.BOX)
     px = np.asarray(thumb, dtype=np.float32)

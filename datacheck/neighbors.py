@@ -45,6 +45,16 @@ def _grow(a, n):
     return b
 
 
+@numba.njit(cache=True, inline="always")
+def _found_earlier(x, k, shifts, masks, radii):
+    """Whether a substring before k is within its radius for the XOR ``x`` of two hashes (an
+    earlier substring's pass reports that pair)."""
+    for e in range(k):
+        if _popcount((x >> shifts[e]) & masks[e]) <= radii[e]:
+            return True
+    return False
+
+
 @numba.njit(cache=True, nogil=True)
 def _brute_chunk(h, lo, hi, threshold):
     cap = 1024
@@ -103,12 +113,7 @@ def _mih_chunk(hs, order, sorted_keys, starts, dense, flips, k, shifts, masks, r
                 d = _popcount(x)
                 if d > threshold:
                     continue
-                earlier = False  # would an earlier substring have found this pair?
-                for e in range(k):
-                    if _popcount((x >> shifts[e]) & masks[e]) <= radii[e]:
-                        earlier = True
-                        break
-                if earlier:
+                if _found_earlier(x, k, shifts, masks, radii):
                     continue
                 if n == out_i.shape[0]:
                     out_i = _grow(out_i, n + 1)
@@ -146,12 +151,7 @@ def _cross_chunk(q, qkeys, ds, order, sorted_keys, starts, dense, flips, k, shif
                 d = _popcount(x)
                 if d > threshold:
                     continue
-                earlier = False  # would an earlier substring have found this pair?
-                for e in range(k):
-                    if _popcount((x >> shifts[e]) & masks[e]) <= radii[e]:
-                        earlier = True
-                        break
-                if earlier:
+                if _found_earlier(x, k, shifts, masks, radii):
                     continue
                 if n == out_i.shape[0]:
                     out_i = _grow(out_i, n + 1)

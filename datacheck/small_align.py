@@ -45,6 +45,27 @@ def align(gray, side_i, side_j, i, j) -> np.ndarray:
     return out
 
 
+@numba.njit(cache=True, inline="always")
+def _source(u, v, s, c, cr, sr, zy, zx, dy, dx, m):
+    """Where A's pixel (u, v from the centre c) samples B under the warp (rotation cr/sr, zoom
+    zy/zx, shift dy/dx, mirrored when m): (inside B, y0, x0, fy, fx) for bilinear sampling."""
+    yy = (cr * u - sr * v) / zy + c + dy
+    xx = (sr * u + cr * v) / zx + c + dx
+    if yy < 0.0 or yy > s - 1 or xx < 0.0 or xx > s - 1:
+        return False, 0, 0, 0.0, 0.0
+    if m:
+        xx = s - 1 - xx
+    y0 = min(int(yy), s - 2)
+    x0 = min(int(xx), s - 2)
+    return True, y0, x0, yy - y0, xx - x0
+
+
+@numba.njit(cache=True, inline="always")
+def _bilinear(B, y0, x0, fy, fx):
+    return ((1 - fy) * (1 - fx) * B[y0, x0] + (1 - fy) * fx * B[y0, x0 + 1]
+            + fy * (1 - fx) * B[y0 + 1, x0] + fy * fx * B[y0 + 1, x0 + 1])
+
+
 @numba.njit(cache=True, nogil=True, fastmath=True)
 def _corr2(A, Ah, B, Bh, m, zy, zx, rot, dy, dx, min_share, want_hp):
     """(plain corr, high-pass corr) of A with warped B (Ah, Bh: high-pass copies)."""
@@ -57,23 +78,10 @@ def _corr2(A, Ah, B, Bh, m, zy, zx, rot, dy, dx, min_share, want_hp):
     for y in range(s):
         u = y - c
         for x in range(s):
-            v = x - c
-            yy = (cr * u - sr * v) / zy + c + dy
-            xx = (sr * u + cr * v) / zx + c + dx
-            if yy < 0.0 or yy > s - 1 or xx < 0.0 or xx > s - 1:
+            inside, y0, x0, fy, fx = _source(u, x - c, s, c, cr, sr, zy, zx, dy, dx, m)
+            if not inside:
                 continue
-            if m:
-                xx = s - 1 - xx
-            y0 = min(int(yy), s - 2)
-            x0 = min(int(xx), s - 2)
-            fy = yy - y0
-            fx = xx - x0
-            w00 = (1 - fy) * (1 - fx)
-            w01 = (1 - fy) * fx
-            w10 = fy * (1 - fx)
-            w11 = fy * fx
-            b = (w00 * B[y0, x0] + w01 * B[y0, x0 + 1] + w10 * B[y0 + 1, x0]
-                 + w11 * B[y0 + 1, x0 + 1])
+            b = _bilinear(B, y0, x0, fy, fx)
             a = A[y, x]
             n += 1
             sa += a
@@ -82,8 +90,7 @@ def _corr2(A, Ah, B, Bh, m, zy, zx, rot, dy, dx, min_share, want_hp):
             sbb += b * b
             sab += a * b
             if want_hp:
-                bh = (w00 * Bh[y0, x0] + w01 * Bh[y0, x0 + 1] + w10 * Bh[y0 + 1, x0]
-                      + w11 * Bh[y0 + 1, x0 + 1])
+                bh = _bilinear(Bh, y0, x0, fy, fx)
                 ah = Ah[y, x]
                 ha += ah
                 hb += bh
@@ -120,19 +127,10 @@ def _residual(A, B, m, zy, zx, rot, dy, dx, share):
     for y in range(s):
         u = y - c
         for x in range(s):
-            v = x - c
-            yy = (cr * u - sr * v) / zy + c + dy
-            xx = (sr * u + cr * v) / zx + c + dx
-            if yy < 0.0 or yy > s - 1 or xx < 0.0 or xx > s - 1:
+            inside, y0, x0, fy, fx = _source(u, x - c, s, c, cr, sr, zy, zx, dy, dx, m)
+            if not inside:
                 continue
-            if m:
-                xx = s - 1 - xx
-            y0 = min(int(yy), s - 2)
-            x0 = min(int(xx), s - 2)
-            fy = yy - y0
-            fx = xx - x0
-            xb[n] = ((1 - fy) * ((1 - fx) * B[y0, x0] + fx * B[y0, x0 + 1])
-                     + fy * ((1 - fx) * B[y0 + 1, x0] + fx * B[y0 + 1, x0 + 1]))
+            xb[n] = _bilinear(B, y0, x0, fy, fx)
             xa[n] = A[y, x]
             n += 1
     if n < 4:
