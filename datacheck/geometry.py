@@ -132,6 +132,7 @@ def _match(kpa, da, kpb, db):
         return None, 0
     pa = np.float32([kpa[g.queryIdx].pt for g in good])
     pb = np.float32([kpb[g.trainIdx].pt for g in good])
+    cv2.setRNGSeed(0)  # RANSAC samples from the calling thread's RNG: same pair, same answer
     m, inl = cv2.estimateAffinePartial2D(pa, pb, method=cv2.RANSAC,
                                          ransacReprojThreshold=RANSAC_PX, maxIters=2000,
                                          confidence=0.995)
