@@ -30,8 +30,8 @@ from PIL import Image, ImageEnhance, ImageOps
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, HERE, SHARED, header, table  # noqa: E402
 
-from datacheck.dataset import load_dataset  # noqa: E402
-from datacheck.scan import ScanOptions, feature_config, open_cache, scan_table  # noqa: E402
+from datacheck.features.scan import ScanOptions, feature_config, open_cache, scan_table  # noqa: E402
+from datacheck.sources.dataset import load_dataset  # noqa: E402
 
 CIFAR = SHARED / "cifar10-test" / "test"
 BSDS = SHARED / "bsds500"
@@ -179,7 +179,7 @@ def montage(paths: list[Path], out: Path, side: int = 96, per_row: int = 8) -> N
 
 def bench_quality(cv_dir: Path) -> None:
     from datacheck.checks.quality import check_quality
-    from datacheck.image_props import thumb_properties
+    from datacheck.features.image_props import thumb_properties
 
     header("quality: datacheck vs cleanvision")
     rows = []

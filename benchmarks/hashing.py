@@ -104,7 +104,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import datacheck
-    from datacheck.images import DRAFT_SIDE, decode_file
+    from datacheck.features.images import DRAFT_SIDE, decode_file
 
     header("hashing throughput")
     files = make_jpegs(args.count)

@@ -32,7 +32,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict
 
 from datacheck.checks.label_noise import check_label_noise
-from datacheck.models import cross_val_probs
+from datacheck.learning.models import cross_val_probs
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
 CIFAR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10-test"

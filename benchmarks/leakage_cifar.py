@@ -35,9 +35,9 @@ def pairs_of(root: Path, cache: Path, workers, **options):
     """(paths, labels, verified pair table, seconds) of datacheck's copy search on ``root``."""
     from datacheck import options as grouped
     from datacheck.context import AuditContext
-    from datacheck.copies import copy_pairs
-    from datacheck.dataset import load_dataset
-    from datacheck.scan import feature_config, open_cache, scan_table
+    from datacheck.features.scan import feature_config, open_cache, scan_table
+    from datacheck.matching.copies import copy_pairs
+    from datacheck.sources.dataset import load_dataset
 
     opts = grouped.resolve({}, {"cache_dir": str(cache), "workers": workers, **options})
     dataset = load_dataset(root)

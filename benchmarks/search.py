@@ -5,11 +5,11 @@ item with 0..threshold random bits flipped), shuffled. Every exact method must r
 set of pairs (asserted), and that set must hold every planted pair (asserted).
 
 Methods, each in a fresh subprocess so its peak memory (max RSS) is its own:
-- ``datacheck.neighbors.hamming_pairs(hashes, threshold)`` (multi-index hashing, numba, all
+- ``datacheck.matching.neighbors.hamming_pairs(hashes, threshold)`` (multi-index hashing, numba, all
   cores). Its JIT warm-up (first calls on a small input: loading the numba cache from disk, or
   compiling when there is none) is timed separately and not counted in ``seconds``; a one-off
   line also times a compile from scratch (empty NUMBA_CACHE_DIR).
-- ``datacheck.neighbors.hamming_pairs(..., method="brute")`` up to ``--brute-max`` (reference).
+- ``matching.neighbors.hamming_pairs(..., method="brute")`` up to ``--brute-max`` (reference).
 - faiss-cpu ``IndexBinaryFlat`` + ``range_search(codes, threshold + 1)`` (faiss keeps distances
   strictly below the radius), pairs i < j extracted from the result; up to
   ``--skip-faiss-above`` (default 100,000: at 1M it takes several minutes on 2 cores).
@@ -69,7 +69,7 @@ def child(method: str, npy: str, threshold: int, out: str) -> None:
     hashes = np.load(npy)
     warm = 0.0
     if method.startswith("datacheck"):
-        from datacheck.neighbors import hamming_pairs
+        from datacheck.matching.neighbors import hamming_pairs
 
         t = time.perf_counter()
         hamming_pairs(hashes[:100], threshold)  # brute-force kernel

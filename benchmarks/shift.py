@@ -23,7 +23,7 @@ from scipy import stats
 from sklearn.datasets import load_digits
 
 from datacheck.checks.shift import check_shift
-from datacheck.images import decode_bytes
+from datacheck.features.images import decode_bytes
 
 SCENARIOS = ["none", "brightness x0.95", "noise sd=1/16", "10% corrupted", "90% one class"]
 

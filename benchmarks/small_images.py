@@ -20,7 +20,7 @@ pairs with one image in train and one in test) and after (the audit's leakage fi
 "other" pairs are split into original test image <-> train image (Fashion-MNIST's own) and
 planted copy <-> a train image other than its source. Then what verification computes for the
 cross-split candidates at the largest threshold (thumbnail correlation and affine-fit residual,
-``datacheck.similar.pair_scores``), per kind of pair. For the original pairs the verified ones
+``matching.similar.pair_scores``), per kind of pair. For the original pairs the verified ones
 are compared pixel by pixel, and montages are saved to benchmarks/_out/: verified pairs (a
 random sample, the most and the least alike) and candidates that reach the old correlation bar
 0.97 but fail the residual test.
@@ -198,10 +198,10 @@ def main() -> None:
     args = parser.parse_args()
 
     import datacheck
-    from datacheck.copies import CopyOptions
+    from datacheck.matching.copies import CopyOptions
 
     defaults = CopyOptions()
-    from datacheck.neighbors import hamming_pairs
+    from datacheck.matching.neighbors import hamming_pairs
 
     bars = {"min_similarity_small": args.min_similarity_small
             if args.min_similarity_small is not None else defaults.min_similarity_small,
@@ -290,10 +290,10 @@ def _similarities(scanned, usable, hashes, splits, threshold, planted, copies,
     """What the verification sees: thumbnail correlation and fit residual of the cross-split
     hash candidates, each pair compared at the smaller image's resolution as the audit does.
     Returns them as a table of (train path a, test path b, group, similarity, residual)."""
-    from datacheck.cache import FeatureCache
-    from datacheck.neighbors import hamming_pairs
-    from datacheck.scan import feature_config
-    from datacheck.similar import pair_scores
+    from datacheck.features.cache import FeatureCache
+    from datacheck.features.scan import feature_config
+    from datacheck.matching.neighbors import hamming_pairs
+    from datacheck.matching.similar import pair_scores
 
     i, j, dist = hamming_pairs(hashes, threshold)
     cross = splits[i] != splits[j]
@@ -396,8 +396,8 @@ def _other_small_images(bars) -> None:
 
     from skimage import data
 
-    from datacheck.images import decode_bytes
-    from datacheck.similar import pair_scores
+    from datacheck.features.images import decode_bytes
+    from datacheck.matching.similar import pair_scores
 
     faces = [Image.fromarray((a * 255).round().astype(np.uint8)) for a in data.lfw_subset()[:100]]
     crops, rng = [], np.random.default_rng(0)

@@ -5,13 +5,13 @@ from .checks import Check, CheckResult, Skip, register
 from .checks.balance import BalanceOptions
 from .checks.label_noise import LabelNoiseOptions
 from .checks.shift import ShiftOptions
-from .copies import CopyOptions
-from .dataset import Dataset, load_dataset
-from .decomposition import decompose
 from .errors import BadInputError, DatacheckError
+from .features.scan import ScanOptions, scan
+from .learning.decomposition import decompose
+from .matching.copies import CopyOptions
 from .report import AuditReport, load_report
 from .report.diff import diff_reports
-from .scan import ScanOptions, scan
+from .sources.dataset import Dataset, load_dataset
 
 __version__ = "0.1.0"
 #: The built-in checks, in report order.

@@ -10,15 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from . import checks as registry
-from . import known_content, revision, storage, versions
 from . import options as grouped
 from .checks import Skip
 from .context import AuditContext
-from .dataset import load_dataset
 from .errors import BadInputError
+from .features.samples import pick_samples
+from .features.scan import feature_config, open_cache, scan_table
+from .history import known_content, versions
 from .report import AuditReport
-from .samples import pick_samples
-from .scan import feature_config, open_cache, scan_table
+from .sources import revision, storage
+from .sources.dataset import load_dataset
 
 
 def audit(path: str | os.PathLike, *, checks: Iterable[str] | None = None,
@@ -33,7 +34,7 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] | None = None,
     names only it. Options come as groups (``copies=CopyOptions(threshold=8)``, or a dict) or
     as keyword shortcuts of their fields (``threshold=8``); see :mod:`datacheck.options`.
     ``rev`` audits ``path`` as it was at that git revision, DVC-tracked data included
-    (:mod:`datacheck.revision`).
+    (:mod:`datacheck.sources.revision`).
     """
     every = registry.registry()
     explicit = checks is not None

@@ -4,7 +4,7 @@
 (PIL image -> PIL image; torchvision v2 transforms are such callables, albumentations ones are
 called with ``image=`` and their dict's ``image`` taken) to a seeded sample of labelled images.
 Every image gets out-of-fold class probabilities from the cross-validated model of
-:mod:`datacheck.models`; each augmented image is scored by the fold model that never saw its
+:mod:`learning.models`; each augmented image is scored by the fold model that never saw its
 original. The *broken* share is the share of sampled images the model gets right as original
 and wrong as augmented, minus the reverse (paired, so the model's own errors cancel). Rule of
 thumb: it should not exceed the model's error rate on the originals. The command fails (exit 1)
@@ -89,7 +89,7 @@ def apply(transform: Callable, img: Image.Image) -> Image.Image:
 
 def thumbnail(img: Image.Image) -> np.ndarray:
     """The scan's 32x32 RGB thumbnail of an image (box filter)."""
-    from .images import to_rgb
+    from .features.images import to_rgb
 
     return np.asarray(to_rgb(img).resize((THUMB, THUMB), Image.BOX), dtype=np.uint8)
 
@@ -108,7 +108,7 @@ def augment_images(images: list[Image.Image], transform: Callable,
 def predict_folds(cv, x: np.ndarray, fold: np.ndarray, *, model: str, device: str = "auto"
                   ) -> np.ndarray:
     """Probabilities of images ``x``, each from the fold model ``fold[i]``."""
-    from .models import _predict, _to_device, resolve_device
+    from .learning.models import _predict, _to_device, resolve_device
 
     dev = resolve_device(device)
     out = np.zeros((len(x), len(cv.classes)), dtype=np.float32)
@@ -124,7 +124,7 @@ def predict_folds(cv, x: np.ndarray, fold: np.ndarray, *, model: str, device: st
 def measure(cv, labels, rows: np.ndarray, augmented: np.ndarray, *, model: str,
             device: str = "auto", alpha: float = ALPHA,
             class_drop: float = CLASS_DROP) -> AugmentationResult:
-    """``cv``: :func:`datacheck.models.cross_val_probs` on every image; ``rows``: the sampled
+    """``cv``: :func:`learning.models.cross_val_probs` on every image; ``rows``: the sampled
     images; ``augmented``: their augmented thumbnails."""
     from scipy.special import ndtr
 
@@ -219,11 +219,11 @@ def run_augmentations(path, transform: str, *, sample: int = 500, max_images: in
                       progress: bool = True) -> AugmentationResult:
     """Scan ``path``, cross-validate ``model`` on up to ``max_images`` labelled images, augment
     a sample of ``sample`` of them and write the contact sheet to ``out``."""
-    from . import storage
-    from .dataset import load_dataset
-    from .images import to_rgb
-    from .models import cross_val_probs
-    from .scan import ScanOptions, readable_thumbs
+    from .features.images import to_rgb
+    from .features.scan import ScanOptions, readable_thumbs
+    from .learning.models import cross_val_probs
+    from .sources import storage
+    from .sources.dataset import load_dataset
 
     fn = load_transform(transform)
     dataset = load_dataset(path)

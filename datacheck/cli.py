@@ -230,7 +230,7 @@ def decompose_cmd(predictions, goal, fmt, seed) -> None:
     avoidable bias = train - goal; variance = train-val - train;
     distribution shift = test-val - train-val; val overfitting = test - test-val.
     """
-    from .decomposition import decompose, load_errors, render_decomposition
+    from .learning.decomposition import decompose, load_errors, render_decomposition
 
     result = decompose(load_errors(predictions), goal=goal, seed=seed)
     if fmt == "json":
@@ -295,10 +295,10 @@ def diff_cmd(paths, rev, diff_checks, split_map, root, out, fmt, fail_on, progre
     did to the data (images added, removed, modified, renamed, relabelled, moved between
     splits). BASE and HEAD are report.json files (their images.parquet beside them), or with
     --rev REV, one dataset PATH audited at REV and in the working tree."""
+    from .history.versions import has_change, images_beside
     from .report import load_report
     from .report.diff import diff_reports, has_new
     from .report.diff_markdown import render_diff_markdown
-    from .versions import has_change, images_beside
 
     for field in (f for cls in grouped.GROUPS.values() for f in grouped.fields(cls)):
         if field.name in options and options[field.name] == field.default:

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import storage
-from .cache import FeatureCache
 from .checks import CheckResult
-from .dataset import Dataset
+from .features.cache import FeatureCache
+from .sources import storage
+from .sources.dataset import Dataset
 
 
 @dataclass

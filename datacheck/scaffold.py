@@ -8,9 +8,9 @@ from typing import Any
 import yaml
 
 from . import options as grouped
-from .copies import CopyOptions
 from .errors import BadInputError
-from .scan import ScanOptions
+from .features.scan import ScanOptions
+from .matching.copies import CopyOptions
 
 DVC_YAML = """\
 # Written by `datacheck init`. `dvc repro` re-audits whenever {data} or the audit params change.

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from params import load_params  # noqa: E402
 
-from datacheck.decomposition import decompose, render_decomposition  # noqa: E402
+from datacheck.learning.decomposition import decompose, render_decomposition  # noqa: E402
 
 
 def main() -> None:

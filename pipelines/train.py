@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from params import CACHE, load_params  # noqa: E402
 
 from datacheck import ScanOptions, load_dataset  # noqa: E402
-from datacheck.models import fit_predict  # noqa: E402
-from datacheck.scan import readable_thumbs  # noqa: E402
+from datacheck.features.scan import readable_thumbs  # noqa: E402
+from datacheck.learning.models import fit_predict  # noqa: E402
 
 
 def main() -> None:

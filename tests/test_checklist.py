@@ -16,9 +16,9 @@ from datacheck.checks.order import check_order, runs_test
 from datacheck.checks.quality import check_quality
 from datacheck.checks.splits import check_splits, resolution
 from datacheck.cli import cli
-from datacheck.dataset import load_dataset
-from datacheck.decomposition import decompose
-from datacheck.image_props import file_properties, jpeg_quality, thumb_properties
+from datacheck.features.image_props import file_properties, jpeg_quality, thumb_properties
+from datacheck.learning.decomposition import decompose
+from datacheck.sources.dataset import load_dataset
 from tests.conftest import distinct_patches, save
 
 

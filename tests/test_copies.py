@@ -7,7 +7,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from datacheck import audit
-from datacheck.variants import VARIANT_NAMES, variant_hashes
+from datacheck.features.variants import VARIANT_NAMES, variant_hashes
 from tests.conftest import save, source_photos
 
 #: Planted kind -> (edit of the original, the transform datacheck must name).

@@ -16,9 +16,9 @@ import pytest
 from PIL import Image
 
 from datacheck import audit
-from datacheck.dataset import load_dataset
+from datacheck.features.samples import make_thumbnail, pick_samples
 from datacheck.report.html import render_html
-from datacheck.samples import make_thumbnail, pick_samples
+from datacheck.sources.dataset import load_dataset
 from tests.conftest import save
 
 CHECKS = ["integrity", "duplicates", "leakage", "balance"]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from datacheck.images import decode_bytes, decode_file, hash_to_int
+from datacheck.features.images import decode_bytes, decode_file, hash_to_int
 from tests.conftest import jpeg_bytes, source_photos
 
 

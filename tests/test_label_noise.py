@@ -136,7 +136,7 @@ def test_lines_read_given_suggested_score_path(noisy_report):
 
 
 def test_unchanged_reaudit_trains_nothing(noisy_report, monkeypatch):
-    from datacheck import models
+    from datacheck.learning import models
 
     result, _, root = noisy_report
     assert result.details["cached"] is False
@@ -188,7 +188,7 @@ def test_features_keyed_by_path(tmp_path, fmt):
 def test_embed_torchscript_is_cached_and_a_relabel_retrains(tmp_path, monkeypatch):
     import torch
 
-    from datacheck import embed, models
+    from datacheck.learning import embed, models
 
     digit_features(tmp_path)
     net = torch.jit.script(torch.nn.Sequential(torch.nn.AvgPool2d(4), torch.nn.Flatten()))
@@ -229,7 +229,7 @@ def test_device_recipes_and_mirror():
     here on the CPU; grey images (digits) are never mirrored."""
     import torch
 
-    from datacheck.models import cross_val_probs, is_colour, recipe
+    from datacheck.learning.models import cross_val_probs, is_colour, recipe
 
     rng = np.random.default_rng(0)
     grey = np.repeat(rng.integers(0, 255, (40, 32, 32, 1), dtype=np.uint8), 3, axis=3)

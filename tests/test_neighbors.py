@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from datacheck.neighbors import clusters, hamming_pairs, plan
+from datacheck.matching.neighbors import clusters, hamming_pairs, plan
 
 
 def brute_force(h: np.ndarray, threshold: int) -> set[tuple[int, int, int]]:

@@ -10,8 +10,8 @@ from sklearn.datasets import load_digits
 
 from datacheck import audit
 from datacheck.checks.shift import check_shift
-from datacheck.decomposition import decompose, load_errors
-from datacheck.images import decode_bytes
+from datacheck.features.images import decode_bytes
+from datacheck.learning.decomposition import decompose, load_errors
 from tests.conftest import NO_MODEL, distinct_patches, save
 
 

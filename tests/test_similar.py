@@ -1,4 +1,4 @@
-"""Verification of near-duplicate candidates (datacheck.similar) on real images.
+"""Verification of near-duplicate candidates (datacheck.matching.similar) on real images.
 
 Small images: the 200 25x25 grayscale images of scikit-image's LFW subset (100 faces, 100
 non-face patches), decoded the way a scan decodes them (``images.decode_bytes``). Transformed
@@ -15,9 +15,9 @@ import pytest
 from PIL import Image, ImageEnhance
 from skimage import data
 
-from datacheck.copies import CopyOptions, find_copies
-from datacheck.images import decode_bytes
-from datacheck.similar import fit_residual, pair_scores, thumb_similarity
+from datacheck.features.images import decode_bytes
+from datacheck.matching.copies import CopyOptions, find_copies
+from datacheck.matching.similar import fit_residual, pair_scores, thumb_similarity
 
 DEFAULTS = CopyOptions()
 
@@ -165,8 +165,8 @@ def test_aligned_similarity_keeps_crops_and_rejects_other_photos():
     different photos do not. Pure textures (brick, grass, gravel, a star field) are left out
     of the crops: at 32x32 their crops decorrelate whatever the alignment (a 1% crop of grass
     scores 0.79, and 2.5% crops fail the plain 0.75 bar already), so they are not found."""
-    from datacheck.images import decode_bytes
-    from datacheck.similar import MIN_ALIGNED, _gray, aligned_similarity
+    from datacheck.features.images import decode_bytes
+    from datacheck.matching.similar import MIN_ALIGNED, _gray, aligned_similarity
     from tests.conftest import jpeg_bytes, source_photos
 
     def gray(img):

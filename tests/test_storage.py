@@ -1,5 +1,5 @@
 """Datasets behind fsspec URLs: file:// gives the local report, memory:// folder trees and
-manifests are listed, stat-ed, read and cached through datacheck.storage, bad URLs exit 2."""
+manifests are listed, stat-ed, read and cached through sources.storage, bad URLs exit 2."""
 
 from __future__ import annotations
 
@@ -14,12 +14,14 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from datacheck import audit, parallel, storage
+from datacheck import audit
 from datacheck.cli import cli
-from datacheck.dataset import load_dataset
 from datacheck.errors import BadInputError
-from datacheck.samples import make_thumbnail, safe_join
-from datacheck.scan import scan
+from datacheck.features import parallel
+from datacheck.features.samples import make_thumbnail, safe_join
+from datacheck.features.scan import scan
+from datacheck.sources import storage
+from datacheck.sources.dataset import load_dataset
 from tests.conftest import NO_MODEL, distinct_patches, jpeg_bytes, save
 
 CHEAP = ["integrity", "duplicates", "leakage", "balance"]

@@ -1,4 +1,4 @@
-"""datacheck.versions: images.parquet beside every report, and what a change did to the data,
+"""history.versions: images.parquet beside every report, and what a change did to the data,
 from real audits of real image files."""
 
 from __future__ import annotations
@@ -12,10 +12,16 @@ from click.testing import CliRunner
 
 from datacheck import audit
 from datacheck.cli import cli
-from datacheck.images import content_digest
+from datacheck.features.images import content_digest
+from datacheck.history.versions import (
+    COLUMNS,
+    diff_images,
+    has_change,
+    image_table,
+    render_data_markdown,
+)
 from datacheck.report.diff import diff_reports
 from datacheck.report.diff_markdown import render_diff_markdown
-from datacheck.versions import COLUMNS, diff_images, has_change, image_table, render_data_markdown
 from tests.conftest import save
 
 CHECKS = ["integrity", "duplicates", "leakage", "balance"]

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..options import group, option
-from ..split_names import split_order
+from ..sources.split_names import split_order
 from . import Check, CheckResult, plural, register, worst
 
 #: A split whose largest class is this many times its smallest fails.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..copies import copy_pairs
-from ..neighbors import clusters
+from ..matching.copies import copy_pairs
+from ..matching.neighbors import clusters
 from . import Check, CheckResult, plural, register
 
 

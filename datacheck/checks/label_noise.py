@@ -1,7 +1,7 @@
 """label_noise: images whose label is probably wrong, from out-of-fold model probabilities.
 
 Every labelled, readable image gets class probabilities from a model that never trained on it
-(k-fold cross-validation, :mod:`datacheck.models`). Confident learning (cleanlab) then flags the
+(k-fold cross-validation, :mod:`learning.models`). Confident learning (cleanlab) then flags the
 images whose given label disagrees with what the model confidently predicts.
 
 The filter depends on how good the model is. cleanlab's ``both`` flags the examples it is
@@ -175,9 +175,9 @@ class LabelNoiseOptions:
 def _run(ctx) -> CheckResult:
     """Out-of-fold probabilities of the readable labelled images, then confident learning; the
     probabilities are shared (``model_outputs``, one row per table row) for the shift check.
-    Cross-validation results are cached (:mod:`datacheck.cv_cache`)."""
-    from .. import cv_cache
-    from ..models import cross_val_probs, recipe, resolve_device
+    Cross-validation results are cached (:mod:`datacheck.learning.cv_cache`)."""
+    from ..learning import cv_cache
+    from ..learning.models import cross_val_probs, recipe, resolve_device
 
     opts, table = ctx.options["label_noise"], ctx.table
     rows = np.flatnonzero((table["label"].notna() & table["problem"].isna()).to_numpy())
@@ -202,7 +202,7 @@ def _run(ctx) -> CheckResult:
         x = load_features(opts.features, table["path"].to_numpy(dtype=object), rows)
         inputs = "features:" + cv_cache.array_id(x)
     elif opts.embed:
-        from ..embed import embeddings, model_key
+        from ..learning.embed import embeddings, model_key
         x = embeddings(opts.embed, digests, lambda pos: ctx.thumbs(rows[pos]), ctx.store.folder,
                        progress=ctx.progress)
         inputs = "embed:" + model_key(opts.embed)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..copies import copy_pairs
-from ..split_names import split_order
+from ..matching.copies import copy_pairs
+from ..sources.split_names import split_order
 from . import Check, CheckResult, plural, register
 
 COLUMNS = ["kind", "a", "split_a", "b", "split_b", "distance", "similarity", "transform",

@@ -21,7 +21,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..split_names import split_order
+from ..sources.split_names import split_order
 from . import Check, CheckResult, Skip, register, worst
 
 ALPHA = 0.001

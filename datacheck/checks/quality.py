@@ -10,7 +10,7 @@ looking at the images each one flags, next to cleanvision's (benchmarks/README.m
   (washed out: even the darkest pixels are light);
 - blank: luminance std below ``BLANK`` (2% of the range: a flat field), unless dark;
 - blurry: ``edge`` (the steepest edges' gradient over the image's luminance range, see
-  :func:`datacheck.image_props.thumb_properties`) below ``BLURRY``. Measured on the
+  :func:`datacheck.features.image_props.thumb_properties`) below ``BLURRY``. Measured on the
   thumbnail, so blur is seen at 32x32: any blur on CIFAR-size images, only heavy blur on
   large photos;
 - odd size: the geometric-mean side more than ``ODD_SIZE`` times larger or smaller than the

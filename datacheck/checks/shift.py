@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..errors import BadInputError
 from ..options import group, option
-from ..split_names import SPLITS
+from ..sources.split_names import SPLITS
 from . import Check, CheckResult, Skip, plural, register
 
 PROPERTIES = ["brightness", "contrast", "sharpness", "dark", "light", "saturation", "mean_r",

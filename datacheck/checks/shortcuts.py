@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..image_props import thumb_properties
+from ..features.image_props import thumb_properties
 from ..options import group, option
 from . import Check, CheckResult, Skip, plural, register, worst
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..options import group, option
-from ..split_names import split_order
+from ..sources.split_names import split_order
 from . import Check, CheckResult, Skip, plural, register, worst
 
 EVALUATION = ("val", "test-val", "test")
@@ -48,7 +48,7 @@ class SplitOptions:
 
 def resolution(n: int, error: float) -> float:
     """95% half-width of an error rate measured on ``n`` images: the formula of
-    :func:`datacheck.decomposition.decompose` (``1/n`` floors the variance at error 0 or 1)."""
+    :func:`learning.decomposition.decompose` (``1/n`` floors the variance at error 0 or 1)."""
     if n <= 0:
         return float("inf")
     return 1.96 * math.sqrt(max(error * (1 - error), 1 / n) / n)

@@ -39,7 +39,7 @@ class AuditReport:
     #: by digest in the feature cache, ``stats["cache"]``).
     digests: dict = field(default_factory=dict, repr=False)
     #: One row per image (path, digest, split, label, group, bytes, problem), written as
-    #: images.parquet: what ``datacheck diff`` compares (:mod:`datacheck.versions`).
+    #: images.parquet: what ``datacheck diff`` compares (:mod:`datacheck.history.versions`).
     images: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
@@ -99,7 +99,7 @@ class AuditReport:
         paths["html"] = folder / "report.html"
         paths["html"].write_text(self.to_html(data), encoding="utf-8")
         if self.images is not None:
-            from ..versions import write_images
+            from ..history.versions import write_images
 
             paths["images"] = write_images(self.images, folder)
         return paths

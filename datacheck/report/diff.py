@@ -16,7 +16,7 @@ in the list.
   section of the diff names the identity it used (``"identity": "digest" | "path"``).
 - Given the two per-image tables (``images.parquet`` beside each report.json), the diff also
   has a ``data`` section: what the change did to the images themselves (added, removed,
-  modified, renamed, relabelled, moved between splits, regrouped; :mod:`datacheck.versions`).
+  modified, renamed, relabelled, moved between splits, regrouped; :mod:`history.versions`).
 - A leak is the unordered pair of its two images (plus the kind ``group`` and the group name
   for group leaks, whose pair of files is only an example). A change of kind (exact -> near) or
   distance is not a new leak. Identical pairs are counted as a multiset, so two leaks of one
@@ -84,7 +84,7 @@ def diff_reports(base: dict[str, Any], head: dict[str, Any], *,
 
 
 def _data(base_images, head_images) -> dict[str, Any]:
-    from ..versions import diff_images, not_compared
+    from ..history.versions import diff_images, not_compared
 
     missing = [side for side, t in (("base", base_images), ("head", head_images)) if t is None]
     if missing:

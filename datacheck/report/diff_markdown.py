@@ -39,7 +39,7 @@ def summary_line(diff: dict[str, Any]) -> str:
 def render_diff_markdown(diff: dict[str, Any]) -> str:
     """A GitHub pull-request comment for a ``datacheck.diff/1`` dict. Every file name, label and
     value from the reports is escaped; long tables fold into ``<details>``."""
-    from ..versions import BUDGET, has_change, render_data_markdown, summary_text
+    from ..history.versions import BUDGET, has_change, render_data_markdown, summary_text
 
     data = diff.get("data")
     new = any(has_new(diff, k) for k in KINDS) or has_change(data, "leak-risk")

@@ -9,7 +9,7 @@ File names and labels are untrusted: every one is escaped with :func:`escape.htm
 element content and in attributes alike. Report paths are read only when they are relative and
 stay inside ``root`` (no absolute paths, no ``..``); anything else, and every file that is
 missing or cannot be decoded, shows a placeholder instead of a thumbnail. A URL ``root``
-(``s3://...``) is read through :mod:`datacheck.storage`, like the scan reads it.
+(``s3://...``) is read through :mod:`datacheck.sources.storage`, like the scan reads it.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import checks as registry
-from .. import storage
-from ..parallel import available_cores
-from ..samples import SMALL_SIDE, make_thumbnail, safe_join
+from ..features.parallel import available_cores
+from ..features.samples import SMALL_SIDE, make_thumbnail, safe_join
+from ..sources import storage
 from .escape import html_text as e
 from .escape import plain
 from .html_style import CSS, badge, breakable, num
@@ -109,7 +109,7 @@ class _Page:
         wanted, self._wanted = self._wanted, None
         cache = None
         if self.cache_dir is not None and self.digests:
-            from ..cache import FeatureCache
+            from ..features.cache import FeatureCache
 
             try:
                 cache = FeatureCache(self.cache_dir)

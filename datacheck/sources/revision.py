@@ -4,13 +4,13 @@
 (:class:`dvc.api.DVCFileSystem`): files in git and outputs of ``dvc add`` or pipeline stages
 alike. The listing is kept in a :class:`Snapshot` and served to the rest of datacheck as an
 fsspec filesystem of its own (protocol ``datacheck-rev``), so the index, the manifest reader,
-the scan and the HTML thumbnails read it like any URL dataset (:mod:`datacheck.storage`).
+the scan and the HTML thumbnails read it like any URL dataset (:mod:`datacheck.sources.storage`).
 Bytes come from the local DVC cache (the object file, read directly), from git (``git
 cat-file``), or, for an object the local cache lacks, through DVCFileSystem from the
 configured remote, fetched before decoding starts; one that no remote has is a one-line
 :class:`BadInputError` (exit 2).
 
-Which files at a revision need no reading at all: :mod:`datacheck.known_content`.
+Which files at a revision need no reading at all: :mod:`datacheck.history.known_content`.
 
 Worker processes are forked and see the open snapshots; a Dask cluster (spawned workers) cannot
 read a revision.
@@ -30,8 +30,8 @@ from typing import Any
 import fsspec
 from fsspec.spec import AbstractFileSystem
 
+from ..errors import BadInputError
 from . import storage
-from .errors import BadInputError
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def at_revision(path: str | os.PathLike, rev: str, *, root: str | os.PathLike | 
     rel = _inside(top, local, path)
     rel_root = None if root is None else _inside(top, Path(os.fspath(root)).absolute(), root)
     if cache_dir is None:  # the working tree's cache, so both sides share decoded images
-        from .cache import default_cache_dir
+        from ..features.cache import default_cache_dir
 
         folder = local if local.is_dir() else local.parent
         if not folder.is_dir():
@@ -225,7 +225,7 @@ class Snapshot:
         return self._odb.oid_to_path(md5)
 
     def known_sizes(self) -> dict[str, int]:
-        from .known_content import known_db  # it reads snapshots: imported when needed
+        from ..history.known_content import known_db  # it reads snapshots: imported when needed
 
         db = known_db(self.cache_dir, create=False)
         if db is None:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BadInputError
+from ..errors import BadInputError
 
 log = logging.getLogger(__name__)
 

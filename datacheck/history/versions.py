@@ -28,8 +28,8 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import BadInputError
-from .split_names import split_order
+from ..errors import BadInputError
+from ..sources.split_names import split_order
 
 #: The per-image table's file, next to report.json.
 IMAGES = "images.parquet"
@@ -277,7 +277,7 @@ def summary_text(data: dict[str, Any]) -> str:
 def render_data_markdown(data: dict[str, Any], budget: int = BUDGET) -> list[str]:
     """The data-change section of the diff comment (lines), its tables folded and cut so that
     the section stays within ``budget`` characters."""
-    from .report.mdtable import table
+    from ..report.mdtable import table
 
     if not data or not data.get("compared"):
         reason = (data or {}).get("reason")

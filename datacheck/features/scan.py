@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import parallel, storage
+from ..errors import BadInputError
+from ..options import group, option
+from ..sources import storage
+from ..sources.dataset import BAD_NAME, Dataset
+from . import parallel
 from .cache import SCALAR_COLUMNS, FeatureCache, default_cache_dir
-from .dataset import BAD_NAME, Dataset
-from .errors import BadInputError
 from .images import HASHES, Decoded, decode_file
-from .options import group, option
 
 #: Bump when what images.py computes changes, so stale cache rows are not reused.
 FEATURES_VERSION = 5

@@ -1,6 +1,6 @@
 """How alike two thumbnails are: the scores that verify near-duplicate candidates.
 
-Candidates come from :mod:`datacheck.copies`. Every candidate that is not a byte-identical copy
+Candidates come from :mod:`matching.copies`. Every candidate that is not a byte-identical copy
 is verified on grayscale copies of the 32x32 thumbnails,
 compared at the smaller image's resolution: the Pearson correlation of the two (blind to
 brightness and contrast changes) must reach a bar.

@@ -331,7 +331,7 @@ def grid_similarity(gray: np.ndarray, i: np.ndarray, j: np.ndarray,
                     shifts=(-1.5, -0.75, 0.0, 0.75, 1.5)) -> np.ndarray:
     """Best Pearson correlation of grey images i[k] and j[k] (N x S x S) when either is zoomed
     and shifted onto the other over a fixed grid (default: that of
-    :func:`datacheck.similar.aligned_similarity`, 1-1.12x and +-1.5 px at 32), on the overlap;
+    :func:`matching.similar.aligned_similarity`, 1-1.12x and +-1.5 px at 32), on the overlap;
     a numba kernel, ~0.3 ms a pair on one core."""
     out = np.zeros(len(i), dtype=np.float64)
     if len(i):

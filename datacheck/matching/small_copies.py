@@ -12,12 +12,12 @@ phash. So the small images of a dataset are handled in one of two modes:
   1.2, each a resampling folded into the DCT matrices, ~16 us an image), searched exactly; an
   image with more than ``DENSE_ABOVE`` plain-code neighbours searches with its own code only,
   and each other keeps its ``TOP_K`` nearest matches. Every candidate pair is then *aligned*
-  (:mod:`datacheck.small_align`) and is a copy when the aligned correlation is >= ``MIN_CORR``
+  (:mod:`matching.small_align`) and is a copy when the aligned correlation is >= ``MIN_CORR``
   and correlation + detail (high-pass) correlation >= ``MIN_SUM``. CIFAR-10 test: 36 of the 39
   published near-duplicate pairs (two of the three misses are different shots of one scene),
   0 other pairs across classes.
 - **crowded** (Fashion-MNIST: 7.2M candidate pairs, 3e-3 of all): the perceptual-hash candidates
-  only, verified unaligned (:func:`datacheck.similar.pair_scores`: correlation >= 0.90 and a fit
+  only, verified unaligned (:func:`matching.similar.pair_scores`: correlation >= 0.90 and a fit
   residual <= 0.25), which tells re-encoded, resized and brightened copies from different
   products of one silhouette (73 flagged test<->train pairs). Aligned matching cannot: there it
   accepts thousands of look-alikes, so shifted, cropped and mirrored copies of such images are

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import BadInputError
-from .report.escape import md
+from ..errors import BadInputError
+from ..report.escape import md
 
 SPLITS = ("train", "train-val", "test-val", "test")
 COMPONENTS = {

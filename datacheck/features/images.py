@@ -16,9 +16,9 @@ import imagehash
 import numpy as np
 from PIL import Image, ImageFile, ImageFilter
 
+from ..matching.similar import SMALL_SIDE
+from ..sources.storage import is_url, read_bytes
 from .image_props import file_properties, thumb_properties
-from .similar import SMALL_SIDE
-from .storage import is_url, read_bytes
 from .variants import variant_hashes
 
 HASHES = {
@@ -57,13 +57,13 @@ class Decoded:
     dark: float = float("nan")  # 1st percentile of luminance
     light: float = float("nan")  # 99th percentile of luminance
     saturation: float = float("nan")
-    jpeg_quality: float = float("nan")  # datacheck.image_props.file_properties
+    jpeg_quality: float = float("nan")  # datacheck.features.image_props.file_properties
     camera: str = ""
     software: str = ""
     border: float = float("nan")
-    edge: float = float("nan")  # datacheck.image_props.thumb_properties
+    edge: float = float("nan")  # datacheck.features.image_props.thumb_properties
     thumb: bytes = b""  # THUMB x THUMB x 3 uint8, row-major
-    variants: bytes = b""  # len(variants.VARIANT_NAMES) uint64 hashes (datacheck.variants)
+    variants: bytes = b""  # len(variants.VARIANT_NAMES) uint64 hashes (datacheck.features.variants)
 
 
 def content_digest(data: bytes) -> str:
@@ -107,7 +107,7 @@ def decode_bytes(data: bytes, *, hash_name: str = "phash", draft: bool = True) -
 
 def decode_file(path: str, *, hash_name: str = "phash", draft: bool = True) -> Decoded:
     """Read and decode one file (a local path, or an fsspec URL read through
-    :mod:`datacheck.storage`); an unreadable file becomes a problem, not an exception."""
+    :mod:`datacheck.sources.storage`); an unreadable file becomes a problem, not an exception."""
     try:
         if is_url(path):
             data = read_bytes(path)

@@ -15,7 +15,7 @@ Index 0 is the image's own ("full") hash. The others:
 - caption windows (the top and bottom 88%): the copy with a caption bar, seen from its side;
 - the image with near-uniform borders trimmed (border, letterbox, pillarbox).
 
-The search (:func:`datacheck.neighbors.hamming_cross`) looks for every image's full hash among
+The search (:func:`matching.neighbors.hamming_cross`) looks for every image's full hash among
 the OTHER images' variant hashes: a mirrored/rotated/cropped copy B of A has ``full(B) ~
 variant(A)``; a copy with a border or caption has ``variant(B) ~ full(A)``. Measured on BSDS500
 with 100 planted copies per transform (benchmarks/leakage_photos.py): at radius 8, 95-100% of
@@ -241,9 +241,9 @@ def view_similarity(gray: np.ndarray, query: np.ndarray, owner: np.ndarray,
     """How well each query's grey thumbnail matches its owner's thumbnail seen as the variant
     ``kind`` that matched (``both``: the query is seen through the same window too, as for two
     caption windows): their best correlation under a small zoom and shift
-    (:func:`datacheck.small_align.grid_similarity`). A cheap check of a hash match before the
+    (:func:`matching.small_align.grid_similarity`). A cheap check of a hash match before the
     files are read."""
-    from .small_align import grid_similarity
+    from ..matching.small_align import grid_similarity
 
     views = np.empty((2 * len(query), *gray.shape[1:]), dtype=np.float32)
     for n, (q, o, k, b) in enumerate(zip(query.tolist(), owner.tolist(), kind.tolist(),

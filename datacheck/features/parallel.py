@@ -17,7 +17,7 @@ from typing import TypeVar
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from .errors import BadInputError
+from ..errors import BadInputError
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -19,9 +19,9 @@ import os
 import sqlite3
 from pathlib import Path
 
-from . import storage
-from .errors import BadInputError
-from .revision import Snapshot, _first_line, _git, snapshot_of
+from ..errors import BadInputError
+from ..sources import storage
+from ..sources.revision import Snapshot, _first_line, _git, snapshot_of
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from .errors import BadInputError
+from ..errors import BadInputError
 
 #: ``proto://`` or chained ``proto::proto://`` at the start of a string.
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*(::[A-Za-z][A-Za-z0-9+.\-]*)*://")

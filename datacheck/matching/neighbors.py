@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .parallel import available_cores
+from ..features.parallel import available_cores
 
 #: Widest substring given a dense bucket table (2**24 offsets = 128 MiB of int64).
 MAX_TABLE_BITS = 24

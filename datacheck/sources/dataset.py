@@ -7,10 +7,10 @@ Layouts understood:
   the manifest's folder and may not escape it.
 
 Each may be a local path (walked with os functions; a ``file://`` URL is one) or an fsspec URL
-(``s3://``, ``gs://``, ``memory://``; listed and read through :mod:`datacheck.storage`).
+(``s3://``, ``gs://``, ``memory://``; listed and read through :mod:`datacheck.sources.storage`).
 
 The table has the columns ``path`` (relative, POSIX), ``split``, ``label``, ``group`` and ``bytes``.
-The content ``digest`` is added by :func:`datacheck.scan.scan`, where the bytes are read anyway.
+The content ``digest`` is added by :func:`features.scan.scan`, where the bytes are read anyway.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import BadInputError
 from . import storage
-from .errors import BadInputError
 from .manifest import read_manifest
 from .split_names import NO_SPLIT, SPLITS, canonical_split, split_order
 
@@ -42,7 +42,7 @@ class Dataset:
     table: pd.DataFrame
     #: ``{path: (size, version)}`` from the folder walk or URL listing, so the scan does not
     #: stat every file again: mtime_ns for local files, else a checksum/ETag or time (see
-    #: :func:`datacheck.storage.version`). None for local manifests.
+    #: :func:`datacheck.sources.storage.version`). None for local manifests.
     stats: dict[str, tuple[int, int | None]] | None = field(default=None, repr=False)
     #: Split folders of a local tree, including empty ones (they show with 0 images).
     split_folders: list[str] = field(default_factory=list, repr=False)

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .variants import trim_box
+from ..features.variants import trim_box
 
 #: Long side of the verification decode, in pixels.
 VERIFY_SIDE = 320

@@ -1,7 +1,7 @@
 """The feature cache: decoded results keyed by content digest, in one SQLite file.
 
 Two tables: ``files`` maps (absolute path, size, mtime) to a digest so an unchanged file is not
-even read again; ``features`` maps (digest, config) to what :mod:`datacheck.images` computed.
+even read again; ``features`` maps (digest, config) to what :mod:`features.images` computed.
 Every batch is committed, so a killed run loses at most the batch in flight; WAL mode lets
 concurrent audits share one cache. A file SQLite cannot read is set aside and rebuilt.
 """

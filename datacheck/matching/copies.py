@@ -4,17 +4,17 @@ kind of copy it is (the pairs the duplicates and leakage checks report).
 Candidates (all exact searches):
 - the perceptual hash within ``threshold`` bits (re-encoded, resized, lightly edited copies);
 - every image's full variant hash among the other images' variant hashes within
-  ``variant_radius`` bits (:mod:`datacheck.variants`: mirrored, rotated, cropped 15-25%,
+  ``variant_radius`` bits (:mod:`datacheck.features.variants`: mirrored, rotated, cropped 15-25%,
   captioned, framed copies), and caption window against caption window (a bar painted over);
 - small images (both sides <= 64 px): shifted / zoomed / mirrored codes of the thumbnails
-  (:mod:`datacheck.small_copies`).
+  (:mod:`datacheck.matching.small_copies`).
 
 Verification: identical bytes are ``exact``. Small pairs are aligned and compared on their
-thumbnails (:mod:`datacheck.small_copies`). Photo pairs that the perceptual hash found are
-compared on their thumbnails first (:mod:`datacheck.similar`: correlation, and an aligned
+thumbnails (:mod:`datacheck.matching.small_copies`). Photo pairs that the perceptual hash found are
+compared on their thumbnails first (:mod:`datacheck.matching.similar`: correlation, and an aligned
 correlation below 0.97). Pairs the thumbnails reject, and pairs that only a variant hash found,
 are re-read and matched with local features under a similarity transform plus a dense check
-(:mod:`datacheck.geometry`): thumbnails of different photos with one layout (two patches of
+(:mod:`datacheck.matching.geometry`): thumbnails of different photos with one layout (two patches of
 sky with an edge) correlate like a crop of one photo, local features do not.
 Every verified pair gets a ``transform``: none, rescaled, recoloured, cropped, mirrored,
 rotated 90/180/270, overlay, shifted.
@@ -30,14 +30,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from . import small_copies, variants
+from ..features import variants
+from ..features.parallel import available_cores
+from ..options import group, option
+from . import small_copies
 from .neighbors import hamming_cross, hamming_pairs
-from .options import group, option
-from .parallel import available_cores
 from .similar import ALIGN_BELOW, MIN_ALIGNED, SMALL_SIDE, _gray, aligned_similarity, pair_scores
 
 if TYPE_CHECKING:
-    from .context import AuditContext
+    from ..context import AuditContext
 
 PAIR_COLUMNS = ["i", "j", "kind", "distance", "similarity", "transform"]
 #: Hamming radius per hash kind that catches re-encoded, resized and lightly edited copies.

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image, ImageOps
 
-from . import storage
+from ..sources import storage
 from .images import to_rgb
 
 #: Images at most this many pixels a side are stored as PNG and drawn with crisp pixels.
@@ -21,7 +21,7 @@ SMALL_SIDE = 64
 def pick_samples(table, *, per_split: int = 3, seed: int = 0) -> dict[str, dict[str, list[str]]]:
     """``{class: {split: [paths]}}``: up to ``per_split`` seeded-random images of each class in
     each split, from a table with ``path``, ``split`` and ``label`` columns (the index from
-    ``datacheck.dataset.load_dataset(...).table``, or the scanned table). Unlabelled rows and
+    ``sources.dataset.load_dataset(...).table``, or the scanned table). Unlabelled rows and
     files whose names could not be read (``bytes`` < 0) are skipped."""
     rng = random.Random(seed)
     sizes = table["bytes"].tolist() if "bytes" in table.columns else [0] * len(table)
@@ -60,7 +60,7 @@ def safe_join(root: Path | str, rel: object) -> Path | str | None:
 
 def make_thumbnail(path: Path | str, px: int) -> tuple[str | None, str, tuple[int, int]]:
     """(data URI or None, reason when None, (width, height)) for the image file at ``path``
-    (a local path, or a URL read through :mod:`datacheck.storage`).
+    (a local path, or a URL read through :mod:`datacheck.sources.storage`).
 
     Never raises: a missing, unreadable or oversized file gives ``None`` and a short reason."""
     if storage.is_url(path):

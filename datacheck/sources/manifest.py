@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import BadInputError
 from . import storage
-from .errors import BadInputError
 from .split_names import NO_SPLIT, SPLITS, canonical_split
 
 

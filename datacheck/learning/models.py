@@ -30,7 +30,7 @@ from sklearn.model_selection import StratifiedKFold
 from torch import nn
 from tqdm import tqdm
 
-from .errors import BadInputError
+from ..errors import BadInputError
 
 MODELS = ("cnn", "mlp", "linear")
 LABEL_SMOOTHING = 0.1

@@ -1,0 +1,1 @@
+"""What is computed once per image: decoding, hashes, thumbnails, properties, the cache."""

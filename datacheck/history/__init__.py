@@ -1,0 +1,1 @@
+"""Dataset versions: what a change did to the data, and content already seen."""

@@ -1,0 +1,1 @@
+"""Models: cross-validated probabilities, embeddings, the error decomposition."""

@@ -1,0 +1,1 @@
+"""How copies are found: hash neighbours, image variants, alignment and verification."""

@@ -1,0 +1,1 @@
+"""Where images come from: folder trees, manifests, URLs, revisions -> the index table."""
