@@ -18,11 +18,11 @@ from .features.samples import pick_samples
 from .features.scan import feature_config, open_cache, scan_table
 from .history import known_content, versions
 from .report import AuditReport
-from .sources import revision, storage
+from .sources import in_memory, revision, storage
 from .sources.dataset import load_dataset
 
 
-def audit(path: str | os.PathLike, *, checks: Iterable[str] | None = None,
+def audit(path: str | os.PathLike | object, *, checks: Iterable[str] | None = None,
           split_map: Mapping[str, str] | None = None, root: str | os.PathLike | None = None,
           seed: int = 0, progress: bool = True, rev: str | None = None,
           **options: Any) -> AuditReport:
@@ -34,7 +34,9 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] | None = None,
     names only it. Options come as groups (``copies=CopyOptions(threshold=8)``, or a dict) or
     as keyword shortcuts of their fields (``threshold=8``); see :mod:`datacheck.options`.
     ``rev`` audits ``path`` as it was at that git revision, DVC-tracked data included
-    (:mod:`datacheck.sources.revision`).
+    (:mod:`datacheck.sources.revision`). ``path`` may also be a Hugging Face
+    ``Dataset``/``DatasetDict`` or a map-style torch ``Dataset`` of (image, label), or a dict
+    of them by split (:mod:`datacheck.sources.in_memory`).
     """
     every = registry.registry()
     explicit = checks is not None
@@ -51,8 +53,12 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] | None = None,
         at = revision.at_revision(path, rev, root=root, cache_dir=opts["scan"].cache_dir)
         path, root = at.path, at.root
         opts["scan"] = dataclasses.replace(opts["scan"], cache_dir=at.cache_dir)
-    dataset = load_dataset(path, split_map=split_map, root=root)
-    store = open_cache(dataset.root, opts["scan"].cache_dir)
+    if in_memory.is_python_dataset(path):
+        cache = opts["scan"].cache_dir
+        base = (Path(cache) if cache else storage.user_cache_dir()) / "in-memory"
+        path = in_memory.to_shards(path, base, progress=progress)
+    dataset = load_dataset(path, split_map=split_map, root=root, source=opts["source"])
+    store = open_cache(dataset, opts["scan"].cache_dir)
     try:
         known_content.prime(dataset, store, feature_config(opts["scan"].hash))
         table, decoded = scan_table(dataset, store, opts["scan"], progress=progress)
@@ -73,7 +79,7 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] | None = None,
     labels = table["label"].dropna()
     readable = table[table["problem"].isna()]
     return AuditReport(
-        dataset={"root": at.shown_root if at else _shown_root(path, root, dataset.root),
+        dataset={"root": at.shown_root if at else dataset.shown_root,
                  "images": len(table), "splits": dataset.splits,
                  "classes": int(labels.nunique()), **(at.describe if at else {})},
         settings=_settings(opts, names, every),
@@ -81,7 +87,7 @@ def audit(path: str | os.PathLike, *, checks: Iterable[str] | None = None,
         skipped=skipped,
         stats={"decoded": decoded, "cache": str(store.folder), "workers": opts["scan"].workers,
                "scan_seconds": scanned - started, "seconds": time.perf_counter() - started},
-        root_path=dataset.root,
+        source=dataset.source,
         samples=pick_samples(readable, seed=seed),
         digests=dict(zip(readable["path"].tolist(), readable["digest"].tolist(), strict=True)),
         images=versions.image_table(table),
@@ -93,19 +99,6 @@ def _settings(opts: dict[str, Any], names: list[str], every) -> dict[str, Any]:
     that ran (the copy-search radius resolved), then the checks."""
     settings: dict[str, Any] = {"hash": opts["scan"].hash}
     for group in dict.fromkeys(g for n in names for g in every[n].options):
-        values = grouped.params_of(opts[group])
-        if group == "copies":
-            values["threshold"] = opts[group].radius(opts["scan"].hash)
-        settings.update(values)
+        settings.update(grouped.params_of(opts[group], opts))
     settings["checks"] = names
     return settings
-
-
-def _shown_root(path, root, dataset_root) -> str:
-    """The dataset root as the user named it (paths in the report are relative to it)."""
-    if root is not None:
-        return storage.trim(root) if storage.is_url(root) else Path(root).as_posix()
-    if storage.is_url(str(dataset_root)):
-        return str(dataset_root)
-    source = Path(storage.localize(str(path)))
-    return (source.parent if source.is_file() else source).as_posix()

@@ -222,7 +222,6 @@ def run_augmentations(path, transform: str, *, sample: int = 500, max_images: in
     from .features.images import to_rgb
     from .features.scan import ScanOptions, readable_thumbs
     from .learning.models import cross_val_probs
-    from .sources import storage
     from .sources.dataset import load_dataset
 
     fn = load_transform(transform)
@@ -238,10 +237,7 @@ def run_augmentations(path, transform: str, *, sample: int = 500, max_images: in
     rows = sample_rows(labels, sample, seed)
     originals = []
     for rel in table["path"].to_numpy()[rows]:
-        full = storage.join(dataset.root, rel) if storage.is_url(dataset.root) \
-            else str(Path(dataset.root) / rel)
-        with Image.open(io.BytesIO(storage.read_bytes(full) if storage.is_url(full)
-                                   else Path(full).read_bytes())) as img:
+        with Image.open(io.BytesIO(dataset.source.read(rel))) as img:
             originals.append(to_rgb(img))
     augmented_images = augment_images(originals, fn, seed)
     aug = np.stack([thumbnail(im) for im in augmented_images])

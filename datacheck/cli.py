@@ -49,7 +49,7 @@ def _click_option(field):
     meta = field.metadata
     flag = meta.get("flag") or "--" + field.name.replace("_", "-")
     kw = {"default": field.default, "help": meta["help"], "envvar": meta.get("envvar"),
-          "show_default": field.default is not None}
+          "show_default": field.default not in (None, "")}
     if isinstance(field.default, bool):
         return click.option(f"{flag}/--no-{flag[2:]}", field.name, default=field.default,
                             show_default=True, help=meta["help"])
@@ -74,7 +74,8 @@ def audit_options(func):
         click.option("--split", "split_map", multiple=True, callback=_split_map,
                      metavar="NAME=SPLIT",
                      help="Treat folder or manifest split NAME as SPLIT (train, train-val, val, "
-                          "test-val, test). Repeatable."),
+                          "test-val, test); for shards, SPLIT=GLOB puts the shards the glob "
+                          "matches in SPLIT (train='train-*.tar'). Repeatable."),
         click.option("--root", type=click.Path(file_okay=False), default=None,
                      help="Folder a manifest's paths are relative to [default: its folder]."),
         click.option("--seed", type=int, default=0, show_default=True,
@@ -146,9 +147,10 @@ def _handle_errors(func):
 def cli() -> None:
     """Audit an image-classification dataset before training.
 
-    PATH is a folder (SPLIT/CLASS/FILE or CLASS/FILE) or a CSV/Parquet manifest with columns
-    path,label[,split][,group]. Exit codes: 0 clean or warnings only, 1 a check named in
-    --fail-on failed, 2 bad input.
+    PATH is a folder (SPLIT/CLASS/FILE or CLASS/FILE), a zip of one, a CSV/Parquet manifest
+    with columns path,label[,split][,group], Parquet/Arrow shards with an image column
+    (Hugging Face layout) or WebDataset .tar shards; a local path or an fsspec URL. Exit
+    codes: 0 clean or warnings only, 1 a check named in --fail-on failed, 2 bad input.
     """
 
 

@@ -12,7 +12,6 @@ import pandas as pd
 
 from .checks import CheckResult
 from .features.cache import FeatureCache
-from .sources import storage
 from .sources.dataset import Dataset
 
 
@@ -47,7 +46,7 @@ class AuditContext:
 
     def read(self, row: int) -> bytes:
         """The bytes of the file of a table row."""
-        return storage.read_relative(self.dataset.root, self.table["path"].iat[row])
+        return self.dataset.source.read(self.table["path"].iat[row])
 
     def shared(self, key: str, compute: Callable[[], Any]) -> Any:
         """``compute()`` once per audit, under ``key`` (e.g. the verified copy pairs)."""

@@ -97,7 +97,11 @@ def _from_mapping(cls: type, values: Mapping[str, Any]) -> Any:
     return cls(**values)
 
 
-def params_of(instance: Any) -> dict[str, Any]:
-    """The options of ``instance`` that belong in params.yaml, by field name."""
-    return {f.name: getattr(instance, f.name) for f in fields(type(instance))
-            if f.metadata.get("param", True)}
+def params_of(instance: Any, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The options of ``instance`` that belong in params.yaml, by field name; with all the
+    audit's ``options``, values a group resolves from others (its ``resolved(options)``)."""
+    values = {f.name: getattr(instance, f.name) for f in fields(type(instance))
+              if f.metadata.get("param", True)}
+    if options is not None and hasattr(instance, "resolved"):
+        values.update(instance.resolved(options))
+    return values

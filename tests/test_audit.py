@@ -28,7 +28,7 @@ def plant_copies(root, sources):
     expected = set()
     for src, (kind, edit) in zip(sources, EDITS.items()):
         rel = src.relative_to(root)
-        target = root / "test" / rel.parts[2] / f"{src.stem}_{kind}.jpg"
+        target = root / "test" / rel.parts[1] / f"{src.stem}_{kind}.jpg"
         if edit is None:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, target)

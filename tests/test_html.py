@@ -19,6 +19,7 @@ from datacheck import audit
 from datacheck.features.samples import make_thumbnail, pick_samples
 from datacheck.report.html import render_html
 from datacheck.sources.dataset import load_dataset
+from datacheck.sources.source import open_source
 from tests.conftest import save
 
 CHECKS = ["integrity", "duplicates", "leakage", "balance"]
@@ -133,8 +134,8 @@ def test_missing_unreadable_and_outside_files_get_placeholders(tmp_path, patches
     assert len(Page(html).images()) == 1
     for why in ("cannot be decoded", "missing", "outside the dataset"):
         assert why in html
-    assert make_thumbnail(root / "nope.jpg", 64)[:2] == (None, "missing")
-    assert make_thumbnail(root / "train", 64)[:2] == (None, "missing")
+    assert make_thumbnail(open_source(root), "nope.jpg", 64)[:2] == (None, "missing")
+    assert make_thumbnail(open_source(root), "train", 64)[:2] == (None, "missing")
 
 
 def test_each_section_is_capped_with_a_note(tmp_path, patches):
@@ -159,10 +160,10 @@ def test_small_and_odd_images_make_thumbnails(tmp_path):
     Image.fromarray((np.arange(200 * 100).reshape(100, 200) * 3).astype(np.uint16)).save(deep)
     for path, mime in ((tiny, "data:image/png"), (rgba, "data:image/jpeg"),
                        (deep, "data:image/jpeg")):
-        uri, why, size = make_thumbnail(path, 96)
+        uri, why, size = make_thumbnail(open_source(tmp_path), path.name, 96)
         assert uri and uri.startswith(mime + ";base64,"), (path, why)
         assert max(size) <= 96
-    assert make_thumbnail(tiny, 96)[2] == (28, 28)  # never enlarged; CSS scales it up
+    assert make_thumbnail(open_source(tmp_path), tiny.name, 96)[2] == (28, 28)  # never enlarged
 
 
 # -- real Chromium --------------------------------------------------------------------------
@@ -250,9 +251,9 @@ def test_thumbnails_are_cached_by_content(leaky, tmp_path, monkeypatch):
     made = []
     real = html.make_thumbnail
 
-    def counting(path, px):
-        made.append(path)
-        return real(path, px)
+    def counting(source, rel, px):
+        made.append(Path(source.location(rel)))
+        return real(source, rel, px)
 
     monkeypatch.setattr(html, "make_thumbnail", counting)
     first = report.to_html()

@@ -18,10 +18,11 @@ from datacheck import audit
 from datacheck.cli import cli
 from datacheck.errors import BadInputError
 from datacheck.features import parallel
-from datacheck.features.samples import make_thumbnail, safe_join
+from datacheck.features.samples import make_thumbnail
 from datacheck.features.scan import scan
 from datacheck.sources import storage
 from datacheck.sources.dataset import load_dataset
+from datacheck.sources.source import open_source
 from tests.conftest import NO_MODEL, distinct_patches, jpeg_bytes, save
 
 CHEAP = ["integrity", "duplicates", "leakage", "balance"]
@@ -252,8 +253,10 @@ def test_version_prefers_a_checksum_over_the_time():
 def test_html_reads_thumbnails_through_fsspec(mem, patches):
     fs, url, name = mem
     fs.pipe_file(f"{name}/train/a/x.png", png_bytes(patches[0]))
-    uri, why, size = make_thumbnail(safe_join(url, "train/a/x.png"), 64)
+    source = open_source(url)
+    uri, why, size = make_thumbnail(source, "train/a/x.png", 64)
     assert uri and uri.startswith("data:image/"), why
-    assert make_thumbnail(f"{url}/train/a/none.png", 64)[:2] == (None, "missing")
-    assert make_thumbnail(f"{url}/train", 64)[0] is None
-    assert safe_join(url, "../x.png") is None and safe_join(url, "/x.png") is None
+    assert make_thumbnail(source, "train/a/none.png", 64)[:2] == (None, "missing")
+    assert make_thumbnail(source, "train", 64)[0] is None
+    for outside in ("../x.png", "/x.png"):
+        assert make_thumbnail(source, outside, 64)[:2] == (None, "outside the dataset")

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..sources.storage import user_cache_dir
 from .images import THUMB, Decoded
 from .variants import VARIANT_NAMES
 
@@ -51,7 +52,7 @@ def default_cache_dir(root: Path) -> Path:
     local = root / ".datacheck"
     if os.access(root, os.W_OK) or (local.is_dir() and os.access(local, os.W_OK)):
         return local
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "datacheck"
+    base = user_cache_dir()
     key = hashlib.blake2b(str(root).encode(), digest_size=8).hexdigest()
     log.warning("%s is read-only; caching under %s", root, base / key)
     return base / key

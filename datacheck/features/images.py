@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageFilter
 
 from ..matching.similar import SMALL_SIDE
-from ..sources.storage import is_url, read_bytes
+from ..sources.storage import read_bytes
 from .image_props import file_properties, thumb_properties
 from .variants import variant_hashes
 
@@ -63,7 +63,8 @@ class Decoded:
     border: float = float("nan")
     edge: float = float("nan")  # datacheck.features.image_props.thumb_properties
     thumb: bytes = b""  # THUMB x THUMB x 3 uint8, row-major
-    variants: bytes = b""  # len(variants.VARIANT_NAMES) uint64 hashes (datacheck.features.variants)
+    variants: bytes = b""  # len(variants.VARIANT_NAMES) uint64 hashes (features.variants)
+    nbytes: int = 0  # length of the encoded file (a shard row's size is known only here)
 
 
 def content_digest(data: bytes) -> str:
@@ -108,17 +109,20 @@ def decode_bytes(data: bytes, *, hash_name: str = "phash", draft: bool = True) -
 def decode_file(path: str, *, hash_name: str = "phash", draft: bool = True) -> Decoded:
     """Read and decode one file (a local path, or an fsspec URL read through
     :mod:`datacheck.sources.storage`); an unreadable file becomes a problem, not an exception."""
+    return decode_read(lambda: read_bytes(path), hash_name=hash_name, draft=draft)
+
+
+def decode_read(read, *, hash_name: str = "phash", draft: bool = True) -> Decoded:
+    """Decode the bytes ``read()`` returns; a read error becomes a problem, not an exception."""
     try:
-        if is_url(path):
-            data = read_bytes(path)
-        else:
-            with open(path, "rb") as fh:
-                data = fh.read()
+        data = read()
     except OSError as exc:
         return Decoded(digest="", problem=f"cannot read file ({exc.strerror or exc})")
     except Exception as exc:  # a remote backend's own errors (credentials, network, ...)
         return Decoded(digest="", problem=f"cannot read file ({type(exc).__name__}: {exc})"[:200])
-    return decode_bytes(data, hash_name=hash_name, draft=draft)
+    decoded = decode_bytes(data, hash_name=hash_name, draft=draft)
+    decoded.nbytes = len(data)
+    return decoded
 
 
 def _features(img, digest, width, height, mode, fmt, hash_name, props: dict) -> Decoded:

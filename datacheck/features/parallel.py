@@ -40,28 +40,30 @@ def available_cores() -> int:
 
 def imap(func: Callable[[T], R], items: Sequence[T], *, workers: int | None = None,
          desc: str = "", progress: bool = True, chunksize: int = 32,
-         scheduler: str | None = None) -> Iterator[R]:
+         scheduler: str | None = None, sizes: Sequence[int] | None = None) -> Iterator[R]:
     """``func`` over ``items`` in order, on ``workers`` processes (default: all cores) or on
-    the Dask cluster at ``scheduler``."""
+    the Dask cluster at ``scheduler``. ``sizes``: how many images each item is, for the
+    progress bar (default 1 each)."""
+    sizes = sizes if sizes is not None else [1] * len(items)
     scheduler = scheduler or os.environ.get("DATACHECK_SCHEDULER")
     if scheduler:
-        yield from _dask_imap(func, items, scheduler, desc, progress, max(chunksize, 256))
+        yield from _dask_imap(func, items, scheduler, desc, progress, max(chunksize, 256), sizes)
         return
     workers = workers or available_cores()
-    if workers <= 1 or len(items) < INLINE_BELOW:
-        with threadpool_limits(1), _bar(len(items), desc, progress) as bar:
-            for item in items:
+    if workers <= 1 or sum(sizes) < INLINE_BELOW:
+        with threadpool_limits(1), _bar(sum(sizes), desc, progress) as bar:
+            for item, size in zip(items, sizes):
                 yield func(item)
-                bar.update()
+                bar.update(size)
         return
     # the pool forks before the progress bar starts its monitor thread
     context = multiprocessing.get_context(START_METHOD)
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_blas_thread) as pool:
         results = pool.map(func, items, chunksize=chunksize)
-        with _bar(len(items), desc, progress) as bar:
-            for result in results:
+        with _bar(sum(sizes), desc, progress) as bar:
+            for result, size in zip(results, sizes):
                 yield result
-                bar.update()
+                bar.update(size)
 
 
 def _one_blas_thread() -> None:
@@ -75,7 +77,7 @@ def _apply(func, chunk):
         return [func(item) for item in chunk]
 
 
-def _dask_imap(func, items, scheduler, desc, progress, chunksize) -> Iterator:
+def _dask_imap(func, items, scheduler, desc, progress, chunksize, sizes) -> Iterator:
     try:
         from distributed import Client
     except ImportError:
@@ -87,11 +89,11 @@ def _dask_imap(func, items, scheduler, desc, progress, chunksize) -> Iterator:
     try:
         chunks = [list(items[i:i + chunksize]) for i in range(0, len(items), chunksize)]
         futures = [client.submit(_apply, func, chunk, pure=False) for chunk in chunks]
-        with _bar(len(items), desc, progress) as bar:
-            for future in futures:  # in order; later chunks keep running meanwhile
-                results = future.result()
+        with _bar(sum(sizes), desc, progress) as bar:
+            for start, future in zip(range(0, len(items), chunksize), futures):
+                results = future.result()  # in order; later chunks keep running meanwhile
                 yield from results
-                bar.update(len(results))
+                bar.update(sum(sizes[start:start + chunksize]))
     finally:
         client.close()
 

@@ -7,11 +7,10 @@ import base64
 import io
 import random
 import warnings
-from pathlib import Path, PurePosixPath
 
 from PIL import Image, ImageOps
 
-from ..sources import storage
+from ..sources.source import Source
 from .images import to_rgb
 
 #: Images at most this many pixels a side are stored as PNG and drawn with crisp pixels.
@@ -43,40 +42,27 @@ def pick_samples(table, *, per_split: int = 3, seed: int = 0) -> dict[str, dict[
     return out
 
 
-def safe_join(root: Path | str, rel: object) -> Path | str | None:
-    """``root/rel`` when ``rel`` is a relative POSIX path that stays inside ``root``, else None.
+def make_thumbnail(source: Source, ref: object, px: int
+                   ) -> tuple[str | None, str, tuple[int, int]]:
+    """(data URI or None, reason when None, (width, height)) for the image ``ref`` of
+    ``source``: a file, archive member or shard row, read only when ``ref`` stays inside the
+    source's root.
 
-    Lexical only (like the dataset index, which lists symlinked files as they are). A URL root
-    gives a URL."""
-    if not isinstance(rel, str) or not rel or "\x00" in rel or "\\" in rel:
-        return None
-    pure = PurePosixPath(rel)
-    if pure.is_absolute() or ".." in pure.parts:
-        return None
-    if storage.is_url(root):
-        return storage.join(root, pure.as_posix())
-    return Path(root).joinpath(*pure.parts)
+    Never raises: a missing, unreadable or oversized image gives ``None`` and a short reason."""
+    if not source.contains(ref):
+        return None, "outside the dataset", (0, 0)
+    try:
+        data = source.read(str(ref))
+    except (FileNotFoundError, IsADirectoryError, KeyError):
+        return None, "missing", (0, 0)
+    except Exception:  # a directory, no credentials, no network: a placeholder
+        return None, "cannot be read", (0, 0)
+    return preview(data, px)
 
 
-def make_thumbnail(path: Path | str, px: int) -> tuple[str | None, str, tuple[int, int]]:
-    """(data URI or None, reason when None, (width, height)) for the image file at ``path``
-    (a local path, or a URL read through :mod:`datacheck.sources.storage`).
-
-    Never raises: a missing, unreadable or oversized file gives ``None`` and a short reason."""
-    if storage.is_url(path):
-        try:
-            source = io.BytesIO(storage.read_bytes(path))
-        except FileNotFoundError:
-            return None, "missing", (0, 0)
-        except Exception:  # a directory, no credentials, no network: a placeholder
-            return None, "cannot be read", (0, 0)
-    else:
-        source = Path(path)
-        try:
-            if not source.is_file():
-                return None, "missing", (0, 0)
-        except OSError:
-            return None, "missing", (0, 0)
+def preview(data: bytes, px: int) -> tuple[str | None, str, tuple[int, int]]:
+    """:func:`make_thumbnail` of encoded image bytes."""
+    source = io.BytesIO(data)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

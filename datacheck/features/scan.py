@@ -14,9 +14,10 @@ from ..errors import BadInputError
 from ..options import group, option
 from ..sources import storage
 from ..sources.dataset import BAD_NAME, Dataset
+from ..sources.source import Source
 from . import parallel
-from .cache import SCALAR_COLUMNS, FeatureCache, default_cache_dir
-from .images import HASHES, Decoded, decode_file
+from .cache import SCALAR_COLUMNS, FeatureCache
+from .images import HASHES, Decoded, decode_read
 
 #: Bump when what images.py computes changes, so stale cache rows are not reused.
 FEATURES_VERSION = 5
@@ -28,9 +29,15 @@ def feature_config(hash_name: str) -> str:
     return f"v{FEATURES_VERSION}-{hash_name}"
 
 
-@functools.lru_cache(maxsize=8)
-def _decoder(hash_name: str):
-    return functools.partial(decode_file, hash_name=hash_name)
+def _decode_chunk(hash_name: str, source: Source, refs: list[str]) -> list[Decoded]:
+    """Read ``refs`` together (a shard's rows in one go) and decode each; a read error is
+    that image's problem (the chunk is read again one image at a time to say whose)."""
+    try:
+        blobs = source.read_many(refs)
+    except Exception:
+        return [decode_read(functools.partial(source.read, r), hash_name=hash_name)
+                for r in refs]
+    return [decode_read(functools.partial(bytes, b), hash_name=hash_name) for b in blobs]
 
 
 @group("scan", order=10)
@@ -56,7 +63,7 @@ def scan(dataset: Dataset, *, hash_name: str = "phash", workers: int | None = No
     this call decoded). An audit uses :func:`scan_table` with its own open store."""
     options = ScanOptions(hash_name, workers, scheduler,
                           None if cache_dir is None else str(cache_dir))
-    store = open_cache(dataset.root, options.cache_dir)
+    store = open_cache(dataset, options.cache_dir)
     try:
         table, decoded = scan_table(dataset, store, options, progress=progress)
     finally:
@@ -69,7 +76,7 @@ def readable_thumbs(dataset: Dataset, options: ScanOptions, *, progress: bool = 
                     ) -> tuple[pd.DataFrame, np.ndarray]:
     """(The scanned table of the readable images, their RGB thumbnails N x 32 x 32 x 3): what a
     model trains on, decoded through the same cache as the audit."""
-    store = open_cache(dataset.root, options.cache_dir)
+    store = open_cache(dataset, options.cache_dir)
     try:
         table, _ = scan_table(dataset, store, options, progress=progress)
         table = table[table["problem"].isna()].reset_index(drop=True)
@@ -87,11 +94,11 @@ def scan_table(dataset: Dataset, cache: FeatureCache, options: ScanOptions, *,
         raise BadInputError(f"unknown hash {hash_name!r}; choose one of {', '.join(HASHES)}")
     config = feature_config(hash_name)
     table = dataset.table.copy()
-    root = dataset.root
-    full = ([storage.join(root, p) for p in table["path"]] if storage.is_url(root)
-            else _local_paths(root, table["path"].tolist()))
+    source = dataset.source
+    refs = table["path"].tolist()
+    full = source.locations(refs)
     bad_name = (table["bytes"] == BAD_NAME).to_numpy()
-    if storage.is_url(root) or dataset.stats is not None:
+    if not source.is_local or dataset.listing is not None:
         sizes, mtimes, unversioned = _listed_stats(dataset)
     else:  # a local manifest
         sizes, mtimes = storage.stat_local([None if bad else p
@@ -104,14 +111,17 @@ def scan_table(dataset: Dataset, cache: FeatureCache, options: ScanOptions, *,
     have = set(cached["digest"])
     todo = [i for i, d in enumerate(digests)
             if sizes[i] >= 0 and (d is None or d not in have)]
-    new = _decode(cache, config, hash_name, [full[i] for i in todo],
-                  [sizes[i] for i in todo], [mtimes[i] for i in todo], workers, progress,
-                  scheduler)
+    new = _decode(cache, config, hash_name, source, [refs[i] for i in todo],
+                  [full[i] for i in todo], [sizes[i] for i in todo], [mtimes[i] for i in todo],
+                  workers, progress, scheduler)
     for i, dec in zip(todo, new, strict=False):
         digests[i] = dec.digest or None
     frame = pd.concat([cached, _frame(new)], ignore_index=True).drop_duplicates("digest")
     table["digest"] = digests
     out = table.merge(frame, on="digest", how="left", validate="many_to_one")
+    unsized = (out["bytes"] == 0) & out["nbytes"].notna()  # shard rows: sized when decoded
+    out.loc[unsized, "bytes"] = out.loc[unsized, "nbytes"].astype("int64")
+    out = out.drop(columns="nbytes")
     missing = np.asarray(sizes) < 0
     out.loc[missing, "problem"] = "missing file"
     out.loc[bad_name, "problem"] = "file name is not valid UTF-8: rename the file"
@@ -124,19 +134,9 @@ def scan_table(dataset: Dataset, cache: FeatureCache, options: ScanOptions, *,
     return out, len(todo)
 
 
-def _local_paths(root: Path, rels) -> list[str]:
-    """Absolute paths of the files (string concatenation: pathlib costs ~5 us a file)."""
-    prefix = os.path.join(os.fspath(root), "")
-    return [prefix + (r if os.sep == "/" else r.replace("/", os.sep)) for r in rels]
-
-
-def open_cache(root: Path | str, cache_dir: str | os.PathLike | None) -> FeatureCache:
-    if cache_dir:
-        folder = Path(cache_dir)
-    elif storage.is_url(root):
-        folder = storage.cache_dir_for(root)
-    else:
-        folder = default_cache_dir(root)
+def open_cache(dataset: Dataset, cache_dir: str | os.PathLike | None) -> FeatureCache:
+    """The feature cache of ``dataset``: ``cache_dir``, else its source's default folder."""
+    folder = Path(cache_dir) if cache_dir else dataset.source.cache_dir()
     try:
         return FeatureCache(folder)
     except OSError as exc:
@@ -149,9 +149,9 @@ def _listed_stats(dataset: Dataset) -> tuple[list[int], list[int], list[int]]:
     rows whose backend gave no version: the cache's unchanged-file shortcut must not be trusted
     for them."""
     paths = dataset.table["path"].tolist()
-    stats = dataset.stats
+    stats = dataset.listing
     if stats is None:
-        stats = storage.stat_urls(dataset.root, paths)
+        stats = dataset.source.stat(paths)
     sizes, versions, unversioned = [], [], []
     for i, p in enumerate(paths):
         size, ver = stats.get(p, (-1, -1))
@@ -163,26 +163,30 @@ def _listed_stats(dataset: Dataset) -> tuple[list[int], list[int], list[int]]:
     return sizes, versions, unversioned
 
 
-def _decode(cache, config, hash_name, paths, sizes, mtimes, workers, progress,
-            scheduler) -> list[Decoded]:
-    results: list[Decoded] = []
+def _decode(cache, config, hash_name, source: Source, refs, locations, sizes, mtimes, workers,
+            progress, scheduler) -> list[Decoded]:
+    """Decode ``refs`` in chunks the source reads together, storing each batch in the cache;
+    the results in ``refs`` order."""
+    chunks = source.chunks(refs)
+    work = functools.partial(_decode_chunk, hash_name, source)
+    results: list[Decoded | None] = [None] * len(refs)
     batch_files: list[tuple[str, int, int, str]] = []
     batch: list[Decoded] = []
-    for path, size, mtime, dec in zip(
-        paths, sizes, mtimes,
-        parallel.imap(_decoder(hash_name), paths, workers=workers, desc="decoding",
-                      progress=progress, scheduler=scheduler), strict=False,
-    ):
-        results.append(dec)
-        if dec.digest:
-            batch_files.append((path, size, mtime, dec.digest))
-            batch.append(dec)
+    done = parallel.imap(work, [[refs[i] for i in c] for c in chunks], workers=workers,
+                         desc="decoding", progress=progress, chunksize=1, scheduler=scheduler,
+                         sizes=[len(c) for c in chunks])
+    for chunk, decoded in zip(chunks, done, strict=True):
+        for i, dec in zip(chunk, decoded, strict=True):
+            results[i] = dec
+            if dec.digest:
+                batch_files.append((locations[i], sizes[i], mtimes[i], dec.digest))
+                batch.append(dec)
         if len(batch) >= BATCH:
             cache.store(config, batch_files, batch)
             batch_files, batch = [], []
     if batch:
         cache.store(config, batch_files, batch)
-    return results
+    return results  # type: ignore[return-value]
 
 
 def _frame(decoded: list[Decoded]) -> pd.DataFrame:

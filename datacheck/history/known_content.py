@@ -20,7 +20,6 @@ import sqlite3
 from pathlib import Path
 
 from ..errors import BadInputError
-from ..sources import storage
 from ..sources.revision import Snapshot, _first_line, _git, snapshot_of
 
 log = logging.getLogger(__name__)
@@ -103,7 +102,7 @@ def prime(dataset, store, config: str) -> int:
                     known[c] = (d, s)
         finally:
             db.close()
-    stats = dataset.stats or {}
+    stats = dataset.listing or {}
     paths = dataset.table["path"].tolist()
     files, unread = [], []
     for i, repo_rel, entry in rows:
@@ -111,7 +110,7 @@ def prime(dataset, store, config: str) -> int:
         if hit:
             size, version = stats.get(paths[i], (0, None))
             if version is not None:
-                files.append((storage.join(dataset.root, paths[i]), size, version, hit[0]))
+                files.append((dataset.source.location(paths[i]), size, version, hit[0]))
                 continue
         unread.append((repo_rel, entry))
     if files:
@@ -161,13 +160,14 @@ def learn(dataset, table, store) -> int:
                if e.get("checksum") and isinstance(digests[i], str) and digests[i]]
         _remember(store.folder, new)
         return len(new)
-    if storage.is_url(str(dataset.root)) or dataset.stats is None:
+    folder = dataset.source.local_folder
+    if folder is None or dataset.listing is None:
         return 0
-    top = _dvc_or_git_top(Path(dataset.root))
+    top = _dvc_or_git_top(folder)
     if top is None:
         return 0
     try:
-        return _learn_workspace(Path(dataset.root), top, dataset.table["path"].tolist(),
+        return _learn_workspace(folder, top, dataset.table["path"].tolist(),
                                 digests, sizes, store.folder)
     except Exception as exc:  # never fail an audit over a shortcut for a later one
         log.warning("cannot learn git/DVC checksums under %s (%s)", top, exc)

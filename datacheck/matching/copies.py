@@ -79,6 +79,10 @@ class CopyOptions:
         return self.threshold if self.threshold is not None else \
             DEFAULT_THRESHOLD.get(hash_name, 10)
 
+    def resolved(self, options: dict) -> dict:
+        """Report settings that depend on other groups: the radius of the hash in use."""
+        return {"threshold": self.radius(options["scan"].hash)}
+
 
 def copy_pairs(ctx: AuditContext) -> pd.DataFrame:
     """The verified copy pairs of an audit, computed once and shared by its checks."""

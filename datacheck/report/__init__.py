@@ -17,6 +17,7 @@ import pandas as pd
 
 from .. import checks as registry
 from ..checks import CheckResult, worst
+from ..sources.source import Source
 
 SCHEMA = "datacheck.audit/1"
 STATUS_CODE = {"pass": 0, "warn": 1, "fail": 2}
@@ -33,7 +34,7 @@ class AuditReport:
     skipped: dict[str, str] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
     #: Where the images are (for thumbnails in the HTML report) and a few images per class.
-    root_path: Path | None = None
+    source: Source | None = None
     samples: dict = field(default_factory=dict)
     #: Relative path -> content digest of every readable image (HTML thumbnails are cached
     #: by digest in the feature cache, ``stats["cache"]``).
@@ -75,7 +76,7 @@ class AuditReport:
         from .html import render_html
 
         return render_html(self.to_dict() if data is None else data,
-                           self.root_path or Path("."), samples=self.samples,
+                           self.source or Path("."), samples=self.samples,
                            digests=self.digests, cache_dir=self.stats.get("cache"),
                            workers=self.stats.get("workers"))
 

@@ -8,8 +8,9 @@ the page works offline, can be attached to a CI run, and cannot call anywhere.
 File names and labels are untrusted: every one is escaped with :func:`escape.html_text`, in
 element content and in attributes alike. Report paths are read only when they are relative and
 stay inside ``root`` (no absolute paths, no ``..``); anything else, and every file that is
-missing or cannot be decoded, shows a placeholder instead of a thumbnail. A URL ``root``
-(``s3://...``) is read through :mod:`datacheck.sources.storage`, like the scan reads it.
+missing or cannot be decoded, shows a placeholder instead of a thumbnail. Images are read
+through the dataset's :class:`~datacheck.sources.source.Source`, like the scan reads them (a
+URL, a zip archive, a shard's rows).
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from .. import checks as registry
 from ..features.parallel import available_cores
-from ..features.samples import SMALL_SIDE, make_thumbnail, safe_join
-from ..sources import storage
+from ..features.samples import SMALL_SIDE, make_thumbnail
+from ..sources.source import Source, open_source
 from .escape import html_text as e
 from .escape import plain
 from .html_style import CSS, badge, breakable, num
@@ -34,7 +34,7 @@ CLUSTER_SHOWN = 8
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 
-def render_html(report: dict[str, Any], root: str | os.PathLike, *, thumb_px: int = 96,
+def render_html(report: dict[str, Any], root: str | os.PathLike | Source, *, thumb_px: int = 96,
                 max_items: int = 200,
                 samples: Mapping[str, Sequence[str] | Mapping[str, Sequence[str]]] | None = None,
                 digests: Mapping[str, str] | None = None,
@@ -49,16 +49,16 @@ def render_html(report: dict[str, Any], root: str | os.PathLike, *, thumb_px: in
     content digest) and the feature cache's ``cache_dir``, thumbnails are kept in the cache by
     digest, so an unchanged image is decoded for the page once.
     """
-    where = root if storage.is_url(root) else Path(root)
-    return _Page(where, thumb_px=max(16, int(thumb_px)), max_items=max(1, int(max_items)),
-                 digests=digests, cache_dir=cache_dir, workers=workers).render(report, samples)
+    return _Page(open_source(root), thumb_px=max(16, int(thumb_px)),
+                 max_items=max(1, int(max_items)), digests=digests, cache_dir=cache_dir,
+                 workers=workers).render(report, samples)
 
 
 class _Page:
-    def __init__(self, root: Path | str, *, thumb_px: int, max_items: int,
+    def __init__(self, source: Source, *, thumb_px: int, max_items: int,
                  digests: Mapping[str, str] | None = None,
                  cache_dir: str | os.PathLike | None = None, workers: int | None = None) -> None:
-        self.root = root
+        self.source = source
         self.px = thumb_px
         self.max_items = max_items
         self._thumbs: dict[str, tuple[str | None, str, tuple[int, int]]] = {}  # by path
@@ -69,9 +69,7 @@ class _Page:
         self.workers = max(1, min(8, workers or available_cores()))
 
     def _make(self, rel: object) -> tuple[str | None, str, tuple[int, int]]:
-        full = safe_join(self.root, rel)
-        return (make_thumbnail(full, self.px) if full is not None
-                else (None, "outside the dataset", (0, 0)))
+        return make_thumbnail(self.source, rel, self.px)
 
     # -- pieces -------------------------------------------------------------------------------
     def thumb(self, rel: object, caption: str = "") -> str:

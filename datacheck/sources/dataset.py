@@ -4,7 +4,10 @@ Layouts understood:
 - ``ROOT/<split>/<class>/<file>``  (split names below, or a user mapping)
 - ``ROOT/<class>/<file>``          (no splits: every image is in split ``all``)
 - a CSV or Parquet manifest with columns ``path,label[,split][,group]``; paths are relative to
-  the manifest's folder and may not escape it.
+  the manifest's folder and may not escape it;
+- a zip archive of one of those folder trees (read in place, never unpacked);
+- Parquet/Arrow shards (Hugging Face layout) or WebDataset tar shards: a folder of them, or one
+  shard (:mod:`datacheck.sources.shard_index`).
 
 Each may be a local path (walked with os functions; a ``file://`` URL is one) or an fsspec URL
 (``s3://``, ``gs://``, ``memory://``; listed and read through :mod:`datacheck.sources.storage`).
@@ -24,11 +27,13 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BadInputError
-from . import storage
+from . import packed, shard_index, storage
+from .layout import COLUMNS, from_listing, split_folders
 from .manifest import read_manifest
+from .shard_index import SourceOptions
+from .source import FolderSource, Source, ZipSource
 from .split_names import NO_SPLIT, SPLITS, canonical_split, split_order
 
-COLUMNS = ["path", "split", "label", "group", "bytes"]
 #: ``bytes`` of a file whose name is not valid UTF-8: listed (escaped), never opened.
 BAD_NAME = -2
 
@@ -43,12 +48,20 @@ class Dataset:
     #: ``{path: (size, version)}`` from the folder walk or URL listing, so the scan does not
     #: stat every file again: mtime_ns for local files, else a checksum/ETag or time (see
     #: :func:`datacheck.sources.storage.version`). None for local manifests.
-    stats: dict[str, tuple[int, int | None]] | None = field(default=None, repr=False)
+    listing: dict[str, tuple[int, int | None]] | None = field(default=None, repr=False)
     #: Split folders of a local tree, including empty ones (they show with 0 images).
     split_folders: list[str] = field(default_factory=list, repr=False)
     #: For a manifest, the manifest row of each table row (the table is sorted by split and
     #: path); None for folder trees and listings, whose order means nothing.
     order: np.ndarray | None = field(default=None, repr=False)
+    #: Where the images are read from (set by :func:`load_dataset`).
+    source: Source | None = field(default=None, repr=False)
+    #: The root as the user named it (report paths are relative to it).
+    shown_root: str = ""
+
+    def __post_init__(self) -> None:
+        if self.source is None:
+            self.source = FolderSource(str(self.root))
 
     @property
     def splits(self) -> dict[str, int]:
@@ -59,34 +72,76 @@ class Dataset:
 
 
 def load_dataset(path: str | os.PathLike, *, split_map: Mapping[str, str] | None = None,
-                 root: str | os.PathLike | None = None) -> Dataset:
-    """Index a folder tree or a CSV/Parquet manifest. Raises BadInputError on unusable input.
+                 root: str | os.PathLike | None = None,
+                 source: SourceOptions | None = None) -> Dataset:
+    """Index a folder tree, a manifest, a zip archive or shards. Raises BadInputError on
+    unusable input.
 
     A manifest's paths are relative to ``root`` (default: the manifest's folder) and may not
-    leave it.
+    leave it. ``split_map`` maps split names (``validation=val``); for shards a value that is a
+    glob (``train=shards/train-*.tar``) assigns the shards it matches to that split.
     """
     path = storage.localize(os.fspath(path))
     root = None if root is None else storage.localize(os.fspath(root))
+    dataset = _load(path, split_map, root, source or SourceOptions())
+    if root is not None:
+        dataset.shown_root = storage.shown(root)
+    elif not dataset.source.is_local:
+        dataset.shown_root = str(dataset.root)
+    else:
+        given = Path(path)
+        keep = given.is_dir() or isinstance(dataset.source, ZipSource)
+        dataset.shown_root = (given if keep else given.parent).as_posix()
+    return dataset
+
+
+def _load(path: str, split_map: Mapping[str, str] | None, root: str | None,
+          options: SourceOptions) -> Dataset:
+    split_map, patterns = _patterns(split_map)
     if storage.is_url(path) or (root is not None and storage.is_url(root)):
-        return _load_url(path, split_map=_checked_map(split_map), root=root)
-    source = Path(path)
-    if not source.exists():
-        raise BadInputError(f"{source}: no such file or folder")
-    split_map = _checked_map(split_map)
-    if source.is_file():
-        root = Path(root) if root is not None else source.parent
+        return _load_url(path, split_map=split_map, root=root, options=options,
+                         patterns=patterns)
+    source_path = Path(path)
+    if not source_path.exists():
+        raise BadInputError(f"{source_path}: no such file or folder")
+    if source_path.is_file():
+        if root is None and source_path.suffix.lower() == ".zip":
+            return _packed(source_path, packed.from_zip(source_path, split_map), ordered=False)
+        if root is None and packed.is_shard_file(str(source_path)):
+            folder = source_path.parent.resolve().as_posix()
+            return _packed(source_path, packed.from_shards(
+                folder, [source_path.name], options, split_map, patterns))
+        root = Path(root) if root is not None else source_path.parent
         if not root.is_dir():
             raise BadInputError(f"--root {root}: no such folder")
-        table = read_manifest(source, root, split_map)
-    else:
-        if root is not None:
-            raise BadInputError("--root applies to manifests only, not to folders")
-        table, stats, splits = _from_folder(source, split_map)
-        dataset = _finish(source, table, source.resolve())
-        dataset.stats = stats
-        dataset.split_folders = splits
-        return dataset
-    return _finish(source, table, root.resolve(), ordered=True)
+        table = read_manifest(source_path, root, split_map)
+        return _finish(source_path, table, root.resolve(), ordered=True)
+    if root is not None:
+        raise BadInputError("--root applies to manifests only, not to folders")
+    found = packed.local_shards(source_path)
+    if found:
+        return _packed(source_path, packed.from_shards(
+            source_path.resolve().as_posix(), found, options, split_map, patterns))
+    table, stats, splits = _from_folder(source_path, split_map)
+    dataset = _finish(source_path, table, source_path.resolve())
+    dataset.listing = stats
+    dataset.split_folders = splits
+    return dataset
+
+
+def _patterns(split_map: Mapping[str, str] | None) -> tuple[dict[str, str], dict[str, str]]:
+    """(name -> split mapping, split -> shard glob): ``train=shards/train-*.tar`` is a glob."""
+    names, patterns = {}, {}
+    for name, target in dict(split_map or {}).items():
+        if any(c in target for c in "*?[/") or shard_index.is_shard(target):
+            split = canonical_split(name, {})
+            if not split:
+                raise BadInputError(f"--split {name}={target}: {name!r} is not one of "
+                                    f"{', '.join(SPLITS)}")
+            patterns[split] = target
+        else:
+            names[name] = target
+    return _checked_map(names), patterns
 
 
 def _checked_map(split_map: Mapping[str, str] | None) -> dict[str, str]:
@@ -99,7 +154,8 @@ def _checked_map(split_map: Mapping[str, str] | None) -> dict[str, str]:
     return split_map
 
 
-def _load_url(path: str, *, split_map: dict[str, str], root: str | None) -> Dataset:
+def _load_url(path: str, *, split_map: dict[str, str], root: str | None,
+              options: SourceOptions, patterns: Mapping[str, str]) -> Dataset:
     """:func:`load_dataset` for a URL (or a manifest whose ``--root`` is a URL): one listing or
     stat per file through fsspec, nothing read but the manifest."""
     kinds = {}
@@ -109,6 +165,10 @@ def _load_url(path: str, *, split_map: dict[str, str], root: str | None) -> Data
                 "directory" if Path(loc).is_dir() else "file" if Path(loc).exists() else None)
     if kinds[path] is None:
         raise BadInputError(f"{path}: no such file or folder")
+    if kinds[path] == "file" and root is None and packed.is_shard_file(path):
+        parent = storage.parent(path)
+        return _packed(path, packed.from_shards(
+            parent, [path[len(parent):].lstrip("/")], options, split_map, patterns))
     if kinds[path] == "file":
         if root is None:
             root = storage.parent(path) if storage.is_url(path) else str(Path(path).parent)
@@ -125,13 +185,25 @@ def _load_url(path: str, *, split_map: dict[str, str], root: str | None) -> Data
             raise BadInputError("--root applies to manifests only, not to folders")
         root = storage.trim(path)
         files, dirs = storage.listing(root)
-        table = _from_listing(root, files, dirs, split_map)
+        found = packed.listed_shards(files)
+        if found:
+            return _packed(path, packed.from_shards(root, found, options, split_map, patterns))
+        table = from_listing(root, files, dirs, split_map)
         stats = {r: (int(files[r].get("size") or 0), storage.version(files[r]))
                  for r in table["path"]}
     table["bytes"] = [stats.get(p, (-1, None))[0] for p in table["path"]]
     ds = _finish(path, table, root, ordered=kinds[path] == "file")
-    ds.stats = stats
+    ds.listing = stats
     return ds
+
+
+def _packed(path, loaded: packed.Packed, *, ordered: bool = True) -> Dataset:
+    """The dataset of a zip archive or of shards (rows in shard order: ``ordered``)."""
+    table, stats, source = loaded
+    dataset = _finish(path, table, source.root, ordered=ordered)
+    dataset.listing = stats
+    dataset.source = source
+    return dataset
 
 
 def _finish(source, table: pd.DataFrame, root: Path | str, *, ordered: bool = False) -> Dataset:
@@ -143,48 +215,6 @@ def _finish(source, table: pd.DataFrame, root: Path | str, *, ordered: bool = Fa
     table = table.sort_values(["split", "path"], key=_split_sort_key, kind="stable")
     order = table.index.to_numpy() if ordered else None
     return Dataset(root=root, table=table.reset_index(drop=True)[COLUMNS], order=order)
-
-
-def _from_listing(root: str, files: Mapping[str, dict], dirs: set[str],
-                  split_map: Mapping[str, str]) -> pd.DataFrame:
-    """The folder layouts of :func:`_from_folder`, from a recursive listing of a URL."""
-    def hidden(rel: str) -> bool:
-        return any(part.startswith(".") for part in rel.split("/"))
-
-    visible = sorted(r for r in files if not hidden(r))
-    top = sorted({r.split("/", 1)[0] for r in visible if "/" in r}
-                 | {d.split("/", 1)[0] for d in dirs if d and not hidden(d)})
-    named = _split_folders(root, top, split_map)
-    rows = []
-    if named:
-        for rel in visible:
-            parts = rel.split("/")
-            if len(parts) >= 2:  # files directly in the root belong to no split
-                rows.append((rel, named[parts[0]], parts[1] if len(parts) >= 3 else None, None,
-                             0))
-    else:
-        for rel in visible:
-            parts = rel.split("/")
-            rows.append((rel, NO_SPLIT, parts[0] if len(parts) >= 2 else None, None, 0))
-    return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def _split_folders(root, top: list[str], split_map: Mapping[str, str]) -> dict[str, str]:
-    """``{folder: split}`` when the top-level folders of ``root`` are splits, ``{}`` when they
-    are classes (no folder names a split). Raises when there is no folder, or when some but not
-    all name a split."""
-    if not top:
-        raise BadInputError(f"{root}: no class or split folders inside (expected SPLIT/CLASS/FILE)")
-    named = {d: canonical_split(d, split_map) for d in top}
-    if not any(named.values()):
-        return {}
-    unknown = [n for n, s in named.items() if not s]
-    if unknown:
-        raise BadInputError(
-            f"{root}: unknown split folder {unknown[0]!r}; use one of "
-            f"{', '.join(SPLITS)} or map it with --split {unknown[0]}=NAME"
-        )
-    return named
 
 
 def _split_sort_key(col: pd.Series) -> pd.Series:
@@ -203,7 +233,7 @@ def _from_folder(root: Path, split_map: Mapping[str, str]) -> tuple[pd.DataFrame
     """(index table, ``{path: (size, mtime_ns)}``, split folders found) of a local tree."""
     top = _visible_dirs(root)
     names = [_escaped(d.name) for d in top]
-    named = _split_folders(root, names, split_map)
+    named = split_folders(root, names, split_map)
     if named:
         rows = []
         for d, name in zip(top, names, strict=True):

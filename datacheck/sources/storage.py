@@ -104,6 +104,11 @@ def trim(url: str) -> str:
     return head + sep + tail.rstrip("/")
 
 
+def shown(location: Location) -> str:
+    """A location as reports show it: a URL without trailing slashes, a POSIX path."""
+    return trim(location) if is_url(location) else Path(location).as_posix()
+
+
 def join(root: Location, rel: str) -> str:
     """The file ``rel`` (relative, POSIX) under ``root``, as a string the reader accepts."""
     if isinstance(root, str) and is_url(root):
@@ -230,11 +235,15 @@ def open_binary(path: Location):
     return open(path, "rb")
 
 
+def user_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/datacheck`` (default ``~/.cache/datacheck``)."""
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "datacheck"
+
+
 def cache_dir_for(root: str) -> Path:
     """Default feature-cache folder of a URL dataset: a per-URL folder in the user's cache
-    (``$XDG_CACHE_HOME/datacheck``, like a read-only local dataset's), never the remote root."""
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "datacheck"
-    return base / ("url-" + hashlib.blake2b(root.encode(), digest_size=8).hexdigest())
+    (like a read-only local dataset's), never the remote root."""
+    return user_cache_dir() / ("url-" + hashlib.blake2b(root.encode(), digest_size=8).hexdigest())
 
 
 def read_relative(root: Location, rel: str) -> bytes:
