@@ -42,7 +42,7 @@ PEERS       := benchmarks/.venv-peers
 PEERS_STAMP := $(PEERS)/.installed
 BENCH_ARGS  ?=
 
-.PHONY: bench-deps bench-hashing bench-search bench-small bench-e2e
+.PHONY: bench-deps bench-hashing bench-search bench-small bench-e2e bench-formats
 
 $(PEERS_STAMP): $(STAMP)
 	# the [bench] extra: faiss-cpu, the exact-search peer of benchmarks/search.py
@@ -69,3 +69,6 @@ bench-small: $(STAMP)
 
 bench-e2e: bench-deps
 	$(PY) benchmarks/e2e.py $(BENCH_ARGS)
+
+bench-formats: $(STAMP)
+	$(PY) benchmarks/formats.py $(BENCH_ARGS)

@@ -261,3 +261,24 @@ def test_torch_dataset_in_memory(tree, tmp_path):
     assert {(original(a), original(b)) for a, b in zip(leaks["a"], leaks["b"])} == want
     assert report.dataset["splits"] == {"train": 40, "val": 9, "test": 17}
     assert report.dataset["classes"] == 3
+
+
+def test_shards_behind_a_url(tree, expected, tmp_path):
+    """Parquet and tar shards in fsspec's memory filesystem: listed, read and cached through
+    fsspec, the same findings."""
+    import uuid
+
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    name = f"/dc-{uuid.uuid4().hex[:8]}"
+    try:
+        for kind, pack in (("pq", write_parquet), ("wds", write_tars)):
+            local = pack(tree, tmp_path / kind)
+            for f in sorted(p for p in local.rglob("*") if p.is_file()):
+                fs.pipe_file(f"{name}/{kind}/{f.relative_to(local).as_posix()}", f.read_bytes())
+            report = audit(f"memory://{name}/{kind}", checks=CHECKS,
+                           cache_dir=tmp_path / f"c-{kind}", progress=False)
+            assert by_digest(report) == expected, kind
+    finally:
+        fs.rm(name, recursive=True)

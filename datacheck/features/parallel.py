@@ -1,8 +1,9 @@
 """Run per-image work over a local process pool (default) or a Dask cluster, with a progress bar.
 
 ``scheduler`` (or the ``DATACHECK_SCHEDULER`` environment variable) is the address of a Dask
-distributed scheduler, e.g. ``tcp://10.0.0.5:8786``: the items are sent in chunks of
-``chunksize`` to its workers, which must be able to read the same paths (a shared file system).
+distributed scheduler, e.g. ``tcp://10.0.0.5:8786``: the items are sent in tasks of about
+``DASK_TASK`` images to its workers, which must be able to read the same paths (a shared file
+system).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from ..errors import BadInputError
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: Below this many items a pool costs more to start than it saves.
+#: Images per Dask task: enough to pay for a round trip, few enough to balance the workers.
+DASK_TASK = 256
+#: Below this many images a pool costs more to start than it saves.
 INLINE_BELOW = 64
 #: fork starts workers in milliseconds with every module already imported; forkserver and
 #: spawn re-import numpy, PIL and scipy in each worker (~1 s on 2 cores).
@@ -47,7 +50,7 @@ def imap(func: Callable[[T], R], items: Sequence[T], *, workers: int | None = No
     sizes = sizes if sizes is not None else [1] * len(items)
     scheduler = scheduler or os.environ.get("DATACHECK_SCHEDULER")
     if scheduler:
-        yield from _dask_imap(func, items, scheduler, desc, progress, max(chunksize, 256), sizes)
+        yield from _dask_imap(func, items, scheduler, desc, progress, sizes)
         return
     workers = workers or available_cores()
     if workers <= 1 or sum(sizes) < INLINE_BELOW:
@@ -77,7 +80,7 @@ def _apply(func, chunk):
         return [func(item) for item in chunk]
 
 
-def _dask_imap(func, items, scheduler, desc, progress, chunksize, sizes) -> Iterator:
+def _dask_imap(func, items, scheduler, desc, progress, sizes) -> Iterator:
     try:
         from distributed import Client
     except ImportError:
@@ -87,15 +90,27 @@ def _dask_imap(func, items, scheduler, desc, progress, chunksize, sizes) -> Iter
     except (OSError, TimeoutError) as exc:
         raise BadInputError(f"cannot reach the Dask scheduler at {scheduler} ({exc})") from None
     try:
-        chunks = [list(items[i:i + chunksize]) for i in range(0, len(items), chunksize)]
-        futures = [client.submit(_apply, func, chunk, pure=False) for chunk in chunks]
+        tasks = _tasks(sizes)
+        futures = [client.submit(_apply, func, [items[i] for i in task], pure=False)
+                   for task in tasks]
         with _bar(sum(sizes), desc, progress) as bar:
-            for start, future in zip(range(0, len(items), chunksize), futures):
-                results = future.result()  # in order; later chunks keep running meanwhile
-                yield from results
-                bar.update(sum(sizes[start:start + chunksize]))
+            for task, future in zip(tasks, futures):
+                yield from future.result()  # in order; later tasks keep running meanwhile
+                bar.update(sum(sizes[i] for i in task))
     finally:
         client.close()
+
+
+def _tasks(sizes: Sequence[int]) -> list[list[int]]:
+    """Consecutive items grouped into Dask tasks of about ``DASK_TASK`` images each."""
+    tasks, current, total = [], [], 0
+    for i, size in enumerate(sizes):
+        current.append(i)
+        total += size
+        if total >= DASK_TASK:
+            tasks.append(current)
+            current, total = [], 0
+    return tasks + ([current] if current else [])
 
 
 def _bar(total: int, desc: str, progress: bool) -> tqdm:

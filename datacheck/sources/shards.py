@@ -145,7 +145,8 @@ def _row_group(url: str, pid: int, group: int, image_column: str) -> pa.ChunkedA
     """The image column of one row group (the last two a process read are kept)."""
     shard = _parquet(url, pid)
     name = image_column_of(shard.schema_arrow, image_column, url)
-    return image_bytes(shard.read_row_group(group, columns=[name]), name, url)
+    leaf = f"{name}.bytes" if pa.types.is_struct(shard.schema_arrow.field(name).type) else name
+    return image_bytes(shard.read_row_group(group, columns=[leaf]), name, url)
 
 
 @functools.lru_cache(maxsize=2)
