@@ -208,6 +208,15 @@ TRIMMED = len(VARIANT_NAMES) - 1
 CAPTION = (VARIANT_NAMES.index("caption bottom"), VARIANT_NAMES.index("caption top"))
 
 
+def mirrors(kind: np.ndarray) -> np.ndarray:
+    """Whether variant ``kind`` turns the image over (mirrored, flipped, transposed,
+    anti-transposed): a copy it found is a mirror image, rotated or not. Crop, caption and
+    trimmed windows (and -1, no variant) do not."""
+    kind = np.asarray(kind)
+    turned = (kind >= 4).astype(int) + np.isin(kind % 4, (1, 3)) + np.isin(kind % 4, (2, 3))
+    return (kind >= 0) & (kind < len(_DIHEDRAL)) & (turned % 2 == 1)
+
+
 def _dihedral_image(g: np.ndarray, k: int) -> np.ndarray:
     """The image whose DCT block is ``_dihedral(dct(g))[k]``."""
     t = g.T if k >= 4 else g

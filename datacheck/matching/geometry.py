@@ -151,14 +151,17 @@ def _uniform_share(g: np.ndarray, mask: np.ndarray) -> float:
     return hist.max() / out.size
 
 
-def verify_pair(bytes_a: bytes, bytes_b: bytes, detail: bool = False):
+def verify_pair(bytes_a: bytes, bytes_b: bytes, detail: bool = False,
+                mirrored: bool | None = None):
     """Is B a (possibly mirrored/rotated/cropped/overlaid/rescaled) copy of photo A?
 
     Returns ``(accepted, transform, score)``: ``transform`` (what turns A into B, or for
     crops/overlays either way round) is one of none, mirrored, rotated 90 (B is A turned 90
     degrees counter-clockwise, PIL ``Image.ROTATE_90``), rotated 180, rotated 270, cropped,
     overlay, rescaled; ``score`` in [0, 1] is the dense agreement share (0 when rejected before
-    it). With ``detail`` a dict of the measurements is appended.
+    it). With ``detail`` a dict of the measurements is appended. ``mirrored`` (when the
+    candidate search already knows whether B is a mirror image of A) matches B only that way
+    round; None tries both.
     """
     ga0, size_a = load_gray(bytes_a)
     gb0, size_b = load_gray(bytes_b)
@@ -167,12 +170,12 @@ def verify_pair(bytes_a: bytes, bytes_b: bytes, detail: bool = False):
     orb = _orb_detector()
     kpa, da = orb.detectAndCompute(ga, None)
     best = (None, 0, False, gb)
-    for mirrored in (False, True):
-        g = cv2.flip(gb, 1) if mirrored else gb
+    for flip in (False, True) if mirrored is None else (mirrored,):
+        g = cv2.flip(gb, 1) if flip else gb
         kpb, db = orb.detectAndCompute(g, None)
         m, inl = _match(kpa, da, kpb, db)
         if m is not None and inl > best[1]:
-            best = (m, inl, mirrored, g)
+            best = (m, inl, flip, g)
     m, inliers, mirrored, gbm = best
     info = {"inliers": inliers, "mirrored": mirrored, "trim_a": trim_a, "trim_b": trim_b}
     if m is None or inliers < MIN_INLIERS:
