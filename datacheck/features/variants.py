@@ -211,16 +211,16 @@ def variant_hashes(image, full_size: tuple[int, int] | None = None) -> np.ndarra
 
 
 
-def search_table(variants: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(hashes, owner row, variant index) of every variant hash worth searching, from an
+def search_table(variants: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(hashes, flat index) of every variant hash worth searching, from an
     N x len(VARIANT_NAMES) array: the full hash (index 0) is left out, and so is a trimmed hash
-    equal to the full one (nothing was trimmed)."""
-    n, v = variants.shape
-    owner = np.repeat(np.arange(n, dtype=np.int64), v)
-    kind = np.tile(np.arange(v, dtype=np.int64), n)
-    keep = kind > 0
-    keep &= ~((kind == TRIMMED) & np.repeat(variants[:, TRIMMED] == variants[:, 0], v))
-    return variants.ravel()[keep], owner[keep], kind[keep]
+    equal to the full one (nothing was trimmed). A hash's owner row is ``index // V`` and its
+    variant ``index % V`` (V = len(VARIANT_NAMES)), worked out for the few that match."""
+    keep = np.ones(variants.shape, dtype=bool)
+    keep[:, 0] = False
+    keep[:, TRIMMED] = variants[:, TRIMMED] != variants[:, 0]
+    index = np.flatnonzero(keep)
+    return variants.ravel()[index], index
 
 
 #: Variant index of the hash with plain borders trimmed (equal to the full hash when none).

@@ -279,10 +279,11 @@ def _found(a, b, d, source: int, kind=None, both: bool = False) -> dict[str, np.
 def _variant_candidates(var: np.ndarray, rows: np.ndarray, radius: int, workers) -> list[dict]:
     """Pairs (as rows) whose full hash matches the other's variant hash, or whose caption
     windows match each other."""
-    db, owner, kind = variants.search_table(var)
+    db, index = variants.search_table(var)
     q, m, d = hamming_cross(var[:, 0], db, radius, workers=workers)
-    keep = owner[m] != q
-    out = [_found(rows[q[keep]], rows[owner[m[keep]]], d[keep], 1, kind[m[keep]])]
+    owner, kind = np.divmod(index[m], var.shape[1])
+    keep = owner != q
+    out = [_found(rows[q[keep]], rows[owner[keep]], d[keep], 1, kind[keep])]
     for column in variants.CAPTION:
         ca, cb, cd = hamming_pairs(np.ascontiguousarray(var[:, column]), radius,
                                    workers=workers)

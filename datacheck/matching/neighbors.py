@@ -183,6 +183,40 @@ def _counting_order(keys, width):
     return order, starts
 
 
+def _interleave_tables(m: int) -> np.ndarray:
+    """8 x 256 lookup tables that move bit ``b`` of a hash to substring ``b % m`` (as
+    :func:`plan` sizes them: substring k holds bits k, k+m, k+2m, ... of the original)."""
+    widths = [64 // m + (1 if k < 64 % m else 0) for k in range(m)]
+    start = np.cumsum([0] + widths[:-1])
+    dest = [int(start[b % m] + b // m) for b in range(64)]
+    tables = np.zeros((8, 256), dtype=np.uint64)
+    for byte in range(8):
+        for value in range(256):
+            tables[byte, value] = sum(1 << dest[8 * byte + i] for i in range(8) if value >> i & 1)
+    return tables
+
+
+@numba.njit(cache=True, nogil=True)
+def _permute(h, tables):  # pragma: no cover - compiled
+    out = np.empty_like(h)
+    for t in range(h.shape[0]):
+        x, y = h[t], np.uint64(0)
+        for byte in range(8):
+            y |= tables[byte, (x >> np.uint64(8 * byte)) & np.uint64(255)]
+        out[t] = y
+    return out
+
+
+def _interleaved(m: int, *hashes: np.ndarray) -> list[np.ndarray]:
+    """The hashes with their bits dealt round-robin into the ``m`` substrings: a contiguous
+    substring of a perceptual hash holds correlated coefficients (the low frequencies are
+    far from balanced), so its buckets are uneven and probes meet more candidates; dealt,
+    they are even (100k queries x 8.6M variant hashes: a quarter less time). Distances are
+    unchanged: every hash gets the same permutation."""
+    tables = _interleave_tables(m)
+    return [_permute(h, tables) for h in hashes]
+
+
 def plan(n: int, threshold: int) -> tuple[list[int], list[int]]:
     """Substring widths and radii minimising probes + expected candidates for ``n`` hashes."""
     best = None
@@ -268,6 +302,7 @@ def hamming_cross(queries, database, threshold: int, *, workers: int | None = No
         return empty
     workers = workers or available_cores()
     widths, radii = plan(len(d), threshold)
+    q, d = _interleaved(len(widths), q, d)
     shifts = np.asarray(np.cumsum([0] + widths[:-1]), dtype=np.uint64)
     masks = np.asarray([(1 << w) - 1 for w in widths], dtype=np.uint64)
     radii_arr = np.asarray(radii, dtype=np.int64)
@@ -312,6 +347,7 @@ def _table(h: np.ndarray, shift, mask, width: int):
 def _mih(h: np.ndarray, threshold: int, workers: int) -> list:
     n = h.shape[0]
     widths, radii = plan(n, threshold)
+    (h,) = _interleaved(len(widths), h)
     shifts = np.asarray(np.cumsum([0] + widths[:-1]), dtype=np.uint64)
     masks = np.asarray([(1 << w) - 1 for w in widths], dtype=np.uint64)
     radii_arr = np.asarray(radii, dtype=np.int64)
