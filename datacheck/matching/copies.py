@@ -244,11 +244,12 @@ def _crowd_survivors(table, usable, small, a, b, both, thumbs_of, options) -> np
     (Fashion-MNIST: 7.4M) never fill the pair tables; the few hundred survivors are verified
     again with the other candidates."""
     tiny = np.flatnonzero(small)
+    at = np.zeros(len(usable), dtype=np.int64)
+    at[tiny] = np.arange(len(tiny))  # usable position -> row of the small images' thumbnails
     side = table[["width", "height"]].min(axis=1).to_numpy()[usable]
     pick = np.flatnonzero(both)
     ok, _ = small_copies.unaligned(_gray(thumbs_of(usable[tiny])), side[a[pick]],
-                                   side[b[pick]], np.searchsorted(tiny, a[pick]),
-                                   np.searchsorted(tiny, b[pick]), options)
+                                   side[b[pick]], at[a[pick]], at[b[pick]], options)
     same = pd.factorize(table["digest"].to_numpy()[usable])[0]
     keep = np.ones(len(a), dtype=bool)
     keep[pick] = ok | (same[a[pick]] == same[b[pick]])

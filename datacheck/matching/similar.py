@@ -222,11 +222,10 @@ def pair_scores(thumbs: np.ndarray, side_i: np.ndarray, side_j: np.ndarray, i: n
     bar = np.broadcast_to(np.asarray(residual_from, dtype=np.float64), (len(i),))
     sim = np.zeros(len(i), dtype=np.float32)
     res = np.full(len(i), np.nan, dtype=np.float32)
-    for s in np.unique(compare):
+    for s in np.flatnonzero(np.bincount(compare.astype(np.int64))):  # distinct sides, no sort
         pick = np.flatnonzero(compare == s)
-        rows = np.unique(np.concatenate([i[pick], j[pick]]))
-        small = _resized(gray[rows], int(s))
-        a, b = np.searchsorted(rows, i[pick]), np.searchsorted(rows, j[pick])
+        small = _resized(gray, int(s))  # all rows: cheaper than finding the ones in pairs
+        a, b = i[pick], j[pick]
         sim[pick] = thumb_similarity(small, a, b)
         more = sim[pick] >= bar[pick]
         if more.any():
