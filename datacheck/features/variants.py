@@ -19,7 +19,7 @@ The search (:func:`matching.neighbors.hamming_cross`) looks for every image's fu
 the OTHER images' variant hashes: a mirrored/rotated/cropped copy B of A has ``full(B) ~
 variant(A)``; a copy with a border or caption has ``variant(B) ~ full(A)``. Measured on BSDS500
 with 100 planted copies per transform (benchmarks/leakage_photos.py): at radius 8, 95-100% of
-each transform become candidates, at 0.005 random candidate pairs per image. ~0.2 ms an image.
+each transform become candidates, at 0.005 random candidate pairs per image. ~0.1 ms CPU an image.
 """
 
 from __future__ import annotations

@@ -2,13 +2,14 @@
 rescaled copy of A? For candidate pairs that the thumbnails cannot settle.
 
 Both files are re-decoded to <= 320 px (grey, JPEG draft), near-uniform borders trimmed; ORB
-features (OpenCV) on A, on B and on B mirrored; ratio-test matches; a RANSAC similarity fit
-(rotation + uniform scale + translation) with >= 12 inliers; then a DENSE check at 128 px: A
-warped onto B and B onto A, a 6x6 grid of cells, a cell agrees at correlation >= 0.5. A pair is
-a copy when >= 60% of the overlapping cells agree in both directions and the overlap covers
->= 30% of each image. The dense check is what rejects different photos that share a tile
-(mosaics: up to 152 RANSAC inliers, but <= 35% of cells agree). Measured on BSDS500 planted
-copies and mosaics: benchmarks/leakage_photos.py, benchmarks/README.md. ~25 ms a pair.
+features (OpenCV) on A, and on B or on B mirrored (both when the caller does not know which);
+ratio-test matches; a RANSAC similarity fit (rotation + uniform scale + translation) with >= 12
+inliers; then a DENSE check at 128 px: A warped onto B and B onto A, a 6x6 grid of cells, a
+cell agrees at correlation >= 0.5. A pair is a copy when >= 60% of the overlapping cells agree
+in both directions and the overlap covers >= 30% of each image. The dense check is what
+rejects different photos that share a tile (mosaics: up to 152 RANSAC inliers, but <= 35% of
+cells agree). Measured on BSDS500 planted copies and mosaics: benchmarks/leakage_photos.py,
+benchmarks/README.md. ~9 ms CPU a pair with one orientation of B, ~14 ms with both.
 """
 
 from __future__ import annotations

@@ -132,7 +132,7 @@ def _cross_chunk(q, qkeys, qorder, ds, order, sorted_keys, starts, dense, flips,
     """Pairs (query, database item) within threshold found through substring k, for the
     queries ``qorder[lo:hi]``. ``ds`` is the database in key order; ``order`` maps it back.
     Queries come in key order with the flip loop outside, so consecutive probes land near
-    each other in the bucket table (a third less time on 100k queries x 8.6M hashes)."""
+    each other in the bucket table (~15% less time on 100k queries x 8.6M hashes)."""
     cap = 1024
     out_i = np.empty(cap, np.int64)
     out_j = np.empty(cap, np.int64)
