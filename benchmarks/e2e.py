@@ -26,6 +26,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -142,9 +143,18 @@ def _tree(pid: int) -> list[int]:
     return out
 
 
-def measured(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
-    """(seconds, peak MiB of the process tree's summed PSS, stdout) of one command."""
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the waited-for child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measured(cmd: list[str], env: dict | None = None) -> tuple[float, float, str, float]:
+    """(seconds, peak MiB of the process tree's summed PSS, stdout, CPU seconds of the
+    command and the workers it waited for) of one command. On a shared machine the CPU
+    seconds are the steadier figure: wall time grows with other people's load."""
     peak = 0
+    used = _children_cpu()
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})})
@@ -164,7 +174,7 @@ def measured(cmd: list[str], env: dict | None = None) -> tuple[float, float, str
     sampler.join()
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}: {err.strip()[-2000:]}")
-    return seconds, peak / 1024, out
+    return seconds, peak / 1024, out, _children_cpu() - used
 
 
 def audit_cmd(target: Path, out: Path, cache: Path, *extra: str) -> list[str]:
@@ -202,7 +212,7 @@ def subset(root: Path, count: int, where: Path) -> tuple[Path, Path]:
 def peer_e2e(folder: Path, workers: int) -> tuple[float, float, int]:
     """imagededup encode_images + find_duplicates (T=10) in the peer venv: seconds, MiB, pairs."""
     peers_python = Path(__file__).parent / ".venv-peers" / "bin" / "python"
-    seconds, mib, out = measured([str(peers_python), "-W", "ignore",
+    seconds, mib, out, _ = measured([str(peers_python), "-W", "ignore",
                                   str(Path(__file__).parent / "_peers.py"), "dedup",
                                   str(folder), "10", str(workers)])
     return seconds, mib, json.loads(out.strip().splitlines()[-1])["pairs"]
@@ -253,10 +263,10 @@ def main() -> None:
                                        dashboard_address=None)
                 extra = ["--scheduler", cluster.scheduler_address]
             out = tmp / f"out-{len(rows)}"
-            seconds, mib, _ = measured(audit_cmd(root, out, tmp / cache, *extra), env)
+            seconds, mib, _, cpu = measured(audit_cmd(root, out, tmp / cache, *extra), env)
             report = json.loads((out / "report.json").read_text())
-            rows.append([name, f"{len(files):,}", f"{seconds:.1f}", f"{len(files) / seconds:,.0f}",
-                         f"{mib:,.0f}", report["status"]])
+            rows.append([name, f"{len(files):,}", f"{seconds:.1f}", f"{cpu:.1f}",
+                         f"{len(files) / seconds:,.0f}", f"{mib:,.0f}", report["status"]])
             found.append([name, *recall(report, planted)])
         if args.before:
             subprocess.run(["git", "-C", str(HERE.parent), "worktree", "remove", "--force",
@@ -267,15 +277,17 @@ def main() -> None:
             cluster.close()
         else:
             note = ""
-        table(["run", "images", "seconds", "images/s", "peak MiB (PSS)", "status"], rows)
-        print(f"peak MiB: summed PSS of the audit process and its children{note}")
+        table(["run", "images", "seconds", "CPU s", "images/s", "peak MiB (PSS)", "status"],
+              rows)
+        print(f"peak MiB: summed PSS of the audit process and its children{note}; CPU s: "
+              "user + system of the audit and its worker processes")
         table(["run", "planted leaks found", "planted duplicates found", "other leak pairs",
                "other pairs in duplicate clusters"], found)
         rows = []
         if args.peer_count:
             why = peers_available()
             flat, tree = subset(root, args.peer_count, tmp / "peer")
-            seconds, mib, _ = measured(audit_cmd(tree, tmp / "out-sub", tmp / "cache-sub"))
+            seconds, mib, _, _ = measured(audit_cmd(tree, tmp / "out-sub", tmp / "cache-sub"))
             rows.append([f"datacheck, first {args.peer_count:,} images, empty cache",
                          f"{args.peer_count:,}", f"{seconds:.1f}",
                          f"{args.peer_count / seconds:,.0f}", f"{mib:,.0f}", ""])

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from datacheck.matching.neighbors import clusters, hamming_pairs, plan
+from datacheck.matching.neighbors import clusters, hamming_cross, hamming_pairs, plan
 
 
 def brute_force(h: np.ndarray, threshold: int) -> set[tuple[int, int, int]]:
@@ -51,6 +51,24 @@ def test_clustered_hashes(threshold):
     expected = brute_force(h, threshold)
     assert len(expected) > 5000
     assert as_set(hamming_pairs(h, threshold, method="mih")) == expected
+
+
+@pytest.mark.parametrize("threshold", [0, 4, 8])
+def test_cross_search_matches_brute_force(threshold):
+    """Queries against a database 25x larger (dense tables, bits dealt into substrings):
+    every pair within the radius, nothing else, sorted by (query, database)."""
+    rng = np.random.default_rng(10 + threshold)
+    database = random_hashes(rng, 20000)
+    queries = np.concatenate([flipped(rng, database[:400], threshold + 2),
+                              random_hashes(rng, 400)])
+    expected = []
+    for q in range(len(queries)):
+        x = queries.view(np.uint64)[q] ^ database.view(np.uint64)
+        d = np.unpackbits(x.view(np.uint8)).reshape(-1, 64).sum(-1)
+        expected += [(q, int(j), int(d[j])) for j in np.flatnonzero(d <= threshold)]
+    i, j, dist = hamming_cross(queries, database, threshold)
+    assert len(expected) > 100
+    assert list(zip(i.tolist(), j.tolist(), dist.tolist())) == expected
 
 
 def test_output_is_sorted_and_typed():

@@ -145,7 +145,9 @@ def find_copies(table: pd.DataFrame, thumbs_of: Callable[[np.ndarray], np.ndarra
         geo = np.flatnonzero(~ok & ~both_small[near])
         geo = geo[_worth_reading(cand, near[geo], gray, rows, framed)]
         if len(geo):
-            g_ok, g_score, g_name = _verify_files(i[near[geo]], j[near[geo]], read, workers)
+            g_ok, g_score, g_name = _verify_files(i[near[geo]], j[near[geo]],
+                                                  variants.mirrors(cand["kind"][near[geo]]),
+                                                  read, workers)
             ok[geo], score[geo], name[geo] = g_ok, g_score, g_name
         keep[near], sim[near], transform[near] = ok, score, name
         _name_plain(table, i, j, keep & ~exact & (transform == "none"), transform)
@@ -202,21 +204,24 @@ def _candidates(table, usable, small, variants_of, thumbs_of, options, hash_name
     framed = np.zeros(len(usable), dtype=bool)
     hashes = table["hash"].to_numpy()[usable].astype(np.int64)
     a, b, d = hamming_pairs(hashes, options.radius(hash_name), workers=workers)
+    crowded = True
+    if small.sum() >= 2:
+        both = small[a] & small[b]
+        crowded = small_copies.crowded(int(both.sum()), int(small.sum()))
+        if crowded:
+            keep = _crowd_survivors(table, usable, small, a, b, both, thumbs_of, options)
+            a, b, d = a[keep], b[keep], d[keep]
     found = [_found(a, b, d, 0)]
     if options.variant_radius and (~small).sum() >= 2:
         big = np.flatnonzero(~small)
         var = variants_of(usable[big])
         framed[big] = var[:, variants.TRIMMED] != var[:, 0]
         found += _variant_candidates(var, big, options.variant_radius, workers)
-    crowded = True
-    if small.sum() >= 2:
-        both = small[a] & small[b]
-        crowded = small_copies.crowded(int(both.sum()), int(small.sum()))
-        if options.small_alignment and not crowded:
-            tiny = np.flatnonzero(small)
-            sa, sb, sd = small_copies.candidates(_gray(thumbs_of(usable[tiny])),
-                                                 options.radius(hash_name), workers=workers)
-            found.append(_found(tiny[sa], tiny[sb], sd, 2))
+    if small.sum() >= 2 and options.small_alignment and not crowded:
+        tiny = np.flatnonzero(small)
+        sa, sb, sd = small_copies.candidates(_gray(thumbs_of(usable[tiny])),
+                                             options.radius(hash_name), workers=workers)
+        found.append(_found(tiny[sa], tiny[sb], sd, 2))
     cand = {key: np.concatenate([f[key] for f in found]) for key in found[0]}
     lo, hi = np.minimum(cand["a"], cand["b"]), np.maximum(cand["a"], cand["b"])
     pair = lo * len(usable) + hi
@@ -234,6 +239,25 @@ def _candidates(table, usable, small, variants_of, thumbs_of, options, hash_name
            "query": usable[cand["a"][variant]], "owner": usable[cand["b"][variant]],
            "both": cand["both"][variant] & (variant >= 0)}
     return {**out, "framed": framed, "aligned_small": options.small_alignment and not crowded}
+
+
+def _crowd_survivors(table, usable, small, a, b, both, thumbs_of, options) -> np.ndarray:
+    """Which hash pairs (positions in ``usable``) of a crowded dataset to keep: all but the
+    small pairs that fail the unaligned test (:func:`small_copies.unaligned`) and are not
+    byte-identical. Tested as they are found, so that millions of look-alike pairs
+    (Fashion-MNIST: 7.4M) never fill the pair tables; the few hundred survivors are verified
+    again with the other candidates."""
+    tiny = np.flatnonzero(small)
+    at = np.zeros(len(usable), dtype=np.int64)
+    at[tiny] = np.arange(len(tiny))  # usable position -> row of the small images' thumbnails
+    side = table[["width", "height"]].min(axis=1).to_numpy()[usable]
+    pick = np.flatnonzero(both)
+    ok, _ = small_copies.unaligned(_gray(thumbs_of(usable[tiny])), side[a[pick]],
+                                   side[b[pick]], at[a[pick]], at[b[pick]], options)
+    same = pd.factorize(table["digest"].to_numpy()[usable])[0]
+    keep = np.ones(len(a), dtype=bool)
+    keep[pick] = ok | (same[a[pick]] == same[b[pick]])
+    return keep
 
 
 def _firsts(pair: np.ndarray, *keys) -> np.ndarray:
@@ -260,10 +284,11 @@ def _found(a, b, d, source: int, kind=None, both: bool = False) -> dict[str, np.
 def _variant_candidates(var: np.ndarray, rows: np.ndarray, radius: int, workers) -> list[dict]:
     """Pairs (as rows) whose full hash matches the other's variant hash, or whose caption
     windows match each other."""
-    db, owner, kind = variants.search_table(var)
+    db, index = variants.search_table(var)
     q, m, d = hamming_cross(var[:, 0], db, radius, workers=workers)
-    keep = owner[m] != q
-    out = [_found(rows[q[keep]], rows[owner[m[keep]]], d[keep], 1, kind[m[keep]])]
+    owner, kind = np.divmod(index[m], var.shape[1])
+    keep = owner != q
+    out = [_found(rows[q[keep]], rows[owner[keep]], d[keep], 1, kind[keep])]
     for column in variants.CAPTION:
         ca, cb, cd = hamming_pairs(np.ascontiguousarray(var[:, column]), radius,
                                    workers=workers)
@@ -297,23 +322,27 @@ def _verify_thumbs(thumbs, side_i, side_j, a, b, both_small, wanted, options, al
     return ok, score, name
 
 
-def _verify_files(i: np.ndarray, j: np.ndarray, read: Callable[[int], bytes], workers):
-    """(accepted, agreement, transform) of photo pairs matched on their files."""
+def _verify_files(i: np.ndarray, j: np.ndarray, mirrored: np.ndarray,
+                  read: Callable[[int], bytes], workers):
+    """(accepted, agreement, transform) of photo pairs matched on their files; ``mirrored``:
+    whether the variant that found the pair turns the image over (only that way round is
+    matched: a third less work)."""
     import cv2
 
     from .geometry import verify_pair
 
     cv2.setNumThreads(1)
 
-    def one(pair: tuple[int, int]) -> tuple[bool, float, str]:
+    def one(pair: tuple[int, int, bool]) -> tuple[bool, float, str]:
         try:
-            accepted, transform, agreement = verify_pair(read(pair[0]), read(pair[1]))
+            accepted, transform, agreement = verify_pair(read(pair[0]), read(pair[1]),
+                                                         mirrored=pair[2])
         except Exception:  # a file changed or vanished since the scan: not a verified copy
             return False, 0.0, "none"
         return accepted, agreement, transform
 
     with ThreadPoolExecutor(max(1, workers or available_cores())) as pool:
-        results = list(pool.map(one, zip(i.tolist(), j.tolist())))
+        results = list(pool.map(one, zip(i.tolist(), j.tolist(), mirrored.tolist())))
     ok = np.array([r[0] for r in results], dtype=bool)
     score = np.array([r[1] for r in results], dtype=np.float64)
     name = np.array([r[2] for r in results], dtype=object)

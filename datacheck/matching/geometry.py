@@ -2,13 +2,14 @@
 rescaled copy of A? For candidate pairs that the thumbnails cannot settle.
 
 Both files are re-decoded to <= 320 px (grey, JPEG draft), near-uniform borders trimmed; ORB
-features (OpenCV) on A, on B and on B mirrored; ratio-test matches; a RANSAC similarity fit
-(rotation + uniform scale + translation) with >= 12 inliers; then a DENSE check at 128 px: A
-warped onto B and B onto A, a 6x6 grid of cells, a cell agrees at correlation >= 0.5. A pair is
-a copy when >= 60% of the overlapping cells agree in both directions and the overlap covers
->= 30% of each image. The dense check is what rejects different photos that share a tile
-(mosaics: up to 152 RANSAC inliers, but <= 35% of cells agree). Measured on BSDS500 planted
-copies and mosaics: benchmarks/leakage_photos.py, benchmarks/README.md. ~25 ms a pair.
+features (OpenCV) on A, and on B or on B mirrored (both when the caller does not know which);
+ratio-test matches; a RANSAC similarity fit (rotation + uniform scale + translation) with >= 12
+inliers; then a DENSE check at 128 px: A warped onto B and B onto A, a 6x6 grid of cells, a
+cell agrees at correlation >= 0.5. A pair is a copy when >= 60% of the overlapping cells agree
+in both directions and the overlap covers >= 30% of each image. The dense check is what
+rejects different photos that share a tile (mosaics: up to 152 RANSAC inliers, but <= 35% of
+cells agree). Measured on BSDS500 planted copies and mosaics: benchmarks/leakage_photos.py,
+benchmarks/README.md. ~9 ms CPU a pair with one orientation of B, ~14 ms with both.
 """
 
 from __future__ import annotations
@@ -151,14 +152,17 @@ def _uniform_share(g: np.ndarray, mask: np.ndarray) -> float:
     return hist.max() / out.size
 
 
-def verify_pair(bytes_a: bytes, bytes_b: bytes, detail: bool = False):
+def verify_pair(bytes_a: bytes, bytes_b: bytes, detail: bool = False,
+                mirrored: bool | None = None):
     """Is B a (possibly mirrored/rotated/cropped/overlaid/rescaled) copy of photo A?
 
     Returns ``(accepted, transform, score)``: ``transform`` (what turns A into B, or for
     crops/overlays either way round) is one of none, mirrored, rotated 90 (B is A turned 90
     degrees counter-clockwise, PIL ``Image.ROTATE_90``), rotated 180, rotated 270, cropped,
     overlay, rescaled; ``score`` in [0, 1] is the dense agreement share (0 when rejected before
-    it). With ``detail`` a dict of the measurements is appended.
+    it). With ``detail`` a dict of the measurements is appended. ``mirrored`` (when the
+    candidate search already knows whether B is a mirror image of A) matches B only that way
+    round; None tries both.
     """
     ga0, size_a = load_gray(bytes_a)
     gb0, size_b = load_gray(bytes_b)
@@ -167,12 +171,12 @@ def verify_pair(bytes_a: bytes, bytes_b: bytes, detail: bool = False):
     orb = _orb_detector()
     kpa, da = orb.detectAndCompute(ga, None)
     best = (None, 0, False, gb)
-    for mirrored in (False, True):
-        g = cv2.flip(gb, 1) if mirrored else gb
+    for flip in (False, True) if mirrored is None else (mirrored,):
+        g = cv2.flip(gb, 1) if flip else gb
         kpb, db = orb.detectAndCompute(g, None)
         m, inl = _match(kpa, da, kpb, db)
         if m is not None and inl > best[1]:
-            best = (m, inl, mirrored, g)
+            best = (m, inl, flip, g)
     m, inliers, mirrored, gbm = best
     info = {"inliers": inliers, "mirrored": mirrored, "trim_a": trim_a, "trim_b": trim_b}
     if m is None or inliers < MIN_INLIERS:

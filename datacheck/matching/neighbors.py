@@ -127,18 +127,20 @@ def _mih_chunk(hs, order, sorted_keys, starts, dense, flips, k, shifts, masks, r
 
 
 @numba.njit(cache=True, nogil=True)
-def _cross_chunk(q, qkeys, ds, order, sorted_keys, starts, dense, flips, k, shifts, masks,
-                 radii, lo, hi, threshold):
-    """Pairs (query, database item) within threshold found through substring k, for queries
-    lo..hi. ``ds`` is the database in key order; ``order`` maps it back."""
+def _cross_chunk(q, qkeys, qorder, ds, order, sorted_keys, starts, dense, flips, k, shifts,
+                 masks, radii, lo, hi, threshold):
+    """Pairs (query, database item) within threshold found through substring k, for the
+    queries ``qorder[lo:hi]``. ``ds`` is the database in key order; ``order`` maps it back.
+    Queries come in key order with the flip loop outside, so consecutive probes land near
+    each other in the bucket table (~15% less time on 100k queries x 8.6M hashes)."""
     cap = 1024
     out_i = np.empty(cap, np.int64)
     out_j = np.empty(cap, np.int64)
     out_d = np.empty(cap, np.int8)
     n = 0
-    for p in range(lo, hi):
-        hp = q[p]
-        for f in range(flips.shape[0]):
+    for f in range(flips.shape[0]):
+        for s in range(lo, hi):
+            p = qorder[s]
             probe = qkeys[p] ^ flips[f]
             if dense:
                 a = starts[probe]
@@ -146,6 +148,7 @@ def _cross_chunk(q, qkeys, ds, order, sorted_keys, starts, dense, flips, k, shif
             else:
                 a = np.searchsorted(sorted_keys, probe, side="left")
                 b = np.searchsorted(sorted_keys, probe, side="right")
+            hp = q[p]
             for t in range(a, b):
                 x = hp ^ ds[t]
                 d = _popcount(x)
@@ -162,6 +165,56 @@ def _cross_chunk(q, qkeys, ds, order, sorted_keys, starts, dense, flips, k, shif
                 out_d[n] = d
                 n += 1
     return out_i[:n], out_j[:n], out_d[:n]
+
+
+@numba.njit(cache=True, nogil=True)
+def _counting_order(keys, width):
+    """(order, bucket starts) of keys < 2**width by a counting sort: stable, O(n)."""
+    starts = np.zeros((1 << width) + 1, np.int64)
+    for t in range(keys.shape[0]):
+        starts[keys[t] + 1] += 1
+    for b in range(1 << width):
+        starts[b + 1] += starts[b]
+    fill = starts[:-1].copy()
+    order = np.empty(keys.shape[0], np.int64)
+    for t in range(keys.shape[0]):
+        order[fill[keys[t]]] = t
+        fill[keys[t]] += 1
+    return order, starts
+
+
+def _interleave_tables(m: int) -> np.ndarray:
+    """8 x 256 lookup tables that move bit ``b`` of a hash to substring ``b % m`` (as
+    :func:`plan` sizes them: substring k holds bits k, k+m, k+2m, ... of the original)."""
+    widths = [64 // m + (1 if k < 64 % m else 0) for k in range(m)]
+    start = np.cumsum([0] + widths[:-1])
+    dest = [int(start[b % m] + b // m) for b in range(64)]
+    tables = np.zeros((8, 256), dtype=np.uint64)
+    for byte in range(8):
+        for value in range(256):
+            tables[byte, value] = sum(1 << dest[8 * byte + i] for i in range(8) if value >> i & 1)
+    return tables
+
+
+@numba.njit(cache=True, nogil=True)
+def _permute(h, tables):  # pragma: no cover - compiled
+    out = np.empty_like(h)
+    for t in range(h.shape[0]):
+        x, y = h[t], np.uint64(0)
+        for byte in range(8):
+            y |= tables[byte, (x >> np.uint64(8 * byte)) & np.uint64(255)]
+        out[t] = y
+    return out
+
+
+def _interleaved(m: int, *hashes: np.ndarray) -> list[np.ndarray]:
+    """The hashes with their bits dealt round-robin into the ``m`` substrings: a contiguous
+    substring of a perceptual hash holds correlated coefficients (the low frequencies are
+    far from balanced), so its buckets are uneven and probes meet more candidates; dealt,
+    they are even (100k queries x 8.6M variant hashes: a quarter less time). Distances are
+    unchanged: every hash gets the same permutation."""
+    tables = _interleave_tables(m)
+    return [_permute(h, tables) for h in hashes]
 
 
 def plan(n: int, threshold: int) -> tuple[list[int], list[int]]:
@@ -232,11 +285,7 @@ def hamming_pairs(hashes, threshold: int, *, method: str = "auto",
     if not parts:
         empty = np.empty(0, np.int64)
         return empty, empty.copy(), np.empty(0, np.int8)
-    i = np.concatenate([p[0] for p in parts])
-    j = np.concatenate([p[1] for p in parts])
-    d = np.concatenate([p[2] for p in parts])
-    order = np.lexsort((j, i))
-    return i[order], j[order], d[order]
+    return _sorted_pairs(parts, n)
 
 
 def hamming_cross(queries, database, threshold: int, *, workers: int | None = None
@@ -253,6 +302,7 @@ def hamming_cross(queries, database, threshold: int, *, workers: int | None = No
         return empty
     workers = workers or available_cores()
     widths, radii = plan(len(d), threshold)
+    q, d = _interleaved(len(widths), q, d)
     shifts = np.asarray(np.cumsum([0] + widths[:-1]), dtype=np.uint64)
     masks = np.asarray([(1 << w) - 1 for w in widths], dtype=np.uint64)
     radii_arr = np.asarray(radii, dtype=np.int64)
@@ -260,36 +310,44 @@ def hamming_cross(queries, database, threshold: int, *, workers: int | None = No
     for k, (w, r) in enumerate(zip(widths, radii, strict=True)):
         order, sorted_keys, starts, dense = _table(d, shifts[k], masks[k], w)
         qkeys = (q >> shifts[k]) & masks[k]
-        parts += _run(_cross_chunk, len(q), workers, q, qkeys, d[order], order, sorted_keys,
-                      starts, dense, _flip_masks(w, r), k, shifts, masks, radii_arr, threshold)
+        qorder = np.argsort(qkeys, kind="stable")
+        parts += _run(_cross_chunk, len(q), workers, q, qkeys, qorder, d[order], order,
+                      sorted_keys, starts, dense, _flip_masks(w, r), k, shifts, masks, radii_arr,
+                      threshold)
     if not parts:
         return empty
+    return _sorted_pairs(parts, len(d))
+
+
+def _sorted_pairs(parts: list, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kernels' (i, j, distance) chunks joined and sorted by (i, j), ``j < n``: each pair
+    comes once, so one sort of ``i * n + j`` does it (5x faster than a lexsort on 7M pairs)."""
     i = np.concatenate([p[0] for p in parts])
     j = np.concatenate([p[1] for p in parts])
-    dist = np.concatenate([p[2] for p in parts])
-    at = np.lexsort((j, i))
-    return i[at], j[at], dist[at]
+    d = np.concatenate([p[2] for p in parts])
+    order = np.argsort(i * n + j)
+    return i[order], j[order], d[order]
 
 
 def _table(h: np.ndarray, shift, mask, width: int):
     """One substring's bucket table: item order by key, sorted keys, bucket starts (dense
-    tables up to MAX_TABLE_BITS wide, else searched), whether dense."""
+    tables up to MAX_TABLE_BITS wide, by a counting sort, else searched), whether dense."""
     keys = (h >> shift) & mask
-    order = np.argsort(keys, kind="stable").astype(np.int64)
-    sorted_keys = keys[order]
     dense = width <= MAX_TABLE_BITS
     if dense:
-        counts = np.bincount(sorted_keys.astype(np.int64), minlength=1 << width)
-        starts = np.concatenate(([0], np.cumsum(counts))).astype(
-            np.int32 if len(h) < 2**31 else np.int64)
+        order, starts = _counting_order(keys, width)
+        if len(h) < 2**31:
+            starts = starts.astype(np.int32)
     else:
+        order = np.argsort(keys, kind="stable").astype(np.int64)
         starts = np.zeros(1, np.int64)
-    return order, sorted_keys, starts, dense
+    return order, keys[order], starts, dense
 
 
 def _mih(h: np.ndarray, threshold: int, workers: int) -> list:
     n = h.shape[0]
     widths, radii = plan(n, threshold)
+    (h,) = _interleaved(len(widths), h)
     shifts = np.asarray(np.cumsum([0] + widths[:-1]), dtype=np.uint64)
     masks = np.asarray([(1 << w) - 1 for w in widths], dtype=np.uint64)
     radii_arr = np.asarray(radii, dtype=np.int64)

@@ -312,18 +312,80 @@ def _resize(g, side):
                                 .resize((side, side), Image.BOX)) for x in g]).astype(np.float32)
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@numba.njit(cache=True, nogil=True)
+def _axis(s, z, shift):
+    """One axis of a zoom/shift warp, as :func:`_source` samples it: the first and last
+    output index inside the source, and per index the source pixel and bilinear weight."""
+    c = (s - 1) / 2.0
+    src = np.zeros(s, np.int64)
+    weight = np.zeros(s)
+    lo, hi = s, -1
+    for u in range(s):
+        pos = (u - c) / z + c + shift
+        if pos < 0.0 or pos > s - 1:
+            continue
+        lo, hi = min(lo, u), max(hi, u)
+        src[u] = min(int(pos), s - 2)
+        weight[u] = pos - src[u]
+    return lo, hi, src, weight
+
+
+@numba.njit(cache=True, nogil=True, parallel=True, fastmath=True)
 def _grid_kernel(G, i, j, zooms, shifts, out):
+    """Best correlation over zoom x shift x shift, either image warped onto the other: the
+    warp is separable (no rotation), so B is interpolated along x once per (zoom, dx), then
+    along y on the fly over the rectangle that stays inside (contiguous, vectorised rows)."""
+    s, nz, ns = G.shape[1], len(zooms), len(shifts)
+    lo = np.empty((nz, ns), np.int64)
+    hi = np.empty((nz, ns), np.int64)
+    src = np.empty((nz, ns, s), np.int64)
+    wt = np.empty((nz, ns, s))
+    for a in range(nz):
+        for b in range(ns):
+            lo[a, b], hi[a, b], src[a, b], wt[a, b] = _axis(s, zooms[a], shifts[b])
     for t in numba.prange(len(i)):
+        cols = np.empty((ns, s, s))
         best = -1.0
         for way in range(2):
             A, B = (G[i[t]], G[j[t]]) if way == 0 else (G[j[t]], G[i[t]])
-            for z in zooms:
-                for dy in shifts:
-                    for dx in shifts:
-                        c, _ = _corr2(A, A, B, B, 0, z, z, 0.0, dy, dx, 0.5, False)
-                        best = max(best, c)
+            for a in range(nz):
+                for bx in range(ns):
+                    for x in range(lo[a, bx], hi[a, bx] + 1):
+                        k, f = src[a, bx, x], wt[a, bx, x]
+                        for y in range(s):
+                            cols[bx, y, x] = (1 - f) * B[y, k] + f * B[y, k + 1]
+                for by in range(ns):
+                    for bx in range(ns):
+                        best = max(best, _rect_corr(A, cols[bx], lo[a, by], hi[a, by],
+                                                    lo[a, bx], hi[a, bx], src[a, by],
+                                                    wt[a, by]))
         out[t] = best
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _rect_corr(A, cols, y0, y1, x0, x1, src, wt):
+    """Pearson correlation of A with ``cols`` interpolated along y, over rows y0..y1 and
+    columns x0..x1; -2 when that covers less than half the image (as _corr2)."""
+    s = A.shape[0]
+    n = (y1 - y0 + 1) * (x1 - x0 + 1)
+    if y1 < y0 or x1 < x0 or n < 0.5 * s * s:
+        return -2.0
+    sa = sb = saa = sbb = sab = 0.0
+    for y in range(y0, y1 + 1):
+        k, f = src[y], wt[y]
+        for x in range(x0, x1 + 1):
+            b = (1 - f) * cols[k, x] + f * cols[k + 1, x]
+            av = A[y, x]
+            sa += av
+            sb += b
+            saa += av * av
+            sbb += b * b
+            sab += av * b
+    va = saa - sa * sa / n
+    vb = sbb - sb * sb / n
+    if va > 1e-6 * n and vb > 1e-6 * n:
+        return (sab - sa * sb / n) / np.sqrt(va * vb)
+    return 0.0
 
 
 def grid_similarity(gray: np.ndarray, i: np.ndarray, j: np.ndarray,

@@ -119,14 +119,21 @@ def verify(gray, side_i, side_j, a, b, options, aligned: bool):
     """(accepted, score, transform) of small pairs ``a[k], b[k]`` (rows of the grey
     thumbnails): aligned (sparse mode) or unaligned (crowded mode)."""
     if not aligned:
-        sim, res = pair_scores(gray, side_i, side_j, a, b,
-                               residual_from=options.min_similarity_small)
-        ok = (sim >= options.min_similarity_small) & (res <= options.max_residual_small)
-        return ok, sim.astype(np.float64), np.full(len(a), "none", dtype=object)
+        ok, sim = unaligned(gray, side_i, side_j, a, b, options)
+        return ok, sim, np.full(len(a), "none", dtype=object)
     scores = align(gray, side_i, side_j, a, b)
     corr, detail = scores[:, 1], scores[:, 2]
     ok = (corr >= MIN_CORR) & (corr + detail >= MIN_SUM)
     return ok, np.where(ok, corr, scores[:, 0]), _names(scores)
+
+
+def unaligned(gray, side_i, side_j, a, b, options) -> tuple[np.ndarray, np.ndarray]:
+    """(accepted, correlation) of small pairs in crowded mode: correlation >=
+    ``min_similarity_small`` and fit residual <= ``max_residual_small``, unaligned."""
+    sim, res = pair_scores(gray, side_i, side_j, a, b,
+                           residual_from=options.min_similarity_small)
+    ok = (sim >= options.min_similarity_small) & (res <= options.max_residual_small)
+    return ok, sim.astype(np.float64)
 
 
 def _names(scores: np.ndarray) -> np.ndarray:
