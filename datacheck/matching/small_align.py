@@ -14,14 +14,13 @@ from __future__ import annotations
 import numba
 import numpy as np
 from PIL import Image
+from scipy.ndimage import gaussian_filter
 
 #: Pairs whose coarse (8x8) aligned correlation is below this are not refined.
 GATE = 0.75
 
 
 def _highpass(g: np.ndarray, sigma: float) -> np.ndarray:
-    from scipy.ndimage import gaussian_filter
-
     return (g - gaussian_filter(g, (0, sigma, sigma), mode="nearest")).astype(np.float32)
 
 
@@ -376,11 +375,7 @@ def _rect_corr(A, cols, y0, y1, x0, x1, src, wt):
         for x in range(x0, x1 + 1):
             b = (1 - f) * cols[k, x] + f * cols[k + 1, x]
             av = A[y, x]
-            sa += av
-            sb += b
-            saa += av * av
-            sbb += b * b
-            sab += av * b
+            sa, sb, saa, sbb, sab = sa + av, sb + b, saa + av * av, sbb + b * b, sab + av * b
     va = saa - sa * sa / n
     vb = sbb - sb * sb / n
     if va > 1e-6 * n and vb > 1e-6 * n:
