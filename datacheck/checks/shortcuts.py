@@ -1,19 +1,21 @@
 """shortcuts: can the label be predicted from things that are not the object?
 
 Small cross-validated decision trees are trained on families of properties the scan already
-has, one family at a time: image size and aspect, file format, colour mode, file size (bytes
-per pixel), a uniform border (the outer ring of the 32x32 thumbnail, its luminance std over the
-image's), JPEG quality and camera
-(when the scan provides them), and the photometric families brightness, colour and
-contrast/sharpness. A family carries a shortcut when
+has, one family at a time: image size and aspect, file format, colour mode, metadata bytes
+(JPEG APPn/COM segments, PNG ancillary chunks: EXIF, ICC, XMP, comments), JPEG quality and
+settings (chroma subsampling, progressive), a uniform border (the outer ring of the 32x32
+thumbnail, its luminance std over the image's), camera, the extra columns of a manifest, and
+the families that are partly content: compressed size (bits per pixel of the pixel data),
+brightness, colour and contrast/sharpness. A family carries a shortcut when
 
 - its out-of-fold accuracy is above the majority-class rate by a one-sided binomial test at
   ``alpha`` / (number of families) (Bonferroni), and
 - some class is practically identifiable from it: Cohen's kappa of "predicted c" vs "is c"
   (the class's agreement beyond chance, 0 = chance, 1 = perfect) is at least ``min_kappa``.
 
-Metadata families fail the check; photometric ones warn, since brightness and colour are partly
-content (sky is blue) and a real dataset's classes differ in them without anything planted.
+Metadata families fail the check; the content-bearing ones warn: a textured class compresses
+worse than a smooth one and sky is blue, so a real dataset's classes differ in them without
+anything planted (BSDS500 photos grouped by their detail: compressed size reaches kappa 0.83).
 Per split, a family that separates a class in one split but not in the other (the model fitted
 on one split, applied to the other, loses ``min_kappa`` of that class's kappa) warns: a model
 would learn a rule that the test data does not follow, or the reverse.
@@ -35,10 +37,12 @@ FAMILIES: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {
     "size": (("log_width", "log_height", "log_aspect"), (), True),
     "format": ((), ("format",), True),
     "mode": ((), ("mode",), True),
-    "file size": (("bits_per_pixel",), (), True),
+    "metadata bytes": (("log_metadata_bytes",), (), True),
     "border": (("border_ratio", "border"), (), True),
     "jpeg quality": (("jpeg_quality",), (), True),
+    "jpeg settings": ((), ("jpeg_settings",), True),
     "camera": ((), ("camera", "software"), True),
+    "compressed size": (("bits_per_pixel",), (), False),
     "brightness": (("brightness", "dark", "light"), (), False),
     "colour": (("mean_r", "mean_g", "mean_b", "saturation"), (), False),
     "contrast": (("contrast", "log_sharpness"), (), False),
@@ -76,10 +80,15 @@ def features(table: pd.DataFrame, thumbs: np.ndarray | None = None) -> pd.DataFr
     w = table["width"].astype(float).clip(lower=1)
     h = table["height"].astype(float).clip(lower=1)
     f["log_width"], f["log_height"], f["log_aspect"] = np.log(w), np.log(h), np.log(w / h)
-    f["bits_per_pixel"] = np.log1p(8 * table["bytes"].astype(float).clip(lower=0) / (w * h))
+    meta = (table["metadata_bytes"].astype(float) if "metadata_bytes" in table
+            else pd.Series(np.nan, index=table.index))
+    pixel_bytes = (table["bytes"].astype(float) - meta.fillna(0)).clip(lower=0)
+    f["bits_per_pixel"] = np.log1p(8 * pixel_bytes / (w * h))
+    f["log_metadata_bytes"] = np.log1p(meta)
     f["log_sharpness"] = np.log1p(table["sharpness"].astype(float))
     for col in ("format", "mode", "brightness", "dark", "light", "mean_r", "mean_g", "mean_b",
-                "saturation", "contrast", "jpeg_quality", "border", "camera", "software"):
+                "saturation", "contrast", "jpeg_quality", "jpeg_settings", "border", "camera",
+                "software"):
         if col in table:
             f[col] = table[col].to_numpy()
     if thumbs is not None and len(thumbs) == len(table):
@@ -275,8 +284,9 @@ def _line(row) -> str:
 
 register(Check(
     name="shortcuts", title="Shortcuts", order=45,
-    doc="Labels predictable from image size, format, mode, file size, border, JPEG quality, "
-        "camera, brightness or colour (what the classifier may learn instead of the object).",
+    doc="Labels predictable from image size, format, mode, metadata, border, JPEG quality or "
+        "settings, camera, manifest columns, compressed size, brightness or colour (what the "
+        "classifier may learn instead of the object).",
     run=_run, options=("shortcuts",), kinds=("shortcut", "example", "split"),
     columns=(("kind", "kind"), ("feature", "property"), ("label", "classes"),
              ("split", "split"), ("accuracy", "accuracy"), ("chance", "chance"),
