@@ -14,8 +14,10 @@ from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 from datacheck import audit
 from datacheck.checks.order import check_order, runs_test
 from datacheck.checks.quality import check_quality
+from datacheck.checks.shortcuts import FAMILIES
 from datacheck.checks.splits import check_splits, resolution
 from datacheck.cli import cli
+from datacheck.demo import SHORTCUT_CLASS, build_demo
 from datacheck.features.image_props import (
     file_properties,
     jpeg_quality,
@@ -94,6 +96,18 @@ def test_content_that_compresses_differently_only_warns(tmp_path, small_patches)
     found = result.findings[result.findings["kind"] == "shortcut"]
     assert "compressed size" in set(found["feature"]), result.summary
     assert result.status == "warn", result.summary
+
+
+def test_demo_shortcut_is_the_one_that_fails(tmp_path):
+    planted = build_demo(tmp_path / "demo")
+    result = _shortcuts(tmp_path / "demo", tmp_path)
+    found = result.findings[result.findings["kind"] == "shortcut"]
+    failing = found[found["feature"].map(lambda f: FAMILIES[f][2])]
+    assert result.status == "fail" and planted["shortcuts"], result.summary
+    assert list(failing["feature"]) == ["jpeg quality"], result.summary
+    assert failing["label"].iat[0] == SHORTCUT_CLASS
+    assert result.summary.startswith(f"the label is predictable from jpeg quality "
+                                     f"({SHORTCUT_CLASS}); may be content:"), result.summary
 
 
 def test_clean_control_has_no_shortcut(tmp_path, small_patches):

@@ -205,8 +205,7 @@ def check_shortcuts(table: pd.DataFrame, thumbs: np.ndarray | None = None, *,
     metrics["shortcuts"] = len(named)
     metrics["split_shortcuts"] = int((findings["kind"] == "split").sum())
     if len(named):
-        summary = "the label is predictable from " + "; ".join(
-            f"{f} ({lab})" for f, lab in zip(named["feature"], named["label"], strict=True))
+        summary = _summary(named)
     elif metrics["split_shortcuts"]:
         summary = (f"{plural(metrics['split_shortcuts'], 'property family', 'property families')}"
                    " separate classes in one split but not in the other")
@@ -214,6 +213,17 @@ def check_shortcuts(table: pd.DataFrame, thumbs: np.ndarray | None = None, *,
         summary = (f"no property family ({', '.join(families)}) predicts the label beyond "
                    f"chance")
     return CheckResult("shortcuts", status, summary, metrics, findings)
+
+
+def _summary(named: pd.DataFrame) -> str:
+    """What the shortcut families name: metadata first, then those that may be content."""
+    listed = {can: "; ".join(f"{f} ({lab})" for f, lab in zip(named["feature"], named["label"],
+                                                               strict=True)
+                             if FAMILIES[f][2] == can) for can in (True, False)}
+    if not listed[True]:
+        return f"the label is predictable from properties that may be content: {listed[False]}"
+    return (f"the label is predictable from {listed[True]}"
+            + (f"; may be content: {listed[False]}" if listed[False] else ""))
 
 
 def _split_rows(table, feats, families, classes, y, min_kappa, level, seed) -> list[dict]:
