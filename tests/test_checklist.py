@@ -110,6 +110,30 @@ def test_demo_shortcut_is_the_one_that_fails(tmp_path):
                                      f"({SHORTCUT_CLASS}); may be content:"), result.summary
 
 
+def test_manifest_columns_are_tested_and_a_restated_label_is_not(tmp_path, small_patches):
+    # class 'a' all from site s0 (and the latest dates); b and c from the other sites
+    rows = []
+    for k in range(90):
+        label = "abc"[k // 30]
+        path = save(small_patches[k], tmp_path / "img" / f"{k:03d}.jpg")
+        site = "s0" if label == "a" else f"s{1 + k % 3}"
+        rows.append({"path": path.relative_to(tmp_path).as_posix(), "label": label,
+                     "site": site, "shuffled_site": f"s{(k * 7) % 4}",
+                     "taken": f"2024-0{1 + (label == 'a') * 5 + k % 3}-1{k % 9}",
+                     "class_name": {"a": "apple", "b": "bee", "c": "cat"}[label]})
+    manifest = tmp_path / "manifest.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    result = _shortcuts(manifest, tmp_path)
+    found = result.findings[result.findings["kind"] == "shortcut"]
+    assert result.status == "fail", result.summary
+    assert {"column site", "column taken"} <= set(found["feature"]), result.summary
+    assert set(found.loc[found["feature"].str.startswith("column "), "label"]) == {"a"}
+    assert "column shuffled_site" not in set(found["feature"])
+    assert result.details["not_tested"] == ["column class_name"]
+    assert load_dataset(manifest).columns.columns.tolist() == [
+        "site", "shuffled_site", "taken", "class_name"]
+
+
 def test_clean_control_has_no_shortcut(tmp_path, small_patches):
     result = _shortcuts(_tree(tmp_path / "clean", small_patches), tmp_path)
     assert result.status == "pass", result.summary
