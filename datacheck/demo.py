@@ -4,7 +4,9 @@ scikit-image and scikit-learn, and audited end to end (``datacheck demo``, ``mak
 Classes are scenes and textures; each image is a patch cut from a distinct place of one photo.
 Planted: exact duplicates inside train, six kinds of copies of training images in test
 (byte copy, JPEG q=50, resized to 50%, brightened 10%, PNG, centre crop 4%), an
-under-represented class, a truncated JPEG and a file that is not an image.
+under-represented class, a truncated JPEG, a file that is not an image, and a shortcut: every
+image of one class is saved at another JPEG quality (as if it came from another source), so the
+label can be read off the file.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ PER_CLASS = 40
 MIN_CONTRAST = 12.0
 SPLIT_SHARES = {"train": 0.4, "train-val": 0.2, "test-val": 0.2, "test": 0.2}
 RARE_CLASS, RARE_TRAIN = "rocket", 6
+#: JPEG quality of the demo's images, and of the class that carries the planted shortcut.
+QUALITY, SHORTCUT_CLASS, SHORTCUT_QUALITY = 90, "coffee", 70
 
 
 def _skimage(name: str) -> Image.Image:
@@ -85,9 +89,13 @@ def build_demo(folder: str | Path, *, seed: int = 0) -> dict[str, list[str]]:
                 continue
             path = root / split / label / f"{label}_{index:03d}.jpg"
             path.parent.mkdir(parents=True, exist_ok=True)
-            patches[index].save(path, "JPEG", quality=90)
+            quality = SHORTCUT_QUALITY if label == SHORTCUT_CLASS else QUALITY
+            patches[index].save(path, "JPEG", quality=quality)
             files[split].append(path)
-    return _plant(root, files, rng)
+    planted = _plant(root, files, rng)
+    planted["shortcuts"] = [f"{SHORTCUT_CLASS}: every image saved at JPEG quality "
+                            f"{SHORTCUT_QUALITY} (the others {QUALITY})"]
+    return planted
 
 
 def _plant(root: Path, files: dict[str, list[Path]], rng) -> dict[str, list[str]]:
@@ -99,15 +107,15 @@ def _plant(root: Path, files: dict[str, list[Path]], rng) -> dict[str, list[str]
         shutil.copyfile(src, copy)
         planted["duplicates"].append(copy.relative_to(root).as_posix())
     edits = {
-        "bytecopy": lambda im: (im, "JPEG", {"quality": 90}, None),
+        "bytecopy": lambda im: (im, "JPEG", {"quality": QUALITY}, None),
         "jpeg50": lambda im: (im, "JPEG", {"quality": 50}, None),
         "half": lambda im: (im.resize((im.width // 2, im.height // 2)), "JPEG",
-                            {"quality": 90}, None),
+                            {"quality": QUALITY}, None),
         "bright": lambda im: (ImageEnhance.Brightness(im).enhance(1.1), "JPEG",
-                              {"quality": 90}, None),
+                              {"quality": QUALITY}, None),
         "png": lambda im: (im, "PNG", {}, ".png"),
         "crop": lambda im: (im.crop((2, 2, im.width - 2, im.height - 2)), "JPEG",
-                            {"quality": 90}, None),
+                            {"quality": QUALITY}, None),
     }
     for src, (name, edit) in zip(picks[3:], edits.items(), strict=False):
         target = root / "test" / src.parent.name / f"{src.stem}_{name}.jpg"

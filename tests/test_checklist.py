@@ -14,9 +14,16 @@ from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 from datacheck import audit
 from datacheck.checks.order import check_order, runs_test
 from datacheck.checks.quality import check_quality
+from datacheck.checks.shortcuts import FAMILIES
 from datacheck.checks.splits import check_splits, resolution
 from datacheck.cli import cli
-from datacheck.features.image_props import file_properties, jpeg_quality, thumb_properties
+from datacheck.demo import SHORTCUT_CLASS, build_demo
+from datacheck.features.image_props import (
+    file_properties,
+    jpeg_quality,
+    metadata_bytes,
+    thumb_properties,
+)
 from datacheck.learning.decomposition import decompose
 from datacheck.sources.dataset import load_dataset
 from tests.conftest import distinct_patches, save
@@ -27,17 +34,31 @@ def small_patches() -> list[Image.Image]:
     return distinct_patches(120, size=64, seed=1)
 
 
+def save_bytes(img, fmt, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
 def _tree(root, patches, planted=None, classes=("a", "b", "c"), per_class=30):
-    """ROOT/all-classes tree; ``planted(img) -> (img, fmt)`` applied to class 'a'."""
+    """ROOT/all-classes tree; ``planted(img) -> (img, fmt[, save options])`` applied to class
+    'a'."""
     k = 0
     for label in classes:
         for _ in range(per_class):
-            img, fmt = patches[k], "JPEG"
+            img, fmt, kw = patches[k], "JPEG", {}
             if planted is not None and label == "a":
-                img, fmt = planted(img)
-            save(img, root / label / f"{k:03d}.{'png' if fmt == 'PNG' else 'jpg'}", fmt)
+                img, fmt, *extra = planted(img)
+                kw = extra[0] if extra else {}
+            save(img, root / label / f"{k:03d}.{'png' if fmt == 'PNG' else 'jpg'}", fmt, **kw)
             k += 1
     return root
+
+
+def _srgb_profile() -> bytes:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
 def _shortcuts(root, tmp_path):
@@ -53,6 +74,8 @@ def _shortcuts(root, tmp_path):
      "border"),
     ("bright", lambda im: (ImageEnhance.Brightness(im).enhance(2.2), "JPEG"), "warn",
      "brightness"),
+    ("icc", lambda im: (im, "JPEG", {"icc_profile": _srgb_profile()}), "fail", "metadata bytes"),
+    ("444", lambda im: (im, "JPEG", {"subsampling": 0}), "fail", "jpeg settings"),
 ])
 def test_planted_shortcut_is_found_and_named(tmp_path, small_patches, name, planted, status,
                                              family):
@@ -63,6 +86,52 @@ def test_planted_shortcut_is_found_and_named(tmp_path, small_patches, name, plan
     assert "a" in found.loc[found["feature"] == family, "label"].iat[0].split(", ")
     examples = result.findings[result.findings["kind"] == "example"]
     assert examples["path"].str.startswith("a/").any()  # an image per class for the HTML page
+
+
+def test_content_that_compresses_differently_only_warns(tmp_path, small_patches):
+    # class 'a' is smooth (blurred): fewer bytes per pixel because of what the images show
+    root = _tree(tmp_path / "smooth", small_patches,
+                 lambda im: (im.filter(ImageFilter.GaussianBlur(3)), "JPEG"))
+    result = _shortcuts(root, tmp_path)
+    found = result.findings[result.findings["kind"] == "shortcut"]
+    assert "compressed size" in set(found["feature"]), result.summary
+    assert result.status == "warn", result.summary
+
+
+def test_demo_shortcut_is_the_one_that_fails(tmp_path):
+    planted = build_demo(tmp_path / "demo")
+    result = _shortcuts(tmp_path / "demo", tmp_path)
+    found = result.findings[result.findings["kind"] == "shortcut"]
+    failing = found[found["feature"].map(lambda f: FAMILIES[f][2])]
+    assert result.status == "fail" and planted["shortcuts"], result.summary
+    assert list(failing["feature"]) == ["jpeg quality"], result.summary
+    assert failing["label"].iat[0] == SHORTCUT_CLASS
+    assert result.summary.startswith(f"the label is predictable from jpeg quality "
+                                     f"({SHORTCUT_CLASS}); may be content:"), result.summary
+
+
+def test_manifest_columns_are_tested_and_a_restated_label_is_not(tmp_path, small_patches):
+    # class 'a' all from site s0 (and the latest dates); b and c from the other sites
+    rows = []
+    for k in range(90):
+        label = "abc"[k // 30]
+        path = save(small_patches[k], tmp_path / "img" / f"{k:03d}.jpg")
+        site = "s0" if label == "a" else f"s{1 + k % 3}"
+        rows.append({"path": path.relative_to(tmp_path).as_posix(), "label": label,
+                     "site": site, "shuffled_site": f"s{(k * 7) % 4}",
+                     "taken": f"2024-0{1 + (label == 'a') * 5 + k % 3}-1{k % 9}",
+                     "class_name": {"a": "apple", "b": "bee", "c": "cat"}[label]})
+    manifest = tmp_path / "manifest.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    result = _shortcuts(manifest, tmp_path)
+    found = result.findings[result.findings["kind"] == "shortcut"]
+    assert result.status == "fail", result.summary
+    assert {"column site", "column taken"} <= set(found["feature"]), result.summary
+    assert set(found.loc[found["feature"].str.startswith("column "), "label"]) == {"a"}
+    assert "column shuffled_site" not in set(found["feature"])
+    assert result.details["not_tested"] == ["column class_name"]
+    assert load_dataset(manifest).columns.columns.tolist() == [
+        "site", "shuffled_site", "taken", "class_name"]
 
 
 def test_clean_control_has_no_shortcut(tmp_path, small_patches):
@@ -229,7 +298,37 @@ def test_file_properties_camera_border_and_png(small_patches):
     small_patches[1].save(png, "PNG")
     plain = file_properties(Image.open(io.BytesIO(png.getvalue())), png.getvalue())
     assert np.isnan(plain["jpeg_quality"]) and plain["camera"] == "" and plain["border"] > 0.05
-    assert set(plain) == {"jpeg_quality", "camera", "software", "border"}
+    assert set(plain) == {"jpeg_quality", "jpeg_settings", "metadata_bytes", "camera",
+                          "software", "border"}
+    assert plain["jpeg_settings"] == "" and plain["metadata_bytes"] == 0
+
+
+def _with_exif_thumbnail(jpeg: bytes, thumbnail: bytes) -> bytes:
+    """``jpeg`` with an APP1 EXIF segment that ends in an embedded ``thumbnail`` JPEG."""
+    payload = b"Exif\0\0II*\0" + b"\0" * 8 + thumbnail
+    return jpeg[:2] + b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload + jpeg[2:]
+
+
+def test_metadata_bytes_and_jpeg_settings(small_patches):
+    img = small_patches[3]
+    plain = save_bytes(img, "JPEG", quality=80)
+    icc = _srgb_profile()
+    cases = {"plain": plain, "icc": save_bytes(img, "JPEG", quality=80, icc_profile=icc),
+             "comment": save_bytes(img, "JPEG", quality=80, comment=b"x" * 300),
+             "444": save_bytes(img, "JPEG", quality=80, subsampling=0),
+             "progressive": save_bytes(img, "JPEG", quality=80, progressive=True),
+             "png icc": save_bytes(img, "PNG", icc_profile=icc)}
+    props = {k: file_properties(Image.open(io.BytesIO(v)), v) for k, v in cases.items()}
+    meta = {k: p["metadata_bytes"] for k, p in props.items()}
+    assert meta["plain"] == meta["444"] == meta["progressive"] == 0
+    assert meta["icc"] >= len(icc) and meta["png icc"] > 0 and meta["comment"] >= 300
+    assert [props[k]["jpeg_settings"] for k in ("plain", "444", "progressive")] == [
+        "4:2:0", "4:4:4", "4:2:0 progressive"]
+    # an EXIF thumbnail's image data follows its content: not counted
+    small = save_bytes(img.resize((16, 16)), "JPEG", quality=50)
+    big = save_bytes(small_patches[4], "JPEG", quality=95)
+    sizes = {metadata_bytes(_with_exif_thumbnail(plain, t)) for t in (small, big)}
+    assert len(big) > len(small) and sizes == {22.0}  # marker, length, 18-byte header
 
 
 def test_thumb_properties_edge_drops_with_blur(small_patches):

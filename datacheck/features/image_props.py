@@ -1,7 +1,8 @@
 """Per-image properties for the checklist checks, as pure functions (no I/O, never raise).
 
 - :func:`file_properties` reads what the file itself says: the JPEG quality its quantization
-  tables were made with, the EXIF camera and software, and how uniform the image's outer
+  tables were made with, its chroma subsampling and progressive mode, the EXIF camera and
+  software, how many bytes are metadata rather than pixels, and how uniform the image's outer
   ring is (a frame, a letterbox).
 - :func:`thumb_properties` measures the 32x32 RGB thumbnail the scan keeps: edge steepness
   (blur) and the ring's uniformity.
@@ -20,6 +21,9 @@ STD_LUMINANCE = np.array([
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 #: EXIF tags: Make, Model, Software.
 _MAKE, _MODEL, _SOFTWARE = 0x010F, 0x0110, 0x0131
+#: PIL's JpegImagePlugin.get_sampling codes.
+_SUBSAMPLING = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _scaled_tables() -> np.ndarray:
@@ -62,20 +66,79 @@ def ring(lum: np.ndarray, width: int = 1) -> np.ndarray:
     return np.concatenate(parts, axis=-1)
 
 
+def metadata_bytes(data: bytes) -> float:
+    """Bytes of a JPEG's or PNG's metadata (NaN for other formats): JPEG APPn and COM segments
+    before the first scan (EXIF, XMP, ICC, comments; not the fixed JFIF header) less an EXIF
+    thumbnail's JPEG (its size follows its content); PNG ancillary chunks (text, ICC, EXIF,
+    gamma, ...). A plain JPEG or PNG has 0."""
+    if data[:2] == b"\xff\xd8":
+        return float(_jpeg_metadata(data))
+    if data[:8] == _PNG_SIGNATURE:
+        return float(_png_metadata(data))
+    return float("nan")
+
+
+def _jpeg_metadata(data: bytes) -> int:
+    total, pos = 0, 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xDA:  # start of scan: compressed pixels follow
+            break
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        segment = data[pos + 4:pos + 2 + length]
+        if (0xE0 <= marker <= 0xEF or marker == 0xFE) and not segment.startswith(b"JFIF\0"):
+            thumb = segment.find(b"\xff\xd8\xff", 6) if marker == 0xE1 else -1
+            total += 2 + length - (len(segment) - thumb if thumb >= 0 else 0)
+        pos += 2 + length
+    return total
+
+
+def _png_metadata(data: bytes) -> int:
+    total, pos = 0, 8
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind = data[pos + 4:pos + 8]
+        if kind[:1].islower():  # ancillary chunk
+            total += 12 + length
+        pos += 12 + length
+    return total
+
+
+def _jpeg_settings(img) -> str:
+    """Chroma subsampling and progressive mode of a JPEG, e.g. "4:2:0" or "4:4:4 progressive"."""
+    from PIL import JpegImagePlugin
+
+    sampling = _SUBSAMPLING.get(JpegImagePlugin.get_sampling(img),
+                                "grey" if getattr(img, "layers", 0) == 1 else "other")
+    progressive = img.info.get("progressive") or img.info.get("progression")
+    return sampling + (" progressive" if progressive else "")
+
+
 def file_properties(img, data: bytes) -> dict:
     """Properties of an opened PIL image and its file bytes (before or after ``load()``; the
     border is measured on the pixels as loaded, e.g. at JPEG draft scale).
 
     Keys (always all present): ``jpeg_quality`` (float, 1-100, NaN when not a JPEG),
-    ``camera`` (str, EXIF Make and Model joined by a space, "" when absent), ``software``
+    ``jpeg_settings`` (str, chroma subsampling and "progressive", "" when not a JPEG),
+    ``metadata_bytes`` (float, see :func:`metadata_bytes`), ``camera`` (str, EXIF Make and
+    Model joined by a space, "" when absent), ``software``
     (str, EXIF Software, ""), ``border`` (float, luminance std of the outermost ring of pixels
     in 0..1, NaN when the image cannot be measured).
     """
-    out = {"jpeg_quality": float("nan"), "camera": "", "software": "", "border": float("nan")}
+    out = {"jpeg_quality": float("nan"), "jpeg_settings": "", "metadata_bytes": float("nan"),
+           "camera": "", "software": "", "border": float("nan")}
     try:
         if getattr(img, "format", None) == "JPEG":
             out["jpeg_quality"] = jpeg_quality(getattr(img, "quantization", None) or {})
+            out["jpeg_settings"] = _jpeg_settings(img)
     except Exception:  # noqa: BLE001 - a property, never a reason to fail a decode
+        pass
+    try:
+        out["metadata_bytes"] = metadata_bytes(data)
+    except Exception:  # noqa: BLE001
         pass
     try:
         exif = img.getexif()

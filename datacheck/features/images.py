@@ -58,6 +58,8 @@ class Decoded:
     light: float = float("nan")  # 99th percentile of luminance
     saturation: float = float("nan")
     jpeg_quality: float = float("nan")  # datacheck.features.image_props.file_properties
+    jpeg_settings: str = ""
+    metadata_bytes: float = float("nan")
     camera: str = ""
     software: str = ""
     border: float = float("nan")

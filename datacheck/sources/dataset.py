@@ -29,7 +29,7 @@ import pandas as pd
 from ..errors import BadInputError
 from . import packed, shard_index, storage
 from .layout import COLUMNS, from_listing, split_folders
-from .manifest import read_manifest
+from .manifest import EXTRA, read_manifest
 from .shard_index import SourceOptions
 from .source import FolderSource, Source, ZipSource
 from .split_names import NO_SPLIT, SPLITS, canonical_split, split_order
@@ -54,6 +54,9 @@ class Dataset:
     #: For a manifest, the manifest row of each table row (the table is sorted by split and
     #: path); None for folder trees and listings, whose order means nothing.
     order: np.ndarray | None = field(default=None, repr=False)
+    #: A manifest's other columns (site, scanner, date, ...), one row per table row; None when
+    #: it has none (and for folder trees).
+    columns: pd.DataFrame | None = field(default=None, repr=False)
     #: Where the images are read from (set by :func:`load_dataset`).
     source: Source | None = field(default=None, repr=False)
     #: The root as the user named it (report paths are relative to it).
@@ -214,7 +217,10 @@ def _finish(source, table: pd.DataFrame, root: Path | str, *, ordered: bool = Fa
     table = table.reset_index(drop=True)
     table = table.sort_values(["split", "path"], key=_split_sort_key, kind="stable")
     order = table.index.to_numpy() if ordered else None
-    return Dataset(root=root, table=table.reset_index(drop=True)[COLUMNS], order=order)
+    table = table.reset_index(drop=True)
+    extra = [c for c in table.columns if c.startswith(EXTRA)]
+    columns = table[extra].rename(columns=lambda c: c[len(EXTRA):]) if extra else None
+    return Dataset(root=root, table=table[COLUMNS], order=order, columns=columns)
 
 
 def _split_sort_key(col: pd.Series) -> pd.Series:

@@ -1,4 +1,5 @@
-"""CSV/Parquet manifests: rows of path,label[,split][,group] whose paths stay under a root."""
+"""CSV/Parquet manifests: rows of path,label[,split][,group] whose paths stay under a root; any
+other column (a site, scanner, date) is kept as ``EXTRA`` + its name for the shortcuts check."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ import pandas as pd
 from ..errors import BadInputError
 from . import storage
 from .split_names import NO_SPLIT, SPLITS, canonical_split
+
+#: Prefix of a manifest's other columns in the table read_manifest returns.
+EXTRA = "manifest:"
+_KNOWN = ("path", "label", "split", "group")
 
 
 def read_manifest(manifest: Path | str, root: Path | str,
@@ -60,6 +65,9 @@ def read_manifest(manifest: Path | str, root: Path | str,
         table["split"] = NO_SPLIT
     table["group"] = raw["group"].astype(str).to_numpy() if "group" in raw.columns else None
     table["bytes"] = [_size(base / p) for p in table["path"]] if isinstance(base, Path) else -1
+    for column in raw.columns:
+        if column not in _KNOWN:
+            table[f"{EXTRA}{column}"] = raw[column].to_numpy()
     return table
 
 
