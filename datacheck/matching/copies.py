@@ -81,32 +81,48 @@ class CopyOptions:
 
 
 def copy_pairs(ctx: AuditContext) -> pd.DataFrame:
-    """The verified copy pairs of an audit, computed once and shared by its checks."""
-    def compute() -> pd.DataFrame:
+    """The verified copy pairs of an audit, computed once and shared by its checks; the pairs
+    among images an earlier audit already searched come from :mod:`.known_pairs`."""
+    from . import known_pairs
+
+    def search(touching: np.ndarray | None) -> pd.DataFrame:
         return find_copies(ctx.table, ctx.thumbs, ctx.variants, ctx.read,
                            ctx.options["copies"], hash_name=ctx.options["scan"].hash,
-                           workers=ctx.workers)
+                           workers=ctx.workers, touching=touching)
+
+    def compute() -> pd.DataFrame:
+        key = known_pairs.key(ctx.config, ctx.options["copies"])
+        return known_pairs.copy_pairs(ctx.table, search, ctx.store.folder, key)
     return ctx.shared("copy_pairs", compute)
 
 
 def find_copies(table: pd.DataFrame, thumbs_of: Callable[[np.ndarray], np.ndarray],
                 variants_of: Callable[[np.ndarray], np.ndarray],
                 read: Callable[[int], bytes], options: CopyOptions, *, hash_name: str = "phash",
-                workers: int | None = None) -> pd.DataFrame:
+                workers: int | None = None, touching: np.ndarray | None = None) -> pd.DataFrame:
     """Verified pairs of rows (i < j, row positions in ``table``) that are copies.
 
     ``thumbs_of(rows)`` / ``variants_of(rows)`` give the thumbnails / variant hashes of rows,
     ``read(row)`` a file's bytes. Columns: ``kind`` (exact for identical bytes, else near),
     ``distance`` (Hamming bits of the hash that found it), ``similarity`` (thumbnail
     correlation, or the dense agreement of a geometric match; 1.0 for exact copies) and
-    ``transform``.
+    ``transform``. ``touching`` (a boolean mask of rows) limits the search to the pairs that
+    involve one of those rows; it needs a table without small images (their search depends
+    on the whole dataset: see small_copies.crowded).
     """
     usable = np.flatnonzero(table["problem"].isna().to_numpy())
     if len(usable) < 2:
         return _frame([], [], [], [], [], [])
     side = table[["width", "height"]].min(axis=1).to_numpy()
     small = side[usable] <= SMALL_SIDE
-    cand = _candidates(table, usable, small, variants_of, thumbs_of, options, hash_name, workers)
+    if touching is None:
+        cand = _candidates(table, usable, small, variants_of, thumbs_of, options, hash_name,
+                           workers)
+    elif small.any():
+        raise ValueError("a search limited to some rows needs a table without small images")
+    else:
+        cand = _candidates_touching(table, usable, np.flatnonzero(touching[usable]),
+                                    variants_of, options, hash_name, workers)
     i, j, dist, via = cand["i"], cand["j"], cand["distance"], cand["via"]
     framed = np.zeros(len(table), dtype=bool)
     framed[usable] = cand["framed"]
@@ -213,6 +229,40 @@ def _candidates(table, usable, small, variants_of, thumbs_of, options, hash_name
             sa, sb, sd = small_copies.candidates(_gray(thumbs_of(usable[tiny])),
                                                  options.radius(hash_name), workers=workers)
             found.append(_found(tiny[sa], tiny[sb], sd, 2))
+    return _one_per_pair(found, usable, framed, options.small_alignment and not crowded)
+
+
+def _candidates_touching(table, usable, new, variants_of, options, hash_name,
+                         workers) -> dict[str, np.ndarray]:
+    """The candidates of :func:`_candidates` (no small images) that involve a usable row at one
+    of the positions ``new``: each search run both ways between those rows and all rows, with
+    the few new hashes as the database, so no table over every hash is built."""
+    hashes = table["hash"].to_numpy()[usable].astype(np.int64)
+    q, m, d = hamming_cross(hashes, hashes[new], options.radius(hash_name), workers=workers)
+    found = [_found(q, new[m], d, 0)]
+    framed = np.zeros(len(usable), dtype=bool)
+    if options.variant_radius and len(usable) >= 2 and len(new):
+        var = variants_of(usable)
+        framed = var[:, variants.TRIMMED] != var[:, 0]
+        radius = options.variant_radius
+        hashes_v, owner, kind = variants.search_table(var)  # every image's variants ...
+        q, m, d = hamming_cross(hashes_v, var[new, 0], radius, workers=workers)
+        found.append(_found(new[m], owner[q], d, 1, kind[q]))  # ... against the new full hashes
+        new_v, new_owner, new_kind = variants.search_table(var[new])  # the new ones' variants
+        q, m, d = hamming_cross(var[:, 0], new_v, radius, workers=workers)
+        found.append(_found(q, new[new_owner[m]], d, 1, new_kind[m]))
+        for column in variants.CAPTION:
+            q, m, d = hamming_cross(np.ascontiguousarray(var[:, column]),
+                                    np.ascontiguousarray(var[new, column]), radius,
+                                    workers=workers)
+            found.append(_found(q, new[m], d, 1, np.full(len(q), column), both=True))
+    found = [{k: v[f["a"] != f["b"]] for k, v in f.items()} for f in found]  # not with itself
+    return _one_per_pair(found, usable, framed, False)
+
+
+def _one_per_pair(found: list[dict], usable: np.ndarray, framed: np.ndarray,
+                  aligned_small: bool) -> dict[str, np.ndarray]:
+    """One candidate per pair of the searches' ``found`` pairs (see :func:`_candidates`)."""
     cand = {key: np.concatenate([f[key] for f in found]) for key in found[0]}
     lo, hi = np.minimum(cand["a"], cand["b"]), np.maximum(cand["a"], cand["b"])
     pair = lo * len(usable) + hi
@@ -222,14 +272,17 @@ def _candidates(table, usable, small, variants_of, thumbs_of, options, hash_name
     variant = np.full(len(first), -1, np.int64)
     is_var = np.flatnonzero(cand["kind"] >= 0)
     if len(is_var):
-        best = is_var[_firsts(pair[is_var], np.zeros(len(is_var)), cand["d"][is_var])]
+        # the closest; among equally close ones the lowest variant, then query: the same
+        # choice whatever order the searches ran in (a full or a limited search)
+        best = is_var[_firsts(pair[is_var], cand["d"][is_var], cand["kind"][is_var],
+                              cand["a"][is_var])]
         variant[np.searchsorted(pair[first], pair[best])] = best
     out = {"i": usable[lo[first]], "j": usable[hi[first]], "distance": cand["d"][first],
            "via": np.array(["hash", "variant", "small"], dtype=object)[cand["source"][first]],
            "kind": np.where(variant >= 0, cand["kind"][variant], -1),
            "query": usable[cand["a"][variant]], "owner": usable[cand["b"][variant]],
            "both": cand["both"][variant] & (variant >= 0)}
-    return {**out, "framed": framed, "aligned_small": options.small_alignment and not crowded}
+    return {**out, "framed": framed, "aligned_small": aligned_small}
 
 
 def _firsts(pair: np.ndarray, *keys) -> np.ndarray:
