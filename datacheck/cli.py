@@ -302,7 +302,7 @@ def diff_cmd(paths, rev, diff_checks, split_map, root, out, fmt, html_file, fail
     from .history.versions import has_change, images_beside
     from .report import load_report
     from .report.diff import diff_reports, has_new
-    from .report.diff_html import dataset_folder, render_diff_html
+    from .report.diff_html import render_diff_html, report_folders
     from .report.diff_markdown import render_diff_markdown
 
     for field in (f for cls in grouped.GROUPS.values() for f in grouped.fields(cls)):
@@ -313,10 +313,6 @@ def diff_cmd(paths, rev, diff_checks, split_map, root, out, fmt, html_file, fail
             raise click.UsageError("give BASE and HEAD report.json files, or --rev REV PATH")
         reports = [load_report(p) for p in paths]
         images = tuple(images_beside(p) for p in paths)
-        folders = [dataset_folder(r) for r in reports]
-        cache = options.get("cache_dir")
-        if cache is None and (Path(str(folders[1])) / ".datacheck").is_dir():
-            cache = Path(str(folders[1])) / ".datacheck"  # the head audit's thumbnails
     else:
         if len(paths) != 1:
             raise click.UsageError("with --rev give one dataset PATH")
@@ -331,13 +327,16 @@ def diff_cmd(paths, rev, diff_checks, split_map, root, out, fmt, html_file, fail
                    f" the rest from the cache", err=True)
         reports = [sides["base"].to_dict(), sides["head"].to_dict()]
         images = (sides["base"].images, sides["head"].images)
-        folders = [sides["base"].root_path, sides["head"].root_path]
-        cache = sides["head"].stats["cache"]
     result = diff_reports(*reports, images=images)
     text = render_diff_markdown(result) if fmt == "markdown" else None
     as_json = json.dumps(result, indent=2, ensure_ascii=False, default=str)
     pages = [Path(p) for p in (html_file, rev and out and Path(out) / "diff.html") if p]
     if pages:
+        if rev is None:
+            folders, cache = report_folders(reports, options.get("cache_dir"))
+        else:
+            folders = [sides["base"].root_path, sides["head"].root_path]
+            cache = sides["head"].stats["cache"]
         page = render_diff_html(result, base_root=folders[0], head_root=folders[1],
                                 cache_dir=cache)
         for path in pages:

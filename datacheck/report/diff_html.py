@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..sources import storage
 from .diff import KINDS, has_new
 from .escape import html_text as e
 from .escape import plain
@@ -50,6 +51,18 @@ def render_diff_html(diff: dict[str, Any], *, base_root: str | os.PathLike,
     return page.thumbs.render(page.render)
 
 
+def report_folders(reports: list[dict[str, Any]], cache_dir: str | os.PathLike | None = None
+                   ) -> tuple[list[Path | str], Path | str | None]:
+    """The folders the image paths of two ``datacheck.audit/1`` reports (base, head) are
+    relative to (:func:`dataset_folder`), and the feature cache whose thumbnails the page may
+    reuse: ``cache_dir``, else the head folder's ``.datacheck`` when there is one."""
+    folders = [dataset_folder(r) for r in reports]
+    if cache_dir is None and not isinstance(folders[1], str) and \
+            (folders[1] / ".datacheck").is_dir():
+        cache_dir = folders[1] / ".datacheck"
+    return folders, cache_dir
+
+
 def dataset_folder(report: dict[str, Any]) -> Path | str:
     """Where the image paths of a ``datacheck.audit/1`` report are: its dataset root as the
     audit named it, re-opened at its commit for a report of ``audit --rev`` (a manifest's
@@ -71,7 +84,7 @@ def dataset_folder(report: dict[str, Any]) -> Path | str:
 
 def _folder(root: str | os.PathLike) -> Path | str:
     text = os.fspath(root)
-    return text if "://" in text else Path(text)
+    return text if storage.is_url(text) else Path(text)
 
 
 class _DiffPage:
@@ -199,8 +212,10 @@ class _DiffPage:
         out = ""
         for which, side in (("added", "head"), ("removed", "base")):
             rows, note = self.cap(list(part.get(which) or []), "findings")
+            card = {"leakage": self.leakage_card, "duplicates": self.duplicates_card,
+                    "label_noise": self.label_noise_card}[key]
             if rows:
-                cards = "".join(getattr(self, f"{key}_card")(r, side) for r in rows)
+                cards = "".join(card(r, side) for r in rows)
                 out += (f"<h3>{len(part[which]):,} {'new' if side == 'head' else 'removed'}"
                         f'</h3><div class="grid">{cards}</div>{note}')
         return out
