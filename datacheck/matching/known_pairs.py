@@ -5,7 +5,8 @@ For photos (no image <= 64 px a side), whether two images are copies, and how (d
 similarity, transform), depends only on the two contents and the copy options: the searches
 are radius searches between two images' hashes, the verification reads the two images. So
 after an audit, its verified pairs are kept as pairs of content digests, together with the set
-of digests it searched, in ``<cache>/pairs/<key>.npz`` (key: feature config and copy options).
+of digests it searched, in ``<cache>/pairs/<key>.npz`` (key: feature config, copy options and
+a hash of the code that searches and verifies, so a change to that code searches in full).
 The next audit with the same key, e.g. the base of a pull request after its head
 (``datacheck diff --rev``) or a re-audit after a change, takes the kept pairs among the digests
 both have, searches only the pairs that involve a digest the earlier audit did not have
@@ -16,6 +17,7 @@ searched depends on how crowded the whole dataset is.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -33,16 +35,25 @@ from .similar import SMALL_SIDE
 log = logging.getLogger(__name__)
 
 FOLDER = "pairs"
-#: Bump when what a pair means changes (the searches or the verification).
-VERSION = 1
 #: Above this share of new images a full search costs less than the limited one.
 MOST_NEW = 0.5
 
 
 def key(config: str, options) -> str:
-    """The file key of a feature config and copy options."""
-    text = json.dumps([VERSION, config, asdict(options)], sort_keys=True, default=str)
+    """The file key of a feature config, copy options and the code that finds copies."""
+    text = json.dumps([_code_version(), config, asdict(options)], sort_keys=True, default=str)
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+@functools.cache
+def _code_version() -> str:
+    """A hash of the searching and verifying code (this package and the variant hashes): pairs
+    kept by another version of it are not reused."""
+    here = Path(__file__).resolve().parent
+    digest = hashlib.blake2b(digest_size=8)
+    for path in [*sorted(here.glob("*.py")), here.parent / "features" / "variants.py"]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def copy_pairs(table: pd.DataFrame, search: Callable[[np.ndarray | None], pd.DataFrame],
