@@ -38,6 +38,8 @@ from _common import DATA, header  # noqa: E402
 BIN = Path(sys.executable).parent
 CHECKS = "integrity,duplicates,leakage,balance"
 CLASSES = [f"c{k}" for k in range(10)]
+#: CPU seconds of each timed command, in order (the machine may be shared: wall is inflated).
+CPU: list[float] = []
 
 
 def env() -> dict:
@@ -52,13 +54,15 @@ def sh(cwd: Path, *args: str) -> str:
 
 
 def timed(cwd: Path, *args: str, ok=(0, 1)) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MiB, stderr) of one command."""
+    """(wall seconds, peak RSS MiB, stderr) of one command; its CPU seconds (user + system, its
+    waited-for children included) are appended to CPU."""
     start = time.perf_counter()
     proc = subprocess.Popen(args, cwd=cwd, env=env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
+    CPU.append(usage.ru_utime + usage.ru_stime)
     code = os.waitstatus_to_exitcode(status)
     if code not in ok:
         raise SystemExit(f"{' '.join(args)} exited {code}:\n{err}")
@@ -128,6 +132,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=2000, help="images in the dataset")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", action="store_true", help="keep the repository afterwards")
+    parser.add_argument("--quick", action="store_true",
+                        help="leave out the empty-cache diff and the shared-cache work tree")
     args = parser.parse_args()
     header(f"datacheck diff --rev on {args.count:,} JPEGs under dvc add, ~1% changed")
     work = DATA / f"versions-{args.count}"
@@ -145,17 +151,21 @@ def main() -> None:
     wall, rss, err = timed(repo, dc, "audit", "data", "--checks", CHECKS, "--cache", str(warm),
                            "--out", str(work / "head"), "--no-progress")
     fresh = wall
-    rows.append(("fresh audit of the working tree (empty cache)", wall, rss, _decoded(err)))
+    rows.append(("fresh audit of the working tree (empty cache)", wall, rss, _decoded(err),
+                 CPU[-1]))
 
     wall, rss, err = timed(repo, dc, "diff", "--rev", "HEAD~1", "data", "--cache", str(warm),
                            "--out", str(work / "rev"), "--no-progress", "--format", "json")
-    rows.append(("`diff --rev HEAD~1 data`, head cache warm", wall, rss, _decoded(err)))
+    rows.append(("`diff --rev HEAD~1 data`, head cache warm", wall, rss, _decoded(err),
+                 CPU[-1]))
     rev_warm = wall
     diff = json.loads((work / "rev/diff.json").read_text())["data"]["summary"]
 
-    wall, rss, err = timed(repo, dc, "diff", "--rev", "HEAD~1", "data", "--cache", str(cold),
-                           "--no-progress")
-    rows.append(("`diff --rev HEAD~1 data`, empty cache", wall, rss, _decoded(err)))
+    if not args.quick:
+        wall, rss, err = timed(repo, dc, "diff", "--rev", "HEAD~1", "data", "--cache",
+                               str(cold), "--no-progress")
+        rows.append(("`diff --rev HEAD~1 data`, empty cache", wall, rss, _decoded(err),
+                     CPU[-1]))
 
     def two_trees(cache: Path | None, label: str) -> float:
         base = work / "base-tree"
@@ -176,22 +186,27 @@ def main() -> None:
         total = checkout + w1 + w2 + w3
         rows.append((label + f" (checkout {checkout:.1f} s, base audit {w1:.1f} s, head "
                      f"{w2:.1f} s, diff {w3:.1f} s)", total, max(r1, r2, r3),
-                     "base " + _decoded(e1)))
+                     "base " + _decoded(e1), sum(CPU[-3:])))
         return total
 
     tree_fresh = two_trees(None, "second work tree, base with its own cache (today)")
-    tree_shared = two_trees(shared, "second work tree, base sharing the head's cache")
+    tree_shared = None if args.quick else two_trees(
+        shared, "second work tree, base sharing the head's cache")
 
     print()
-    print("| run | seconds | peak RSS MiB | decoded |")
-    print("|---|---:|---:|---:|")
-    for name, wall, rss, decoded in rows:
-        print(f"| {name} | {wall:.1f} | {rss:.0f} | {decoded} |")
+    print("| run | seconds | CPU seconds | peak RSS MiB | decoded |")
+    print("|---|---:|---:|---:|---:|")
+    for name, wall, rss, decoded, cpu in rows:
+        print(f"| {name} | {wall:.1f} | {cpu:.1f} | {rss:.0f} | {decoded} |")
     print()
     print(f"data diff found: {', '.join(f'{v:,} {k}' for k, v in diff.items() if v)}")
+    today = next(r for r in rows if r[0].startswith("second work tree, base with its own"))
+    print(f"CPU: `diff --rev` (warm head cache) / fresh audit: {rows[1][4] / rows[0][4]:.2f}; "
+          f"/ second work tree (today, checkout not counted): {rows[1][4] / today[4]:.2f}")
     print(f"`diff --rev` (warm head cache) / fresh audit: {rev_warm / fresh:.2f}; "
-          f"/ second work tree (today): {rev_warm / tree_fresh:.2f}; "
-          f"/ second work tree sharing the cache: {rev_warm / tree_shared:.2f}")
+          f"/ second work tree (today): {rev_warm / tree_fresh:.2f}"
+          + ("" if tree_shared is None else
+             f"; / second work tree sharing the cache: {rev_warm / tree_shared:.2f}"))
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; children "
           f"peak RSS {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MiB")
     if not args.keep:

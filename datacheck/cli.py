@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -283,6 +284,9 @@ DIFF_CHECKS = "integrity,duplicates,leakage,balance"
                    "report.html, images.parquet, ...) and diff.json, diff.md here.")
 @click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown",
               show_default=True)
+@click.option("--html", "html_file", type=click.Path(dir_okay=False), default=None,
+              help="Also write the diff as one HTML page with thumbnails (old and new content, "
+                   "old and new label side by side) to this file; --rev --out writes diff.html.")
 @click.option("--fail-on", "fail_on", multiple=True, type=click.Choice(DIFF_FAIL_ON),
               help="Exit 1 when the head adds findings of this kind (new-*), or the data "
                    "change has relabelled images, split moves, moves into a later split "
@@ -291,7 +295,7 @@ DIFF_CHECKS = "integrity,duplicates,leakage,balance"
               help="With --rev: progress bars on stderr.")
 @_group_options
 @_handle_errors
-def diff_cmd(paths, rev, diff_checks, split_map, root, out, fmt, fail_on, progress,
+def diff_cmd(paths, rev, diff_checks, split_map, root, out, fmt, html_file, fail_on, progress,
              **options) -> None:
     """What changed between two audits: the findings a change added or removed, and what it
     did to the data (images added, removed, modified, renamed, relabelled, moved between
@@ -300,6 +304,7 @@ def diff_cmd(paths, rev, diff_checks, split_map, root, out, fmt, fail_on, progre
     from .history.versions import has_change, images_beside
     from .report import load_report
     from .report.diff import diff_reports, has_new
+    from .report.diff_html import render_diff_html, report_folders
     from .report.diff_markdown import render_diff_markdown
 
     for field in (f for cls in grouped.GROUPS.values() for f in grouped.fields(cls)):
@@ -327,15 +332,26 @@ def diff_cmd(paths, rev, diff_checks, split_map, root, out, fmt, fail_on, progre
     result = diff_reports(*reports, images=images)
     text = render_diff_markdown(result) if fmt == "markdown" else None
     as_json = json.dumps(result, indent=2, ensure_ascii=False, default=str)
+    pages = [Path(p) for p in (html_file, rev and out and Path(out) / "diff.html") if p]
+    if pages:
+        if rev is None:
+            folders, cache = report_folders(reports, options.get("cache_dir"))
+        else:
+            folders = [sides["base"].root_path, sides["head"].root_path]
+            cache = sides["head"].stats["cache"]
+        page = render_diff_html(result, base_root=folders[0], head_root=folders[1],
+                                cache_dir=cache)
+        for path in pages:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(page, encoding="utf-8")
     if rev is not None and out:
-        from pathlib import Path
-
         for side, data in zip(("base", "head"), reports, strict=True):
             sides[side].write(Path(out) / side, data)
         (Path(out) / "diff.json").write_text(as_json + "\n", encoding="utf-8")
         (Path(out) / "diff.md").write_text(text or render_diff_markdown(result),
                                            encoding="utf-8")
-        click.echo(f"reports: {out}/base, {out}/head, {out}/diff.json, {out}/diff.md", err=True)
+        click.echo(f"reports: {out}/base, {out}/head, {out}/diff.json, {out}/diff.md, "
+                   f"{out}/diff.html", err=True)
     click.echo(as_json if fmt == "json" else text, nl=fmt == "json")
     failing = [k for k in fail_on
                if (has_new(result, k) if k.startswith("new-") else

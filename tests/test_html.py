@@ -245,17 +245,17 @@ def test_chromium_renders_every_thumbnail(page, chromium, tmp_path):
 def test_thumbnails_are_cached_by_content(leaky, tmp_path, monkeypatch):
     """An unchanged image is decoded for the page once: the second page comes from the cache,
     byte for byte; a changed file is decoded again."""
-    import datacheck.report.html as html
+    import datacheck.report.thumbs as thumbs
 
     report = audit(leaky, checks=CHECKS, cache_dir=tmp_path / "cache", progress=False)
     made = []
-    real = html.make_thumbnail
+    real = thumbs.make_thumbnail
 
     def counting(source, rel, px):
         made.append(Path(source.location(rel)))
         return real(source, rel, px)
 
-    monkeypatch.setattr(html, "make_thumbnail", counting)
+    monkeypatch.setattr(thumbs, "make_thumbnail", counting)
     first = report.to_html()
     assert len(made) >= 4
     made.clear()

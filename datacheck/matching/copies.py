@@ -34,7 +34,7 @@ from ..features import variants
 from ..features.parallel import available_cores
 from ..options import group, option
 from . import small_copies
-from .neighbors import hamming_cross, hamming_pairs
+from .candidates import candidates, candidates_touching
 from .similar import ALIGN_BELOW, MIN_ALIGNED, SMALL_SIDE, _gray, aligned_similarity, pair_scores
 
 if TYPE_CHECKING:
@@ -85,32 +85,48 @@ class CopyOptions:
 
 
 def copy_pairs(ctx: AuditContext) -> pd.DataFrame:
-    """The verified copy pairs of an audit, computed once and shared by its checks."""
-    def compute() -> pd.DataFrame:
+    """The verified copy pairs of an audit, computed once and shared by its checks; the pairs
+    among images an earlier audit already searched come from :mod:`.known_pairs`."""
+    from . import known_pairs
+
+    def search(touching: np.ndarray | None) -> pd.DataFrame:
         return find_copies(ctx.table, ctx.thumbs, ctx.variants, ctx.read,
                            ctx.options["copies"], hash_name=ctx.options["scan"].hash,
-                           workers=ctx.workers)
+                           workers=ctx.workers, touching=touching)
+
+    def compute() -> pd.DataFrame:
+        key = known_pairs.key(ctx.config, ctx.options["copies"])
+        return known_pairs.copy_pairs(ctx.table, search, ctx.store.folder, key)
     return ctx.shared("copy_pairs", compute)
 
 
 def find_copies(table: pd.DataFrame, thumbs_of: Callable[[np.ndarray], np.ndarray],
                 variants_of: Callable[[np.ndarray], np.ndarray],
                 read: Callable[[int], bytes], options: CopyOptions, *, hash_name: str = "phash",
-                workers: int | None = None) -> pd.DataFrame:
+                workers: int | None = None, touching: np.ndarray | None = None) -> pd.DataFrame:
     """Verified pairs of rows (i < j, row positions in ``table``) that are copies.
 
     ``thumbs_of(rows)`` / ``variants_of(rows)`` give the thumbnails / variant hashes of rows,
     ``read(row)`` a file's bytes. Columns: ``kind`` (exact for identical bytes, else near),
     ``distance`` (Hamming bits of the hash that found it), ``similarity`` (thumbnail
     correlation, or the dense agreement of a geometric match; 1.0 for exact copies) and
-    ``transform``.
+    ``transform``. ``touching`` (a boolean mask of rows) limits the search to the pairs that
+    involve one of those rows; it needs a table without small images (their search depends
+    on the whole dataset: see small_copies.crowded).
     """
     usable = np.flatnonzero(table["problem"].isna().to_numpy())
     if len(usable) < 2:
         return _frame([], [], [], [], [], [])
     side = table[["width", "height"]].min(axis=1).to_numpy()
     small = side[usable] <= SMALL_SIDE
-    cand = _candidates(table, usable, small, variants_of, thumbs_of, options, hash_name, workers)
+    if touching is None:
+        cand = candidates(table, usable, small, variants_of, thumbs_of, options, hash_name,
+                           workers)
+    elif small.any():
+        raise ValueError("a search limited to some rows needs a table without small images")
+    else:
+        cand = candidates_touching(table, usable, np.flatnonzero(touching[usable]),
+                                    variants_of, options, hash_name, workers)
     i, j, dist, via = cand["i"], cand["j"], cand["distance"], cand["via"]
     framed = np.zeros(len(table), dtype=bool)
     framed[usable] = cand["framed"]
@@ -193,107 +209,6 @@ def _name_plain(table: pd.DataFrame, i, j, plain: np.ndarray, transform: np.ndar
     transform[plain & reframed] = "cropped"
     transform[plain & ~reframed & moved] = "recoloured"
     transform[plain & ~reframed & ~moved & resized] = "rescaled"
-
-
-def _candidates(table, usable, small, variants_of, thumbs_of, options, hash_name,
-                workers) -> dict[str, np.ndarray]:
-    """Candidate pairs (row i < row j) with the Hamming distance of the search that found them
-    and ``via``: ``hash`` (the perceptual hash), ``variant`` or ``small``; ``framed``, per
-    usable row, whether the image has a plain border (its trimmed hash differs); and
-    ``aligned_small``, whether small pairs are aligned (sparse mode, see small_copies)."""
-    framed = np.zeros(len(usable), dtype=bool)
-    hashes = table["hash"].to_numpy()[usable].astype(np.int64)
-    a, b, d = hamming_pairs(hashes, options.radius(hash_name), workers=workers)
-    crowded = True
-    if small.sum() >= 2:
-        both = small[a] & small[b]
-        crowded = small_copies.crowded(int(both.sum()), int(small.sum()))
-        if crowded:
-            keep = _crowd_survivors(table, usable, small, a, b, both, thumbs_of, options)
-            a, b, d = a[keep], b[keep], d[keep]
-    found = [_found(a, b, d, 0)]
-    if options.variant_radius and (~small).sum() >= 2:
-        big = np.flatnonzero(~small)
-        var = variants_of(usable[big])
-        framed[big] = var[:, variants.TRIMMED] != var[:, 0]
-        found += _variant_candidates(var, big, options.variant_radius, workers)
-    if small.sum() >= 2 and options.small_alignment and not crowded:
-        tiny = np.flatnonzero(small)
-        sa, sb, sd = small_copies.candidates(_gray(thumbs_of(usable[tiny])),
-                                             options.radius(hash_name), workers=workers)
-        found.append(_found(tiny[sa], tiny[sb], sd, 2))
-    cand = {key: np.concatenate([f[key] for f in found]) for key in found[0]}
-    lo, hi = np.minimum(cand["a"], cand["b"]), np.maximum(cand["a"], cand["b"])
-    pair = lo * len(usable) + hi
-    # one row per pair: found by the perceptual hash if it was, else the closest match; the
-    # closest variant match is kept either way (which variant, who was the query)
-    first = _firsts(pair, cand["source"], cand["d"])
-    variant = np.full(len(first), -1, np.int64)
-    is_var = np.flatnonzero(cand["kind"] >= 0)
-    if len(is_var):
-        best = is_var[_firsts(pair[is_var], np.zeros(len(is_var)), cand["d"][is_var])]
-        variant[np.searchsorted(pair[first], pair[best])] = best
-    out = {"i": usable[lo[first]], "j": usable[hi[first]], "distance": cand["d"][first],
-           "via": np.array(["hash", "variant", "small"], dtype=object)[cand["source"][first]],
-           "kind": np.where(variant >= 0, cand["kind"][variant], -1),
-           "query": usable[cand["a"][variant]], "owner": usable[cand["b"][variant]],
-           "both": cand["both"][variant] & (variant >= 0)}
-    return {**out, "framed": framed, "aligned_small": options.small_alignment and not crowded}
-
-
-def _crowd_survivors(table, usable, small, a, b, both, thumbs_of, options) -> np.ndarray:
-    """Which hash pairs (positions in ``usable``) of a crowded dataset to keep: all but the
-    small pairs that fail the unaligned test (:func:`small_copies.unaligned`) and are not
-    byte-identical. Tested as they are found, so that millions of look-alike pairs
-    (Fashion-MNIST: 7.4M) never fill the pair tables; the few hundred survivors are verified
-    again with the other candidates."""
-    tiny = np.flatnonzero(small)
-    at = np.zeros(len(usable), dtype=np.int64)
-    at[tiny] = np.arange(len(tiny))  # usable position -> row of the small images' thumbnails
-    side = table[["width", "height"]].min(axis=1).to_numpy()[usable]
-    pick = np.flatnonzero(both)
-    ok, _ = small_copies.unaligned(_gray(thumbs_of(usable[tiny])), side[a[pick]],
-                                   side[b[pick]], at[a[pick]], at[b[pick]], options)
-    same = pd.factorize(table["digest"].to_numpy()[usable])[0]
-    keep = np.ones(len(a), dtype=bool)
-    keep[pick] = ok | (same[a[pick]] == same[b[pick]])
-    return keep
-
-
-def _firsts(pair: np.ndarray, *keys) -> np.ndarray:
-    """Index of the first row of each distinct ``pair`` value, rows ordered by ``keys``
-    (the result is sorted by pair)."""
-    order = np.lexsort((*reversed(keys), pair))
-    sorted_pair = pair[order]
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = sorted_pair[1:] != sorted_pair[:-1]
-    return order[first]
-
-
-def _found(a, b, d, source: int, kind=None, both: bool = False) -> dict[str, np.ndarray]:
-    """Candidate pairs from one search: ``a`` the image whose hash was the query, ``b`` the one
-    it matched (for variants, the owner of the variant ``kind``; ``both``: the query's own
-    variant of that kind matched, as for two caption windows)."""
-    n = len(a)
-    return {"a": np.asarray(a, np.int64), "b": np.asarray(b, np.int64),
-            "d": np.asarray(d, np.int64), "source": np.full(n, source, np.int8),
-            "kind": np.full(n, -1, np.int64) if kind is None else np.asarray(kind, np.int64),
-            "both": np.full(n, both, dtype=bool)}
-
-
-def _variant_candidates(var: np.ndarray, rows: np.ndarray, radius: int, workers) -> list[dict]:
-    """Pairs (as rows) whose full hash matches the other's variant hash, or whose caption
-    windows match each other."""
-    db, index = variants.search_table(var)
-    q, m, d = hamming_cross(var[:, 0], db, radius, workers=workers)
-    owner, kind = np.divmod(index[m], var.shape[1])
-    keep = owner != q
-    out = [_found(rows[q[keep]], rows[owner[keep]], d[keep], 1, kind[keep])]
-    for column in variants.CAPTION:
-        ca, cb, cd = hamming_pairs(np.ascontiguousarray(var[:, column]), radius,
-                                   workers=workers)
-        out.append(_found(rows[ca], rows[cb], cd, 1, np.full(len(ca), column), both=True))
-    return out
 
 
 def _verify_thumbs(thumbs, side_i, side_j, a, b, both_small, wanted, options, aligned_small):

@@ -17,22 +17,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .. import checks as registry
-from ..features.parallel import available_cores
-from ..features.samples import SMALL_SIDE, make_thumbnail
 from ..sources.source import Source, open_source
 from .escape import html_text as e
 from .escape import plain
-from .html_style import CSS, badge, breakable, num
+from .html_style import badge, breakable, document, num
+from .thumbs import Thumbnails
 
 #: Members of one duplicate cluster shown before "+N more".
 CLUSTER_SHOWN = 8
-
-CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-
 
 def render_html(report: dict[str, Any], root: str | os.PathLike | Source, *, thumb_px: int = 96,
                 max_items: int = 200,
@@ -61,35 +56,16 @@ class _Page:
         self.source = source
         self.px = thumb_px
         self.max_items = max_items
-        self._thumbs: dict[str, tuple[str | None, str, tuple[int, int]]] = {}  # by path
-        self._wanted: dict[str, object] | None = None
-        #: Relative path -> content digest, and the feature cache, to keep thumbnails by digest.
+        #: Relative path -> content digest, to keep thumbnails in the cache by digest.
         self.digests = dict(digests or {})
-        self.cache_dir = cache_dir
-        self.workers = max(1, min(8, workers or available_cores()))
-
-    def _make(self, rel: object) -> tuple[str | None, str, tuple[int, int]]:
-        return make_thumbnail(self.source, rel, self.px)
+        self.thumbs = Thumbnails(thumb_px, cache_dir=cache_dir if self.digests else None,
+                                 workers=workers)
 
     # -- pieces -------------------------------------------------------------------------------
     def thumb(self, rel: object, caption: str = "") -> str:
         """A figure: the thumbnail (or a placeholder) and an escaped caption (already HTML)."""
-        key = rel if isinstance(rel, str) else f"\x00{rel!r}"  # no path holds a NUL
-        if self._wanted is not None:  # first pass: only note which images the page shows
-            self._wanted[key] = rel
-            return ""
-        if key not in self._thumbs:
-            self._thumbs[key] = self._make(rel)
-        uri, why, (w, h) = self._thumbs[key]
-        title = e(rel if rel is not None else "")
-        if uri is None:
-            pic = f'<div class="thumb ph" title="{title}">{e(why)}</div>'
-        else:
-            px = " px" if max(w, h) <= SMALL_SIDE else ""
-            pic = (f'<img class="thumb{px}" src="{uri}" width="{w}" height="{h}" '
-                   f'alt="{title}" title="{title}">')
-        cap = f"<figcaption>{caption}</figcaption>" if caption else ""
-        return f"<figure>{pic}{cap}</figure>"
+        digest = self.digests.get(rel) if isinstance(rel, str) else None
+        return self.thumbs.figure(self.source, rel, caption, digest)
 
     def cap(self, rows: list, what: str) -> tuple[list, str]:
         if len(rows) <= self.max_items:
@@ -100,38 +76,8 @@ class _Page:
 
     # -- page ---------------------------------------------------------------------------------
     def render(self, report: dict[str, Any], samples) -> str:
-        """The page. A first pass lists the images it shows; they are decoded on threads
-        (Pillow's decoders release the GIL), then the page is rendered with them."""
-        self._wanted = {}
-        self._render(report, samples)
-        wanted, self._wanted = self._wanted, None
-        cache = None
-        if self.cache_dir is not None and self.digests:
-            from ..features.cache import FeatureCache
-
-            try:
-                cache = FeatureCache(self.cache_dir)
-            except Exception:  # a page without cached thumbnails is still a page
-                cache = None
-        try:
-            known = {} if cache is None else cache.previews(
-                [self.digests[k] for k in wanted if k in self.digests], self.px)
-            for key in wanted:
-                hit = known.get(self.digests.get(key, ""))
-                if hit is not None:
-                    self._thumbs[key] = (hit[0], "", (hit[1], hit[2]))
-            todo = [k for k in wanted if k not in self._thumbs]
-            with ThreadPoolExecutor(self.workers) as pool:
-                made = list(pool.map(self._make, [wanted[k] for k in todo]))
-            self._thumbs.update(zip(todo, made, strict=True))
-            if cache is not None:
-                cache.store_previews(self.px, [
-                    (self.digests[k], uri, w, h) for k, (uri, _, (w, h)) in zip(todo, made)
-                    if uri is not None and k in self.digests])
-        finally:
-            if cache is not None:
-                cache.close()
-        return self._render(report, samples)
+        """The page, its thumbnails made between two rendering passes (:mod:`.thumbs`)."""
+        return self.thumbs.render(lambda: self._render(report, samples))
 
     def _render(self, report: dict[str, Any], samples) -> str:
         checks: dict[str, dict] = report.get("checks") or {}
@@ -155,23 +101,14 @@ class _Page:
             sections.append((anchor, title, head + body))
         if samples:
             sections.append(("samples", "Samples", self.sample_grid(samples)))
-        nav = "".join(f'<a href="#{a}">{e(t)}</a>' for a, t, _ in sections)
-        body = "".join(f'<section id="{a}">{h}</section>' for a, _, h in sections)
         splits = ", ".join(f"{e(s)} {num(n)}" for s, n in (ds.get("splits") or {}).items())
-        return (
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-            '<meta name="viewport" content="width=device-width,initial-scale=1">'
-            f"<title>datacheck: {e(report.get('status', ''))} — {e(ds.get('root', ''))}</title>"
-            f"<style>{CSS % {'t': self.px}}</style></head><body><main>"
-            f'<header class="top"><h1>datacheck report</h1>{badge(report.get("status"))}'
-            f'<span class="meta"><span class="path">{e(ds.get("root", ""))}</span> · '
-            f'{num(ds.get("images", 0))} images ({splits}) · '
-            f'{num(ds.get("classes", 0))} classes</span></header>'
-            f"<nav>{nav}</nav>{body}"
-            f'<footer>{e(report.get("schema", ""))} · generated by datacheck</footer>'
-            "</main></body></html>\n"
-        )
+        return document(
+            title=f"datacheck: {e(report.get('status', ''))} — {e(ds.get('root', ''))}",
+            top=(f'<h1>datacheck report</h1>{badge(report.get("status"))}'
+                 f'<span class="meta"><span class="path">{e(ds.get("root", ""))}</span> · '
+                 f'{num(ds.get("images", 0))} images ({splits}) · '
+                 f'{num(ds.get("classes", 0))} classes</span>'),
+            sections=sections, px=self.px, footer=e(report.get("schema", "")))
 
     def summary(self, report: dict[str, Any]) -> str:
         rows = []

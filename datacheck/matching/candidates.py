@@ -1,0 +1,159 @@
+"""Candidate copy pairs: the searches that propose pairs for :mod:`.copies` to verify.
+
+The perceptual hash within its radius (multi-index hashing, :mod:`.neighbors`), every image's
+full hash against the other images' variant hashes (mirrored, rotated, cropped, captioned,
+framed: :mod:`datacheck.features.variants`), the two caption windows against each other, and
+aligned small thumbnails (:mod:`.small_copies`, unless the dataset is crowded). One candidate
+per pair, with the search that found it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..features import variants
+from . import small_copies
+from .neighbors import hamming_cross, hamming_pairs
+from .similar import _gray
+
+
+def candidates(table, usable, small, variants_of, thumbs_of, options, hash_name,
+                workers) -> dict[str, np.ndarray]:
+    """Candidate pairs (row i < row j) with the Hamming distance of the search that found them
+    and ``via``: ``hash`` (the perceptual hash), ``variant`` or ``small``; ``framed``, per
+    usable row, whether the image has a plain border (its trimmed hash differs); and
+    ``aligned_small``, whether small pairs are aligned (sparse mode, see small_copies)."""
+    framed = np.zeros(len(usable), dtype=bool)
+    hashes = table["hash"].to_numpy()[usable].astype(np.int64)
+    a, b, d = hamming_pairs(hashes, options.radius(hash_name), workers=workers)
+    crowded = True
+    if small.sum() >= 2:
+        both = small[a] & small[b]
+        crowded = small_copies.crowded(int(both.sum()), int(small.sum()))
+        if crowded:
+            keep = _crowd_survivors(table, usable, small, a, b, both, thumbs_of, options)
+            a, b, d = a[keep], b[keep], d[keep]
+    found = [_found(a, b, d, 0)]
+    if options.variant_radius and (~small).sum() >= 2:
+        big = np.flatnonzero(~small)
+        var = variants_of(usable[big])
+        framed[big] = var[:, variants.TRIMMED] != var[:, 0]
+        found += _variant_candidates(var, big, options.variant_radius, workers)
+    if small.sum() >= 2 and options.small_alignment and not crowded:
+        tiny = np.flatnonzero(small)
+        sa, sb, sd = small_copies.candidates(_gray(thumbs_of(usable[tiny])),
+                                             options.radius(hash_name), workers=workers)
+        found.append(_found(tiny[sa], tiny[sb], sd, 2))
+    return _one_per_pair(found, usable, framed, options.small_alignment and not crowded)
+
+
+def candidates_touching(table, usable, new, variants_of, options, hash_name,
+                         workers) -> dict[str, np.ndarray]:
+    """The candidates of :func:`candidates` (no small images) that involve a usable row at one
+    of the positions ``new``: each search run both ways between those rows and all rows, with
+    the few new hashes as the database, so no table over every hash is built."""
+    hashes = table["hash"].to_numpy()[usable].astype(np.int64)
+    q, m, d = hamming_cross(hashes, hashes[new], options.radius(hash_name), workers=workers)
+    found = [_found(q, new[m], d, 0)]
+    framed = np.zeros(len(usable), dtype=bool)
+    if options.variant_radius and len(usable) >= 2 and len(new):
+        var = variants_of(usable)
+        framed = var[:, variants.TRIMMED] != var[:, 0]
+        radius = options.variant_radius
+        width = var.shape[1]
+        hashes_v, index = variants.search_table(var)  # every image's variants ...
+        q, m, d = hamming_cross(hashes_v, var[new, 0], radius, workers=workers)
+        owner, kind = np.divmod(index[q], width)
+        found.append(_found(new[m], owner, d, 1, kind))  # ... against the new full hashes
+        new_v, new_index = variants.search_table(var[new])  # the new ones' variants
+        q, m, d = hamming_cross(var[:, 0], new_v, radius, workers=workers)
+        new_owner, new_kind = np.divmod(new_index[m], width)
+        found.append(_found(q, new[new_owner], d, 1, new_kind))
+        for column in variants.CAPTION:
+            q, m, d = hamming_cross(np.ascontiguousarray(var[:, column]),
+                                    np.ascontiguousarray(var[new, column]), radius,
+                                    workers=workers)
+            found.append(_found(q, new[m], d, 1, np.full(len(q), column), both=True))
+    found = [{k: v[f["a"] != f["b"]] for k, v in f.items()} for f in found]  # not with itself
+    return _one_per_pair(found, usable, framed, False)
+
+
+def _one_per_pair(found: list[dict], usable: np.ndarray, framed: np.ndarray,
+                  aligned_small: bool) -> dict[str, np.ndarray]:
+    """One candidate per pair of the searches' ``found`` pairs (see :func:`candidates`)."""
+    cand = {key: np.concatenate([f[key] for f in found]) for key in found[0]}
+    lo, hi = np.minimum(cand["a"], cand["b"]), np.maximum(cand["a"], cand["b"])
+    pair = lo * len(usable) + hi
+    # one row per pair: found by the perceptual hash if it was, else the closest match; the
+    # closest variant match is kept either way (which variant, who was the query)
+    first = _firsts(pair, cand["source"], cand["d"])
+    variant = np.full(len(first), -1, np.int64)
+    is_var = np.flatnonzero(cand["kind"] >= 0)
+    if len(is_var):
+        # the closest; among equally close ones the lowest variant, then query: the same
+        # choice whatever order the searches ran in (a full or a limited search)
+        best = is_var[_firsts(pair[is_var], cand["d"][is_var], cand["kind"][is_var],
+                              cand["a"][is_var])]
+        variant[np.searchsorted(pair[first], pair[best])] = best
+    out = {"i": usable[lo[first]], "j": usable[hi[first]], "distance": cand["d"][first],
+           "via": np.array(["hash", "variant", "small"], dtype=object)[cand["source"][first]],
+           "kind": np.where(variant >= 0, cand["kind"][variant], -1),
+           "query": usable[cand["a"][variant]], "owner": usable[cand["b"][variant]],
+           "both": cand["both"][variant] & (variant >= 0)}
+    return {**out, "framed": framed, "aligned_small": aligned_small}
+
+
+def _crowd_survivors(table, usable, small, a, b, both, thumbs_of, options) -> np.ndarray:
+    """Which hash pairs (positions in ``usable``) of a crowded dataset to keep: all but the
+    small pairs that fail the unaligned test (:func:`small_copies.unaligned`) and are not
+    byte-identical. Tested as they are found, so that millions of look-alike pairs
+    (Fashion-MNIST: 7.4M) never fill the pair tables; the few hundred survivors are verified
+    again with the other candidates."""
+    tiny = np.flatnonzero(small)
+    at = np.zeros(len(usable), dtype=np.int64)
+    at[tiny] = np.arange(len(tiny))  # usable position -> row of the small images' thumbnails
+    side = table[["width", "height"]].min(axis=1).to_numpy()[usable]
+    pick = np.flatnonzero(both)
+    ok, _ = small_copies.unaligned(_gray(thumbs_of(usable[tiny])), side[a[pick]],
+                                   side[b[pick]], at[a[pick]], at[b[pick]], options)
+    same = pd.factorize(table["digest"].to_numpy()[usable])[0]
+    keep = np.ones(len(a), dtype=bool)
+    keep[pick] = ok | (same[a[pick]] == same[b[pick]])
+    return keep
+
+
+def _firsts(pair: np.ndarray, *keys) -> np.ndarray:
+    """Index of the first row of each distinct ``pair`` value, rows ordered by ``keys``
+    (the result is sorted by pair)."""
+    order = np.lexsort((*reversed(keys), pair))
+    sorted_pair = pair[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = sorted_pair[1:] != sorted_pair[:-1]
+    return order[first]
+
+
+def _found(a, b, d, source: int, kind=None, both: bool = False) -> dict[str, np.ndarray]:
+    """Candidate pairs from one search: ``a`` the image whose hash was the query, ``b`` the one
+    it matched (for variants, the owner of the variant ``kind``; ``both``: the query's own
+    variant of that kind matched, as for two caption windows)."""
+    n = len(a)
+    return {"a": np.asarray(a, np.int64), "b": np.asarray(b, np.int64),
+            "d": np.asarray(d, np.int64), "source": np.full(n, source, np.int8),
+            "kind": np.full(n, -1, np.int64) if kind is None else np.asarray(kind, np.int64),
+            "both": np.full(n, both, dtype=bool)}
+
+
+def _variant_candidates(var: np.ndarray, rows: np.ndarray, radius: int, workers) -> list[dict]:
+    """Pairs (as rows) whose full hash matches the other's variant hash, or whose caption
+    windows match each other."""
+    db, index = variants.search_table(var)
+    q, m, d = hamming_cross(var[:, 0], db, radius, workers=workers)
+    owner, kind = np.divmod(index[m], var.shape[1])
+    keep = owner != q
+    out = [_found(rows[q[keep]], rows[owner[keep]], d[keep], 1, kind[keep])]
+    for column in variants.CAPTION:
+        ca, cb, cd = hamming_pairs(np.ascontiguousarray(var[:, column]), radius,
+                                   workers=workers)
+        out.append(_found(rows[ca], rows[cb], cd, 1, np.full(len(ca), column), both=True))
+    return out

@@ -1,0 +1,154 @@
+"""Copy pairs an earlier audit already found, kept by content, so that auditing another
+version of a dataset searches only the pairs its new images take part in.
+
+For photos (no image <= 64 px a side), whether two images are copies, and how (distance,
+similarity, transform), depends only on the two contents and the copy options: the searches
+are radius searches between two images' hashes, the verification reads the two images. So
+after an audit, its verified pairs are kept as pairs of content digests, together with the set
+of digests it searched, in ``<cache>/pairs/<key>.npz`` (key: feature config, copy options and
+a hash of the code that searches and verifies, so a change to that code searches in full).
+The next audit with the same key, e.g. the base of a pull request after its head
+(``datacheck diff --rev``) or a re-audit after a change, takes the kept pairs among the digests
+both have, searches only the pairs that involve a digest the earlier audit did not have
+(:func:`copies.find_copies` with ``touching``), and pairs rows of one digest as exact copies.
+Small images are searched in full every time: whether their shifted and zoomed codes are
+searched depends on how crowded the whole dataset is.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .similar import SMALL_SIDE
+
+log = logging.getLogger(__name__)
+
+FOLDER = "pairs"
+#: Above this share of new images a full search costs less than the limited one.
+MOST_NEW = 0.5
+
+
+def key(config: str, options) -> str:
+    """The file key of a feature config, copy options and the code that finds copies."""
+    text = json.dumps([_code_version(), config, asdict(options)], sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+@functools.cache
+def _code_version() -> str:
+    """A hash of the searching and verifying code (this package and the variant hashes): pairs
+    kept by another version of it are not reused."""
+    here = Path(__file__).resolve().parent
+    digest = hashlib.blake2b(digest_size=8)
+    for path in [*sorted(here.glob("*.py")), here.parent / "features" / "variants.py"]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def copy_pairs(table: pd.DataFrame, search: Callable[[np.ndarray | None], pd.DataFrame],
+               folder: str | os.PathLike, k: str) -> pd.DataFrame:
+    """The copy pairs of ``table`` (as :func:`copies.find_copies` gives them, sorted by row
+    pair). ``search(None)`` is the full search, ``search(mask)`` the pairs touching the rows in
+    ``mask``; what an earlier audit kept under key ``k`` in ``folder`` spares the rest."""
+    usable = table["problem"].isna().to_numpy()
+    digests = table["digest"].to_numpy(dtype=object)
+    side = table[["width", "height"]].min(axis=1).to_numpy()
+    if (side[usable] <= SMALL_SIDE).any():
+        return search(None)
+    known = _load(folder, k)
+    if known is not None:
+        seen = set(known["digests"].tolist())
+        new = usable & np.fromiter((d not in seen for d in digests), bool, len(digests))
+    if known is None or new.sum() > MOST_NEW * usable.sum():
+        pairs = search(None)
+    else:
+        fresh = search(new)
+        pairs = pd.concat([_kept(known, digests, usable), _exact(digests, usable, table),
+                           fresh[fresh["kind"] != "exact"]], ignore_index=True)
+        pairs = pairs.sort_values(["i", "j"], kind="stable").reset_index(drop=True)
+    _save(folder, k, digests[usable], pairs, digests)
+    return pairs
+
+
+def _kept(known: dict, digests: np.ndarray, usable: np.ndarray) -> pd.DataFrame:
+    """Row pairs of the kept digest pairs whose two digests are both in the table."""
+    rows: dict[str, list[int]] = defaultdict(list)
+    for row in np.flatnonzero(usable):
+        rows[digests[row]].append(int(row))
+    out = []
+    names = known["digests"]
+    for a, b, dist, sim, how in zip(known["a"], known["b"], known["distance"],
+                                    known["similarity"], known["transform"], strict=True):
+        for i in rows.get(names[a], ()):
+            for j in rows.get(names[b], ()):
+                out.append((min(i, j), max(i, j), "near", int(dist), float(sim), str(how)))
+    frame = pd.DataFrame(out, columns=["i", "j", "kind", "distance", "similarity",
+                                       "transform"])
+    return frame.astype({"i": np.int64, "j": np.int64, "kind": object, "distance": np.int64,
+                         "similarity": np.float64, "transform": object})
+
+
+def _exact(digests: np.ndarray, usable: np.ndarray, table: pd.DataFrame) -> pd.DataFrame:
+    """Every two usable rows of one digest: exact copies (what the full search says of them)."""
+    rows: dict[str, list[int]] = defaultdict(list)
+    for row in np.flatnonzero(usable):
+        rows[digests[row]].append(int(row))
+    out = [(i, j) for group in rows.values() if len(group) > 1
+           for n, i in enumerate(group) for j in group[n + 1:]]
+    frame = pd.DataFrame(out, columns=["i", "j"], dtype=np.int64)
+    frame["kind"] = "exact"
+    frame["distance"] = 0
+    frame["similarity"] = 1.0
+    frame["transform"] = "none"
+    return frame
+
+
+def _load(folder: str | os.PathLike, k: str) -> dict | None:
+    path = Path(folder) / FOLDER / f"{k}.npz"
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {name: z[name] for name in z.files}
+    except Exception as exc:  # a damaged file is a lost shortcut: search in full
+        log.warning("ignoring %s (%s)", path, exc)
+        return None
+
+
+def _save(folder: str | os.PathLike, k: str, searched: np.ndarray, pairs: pd.DataFrame,
+          digests: np.ndarray) -> None:
+    """Keep the near pairs as digest pairs (once each: rows of one digest pair alike), with
+    every digest that was searched."""
+    names = np.unique(searched.astype(str))
+    at = {d: n for n, d in enumerate(names)}
+    near = pairs[pairs["kind"] != "exact"]
+    kept: dict[tuple[int, int], tuple] = {}
+    for i, j, dist, sim, how in zip(near["i"].tolist(), near["j"].tolist(),
+                                    near["distance"].tolist(), near["similarity"].tolist(),
+                                    near["transform"].tolist(), strict=True):
+        a, b = sorted((at[digests[i]], at[digests[j]]))
+        kept.setdefault((a, b), (dist, sim, how))
+    ab = np.array(list(kept), dtype=np.int64).reshape(-1, 2)
+    values = list(kept.values())
+    target = Path(folder) / FOLDER
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        part = target / f"{k}.{os.getpid()}.npz"
+        np.savez(part, digests=names, a=ab[:, 0], b=ab[:, 1],
+                 distance=np.array([v[0] for v in values], dtype=np.int64),
+                 similarity=np.array([v[1] for v in values], dtype=np.float64),
+                 transform=np.array([v[2] for v in values], dtype=str))
+        os.replace(part, target / f"{k}.npz")
+    except OSError as exc:  # a read-only cache: the next audit searches in full
+        log.warning("cannot keep copy pairs in %s (%s)", target, exc)
