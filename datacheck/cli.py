@@ -337,7 +337,7 @@ def diff_cmd(paths, rev, diff_checks, split_map, root, out, fmt, html_file, fail
         if rev is None:
             folders, cache = report_folders(reports, options.get("cache_dir"))
         else:
-            folders = [sides["base"].root_path, sides["head"].root_path]
+            folders = [sides["base"].source, sides["head"].source]
             cache = sides["head"].stats["cache"]
         page = render_diff_html(result, base_root=folders[0], head_root=folders[1],
                                 cache_dir=cache)
