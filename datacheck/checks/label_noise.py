@@ -158,8 +158,8 @@ class LabelNoiseOptions:
     model: str = option("cnn", "label_noise: model cross-validated per fold (with --features or "
                         "--embed, cnn means a linear probe).", choices=("cnn", "mlp", "linear"))
     folds: int = option(5, "label_noise: cross-validation folds.", minimum=2)
-    epochs: int | None = option(None, "label_noise: training epochs [default: 12 for cnn on "
-                                "a CPU, 30 on a GPU].", minimum=1)
+    epochs: int | None = option(None, "label_noise: training epochs [default: 10 for cnn on "
+                                "a CPU, 20 on a GPU].", minimum=1)
     device: str = option("auto", "label_noise: where models train.",
                          choices=("auto", "cpu", "cuda"), param=False)
     features: str | None = option(None, "label_noise: features per image: .parquet/.csv/.npz "
