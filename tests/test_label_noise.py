@@ -225,8 +225,8 @@ def test_embed_errors_are_one_line(tmp_path):
 
 
 def test_device_recipes_and_mirror():
-    """The CUDA recipe (32x32, width 32, mirror for colour photos) is the same code: it runs
-    here on the CPU; grey images (digits) are never mirrored."""
+    """Colour photos train the whitened net (mirrored), grey images (digits) the ResNet (never
+    mirrored); the CUDA recipe (32x32, width 64) is the same code: it runs here on the CPU."""
     import torch
 
     from datacheck.learning.models import cross_val_probs, is_colour, recipe
@@ -236,9 +236,9 @@ def test_device_recipes_and_mirror():
     colour = rng.integers(0, 255, (40, 32, 32, 3), dtype=np.uint8)
     assert not is_colour(grey) and is_colour(colour)
     cpu = recipe("cnn", colour, 32, torch.device("cpu"))
-    assert (cpu.side, cpu.width, cpu.mirror) == (32, 32, True)
+    assert (cpu.net, cpu.side, cpu.width, cpu.mirror) == ("whitened", 32, 32, True)
     plain = recipe("cnn", grey, 32, torch.device("cpu"))
-    assert (plain.side, plain.mirror) == (16, False)
+    assert (plain.net, plain.side, plain.width, plain.mirror) == ("resnet", 16, 16, False)
     labels = np.arange(40) % 2
     colour[labels == 1, :, :16] = 255  # a learnable, mirror-sensitive cue is fine for a smoke run
     cv = cross_val_probs(colour, labels, folds=2, epochs=1, device="cpu", device_recipe="cuda",

@@ -33,24 +33,25 @@ from torch import nn
 from tqdm import tqdm
 
 from ..errors import BadInputError
+from .nets import SmallResNet, WhitenedNet, as_float, mlp
 
 MODELS = ("cnn", "mlp", "linear")
-#: label smoothing per model (0.2 for the cnn, as airbench)
-LABEL_SMOOTHING = {"cnn": 0.2, "mlp": 0.1, "linear": 0.1}
-#: training images the cnn's whitening layer is estimated from
+#: training images the whitened net's first layer is estimated from
 WHITEN_SAMPLE = 5000
-#: the cnn's smallest input side: 2x2 whitening, then three halvings
+#: the whitened net's smallest input side: 2x2 whitening, then three halvings
 MIN_SIDE = 16
 #: Default epochs rise until each fold model takes at least MIN_STEPS optimizer steps.
 MIN_STEPS, MAX_EPOCHS = 200, 100
-#: epochs, learning rate and weight decay per model
-DEFAULTS = {"cnn": (10, 0.2, 5e-4), "mlp": (40, 2e-3, 1e-4), "linear": (60, 5e-3, 1e-4)}
-#: cnn recipe per device kind: thumbnail side, width, epochs, batch size
-DEVICE_RECIPES = {"cpu": (16, 32, 10, 256), "cuda": (32, 64, 20, 256)}
-#: Colour photos on the CPU keep the full 32x32 thumbnail (grey images such as digits and
-#: Fashion-MNIST use 16x16): CIFAR-10 test 10k, one fold of 8,000 training photos, 1 thread:
-#: 71.6% / 76.1% accuracy at 8 / 12 epochs in 80 / 114 s of CPU time.
-CPU_COLOUR_SIDE = 32
+#: per net: epochs, learning rate, weight decay, label smoothing. ``cnn`` trains ``whitened``
+#: (nets.WhitenedNet) on colour photos and ``resnet`` (nets.SmallResNet) on grey images.
+DEFAULTS = {"resnet": (12, 3e-3, 5e-4, 0.1), "whitened": (10, 0.2, 5e-4, 0.2),
+            "mlp": (40, 2e-3, 1e-4, 0.1), "linear": (60, 5e-3, 1e-4, 0.1)}
+#: cnn recipe per (device kind, net): thumbnail side, width, epochs, batch size. Colour photos
+#: on the CPU: CIFAR-10 test 10k, one fold of 8,000 training photos, 1 thread: 71.6% / 76.1%
+#: accuracy at 8 / 12 epochs in 80 / 114 s of CPU time (the ResNet: 64% at 32 px).
+DEVICE_RECIPES = {("cpu", "resnet"): (16, 16, 12, 128), ("cuda", "resnet"): (32, 32, 30, 256),
+                  ("cpu", "whitened"): (32, 32, 10, 256),
+                  ("cuda", "whitened"): (32, 64, 20, 256)}
 #: Bump when a change to training changes the out-of-fold probabilities (cached CV results
 #: carry it in their key).
 RECIPE_VERSION = 3
@@ -61,12 +62,14 @@ class Recipe:
     """Everything that decides a model's training (the cached-CV key holds it)."""
 
     model: str
+    net: str
     side: int
     width: int
     epochs: int
     batch_size: int
     lr: float
     decay: float
+    smoothing: float
     mirror: bool
     version: int = RECIPE_VERSION
 
@@ -77,29 +80,26 @@ def recipe(model: str, x: np.ndarray, n_train: int, dev: torch.device, *,
            mirror: bool | None = None, device_recipe: str | None = None) -> Recipe:
     """The training recipe for ``model`` on ``x`` with ``n_train`` training rows per fold:
     the device's defaults (``DEVICE_RECIPES``, by ``device_recipe`` or the device's kind)
-    unless given. ``mirror`` defaults to on for colour images (photos: a mirrored cat is a
-    cat) and off for grey ones (digits, letters, where a mirror can change the class)."""
-    kind = device_recipe or dev.type
-    d_side, d_width, d_epochs, d_batch = DEVICE_RECIPES["cuda" if kind == "cuda" else "cpu"]
+    unless given. The cnn is the whitened net on colour photos and the ResNet on grey images;
+    ``mirror`` defaults to on for colour photos (a mirrored cat is a cat) and off for grey
+    ones (digits, letters, where a mirror can change the class)."""
+    kind = "cuda" if (device_recipe or dev.type) == "cuda" else "cpu"
     images = np.asarray(x).ndim == 4
-    batch_size = batch_size or (d_batch if model == "cnn" else 128)
-    if model == "cnn":
-        epochs_default = d_epochs
-    else:
-        epochs_default = DEFAULTS[model][0]
-    steps_per_epoch = max(1, -(-n_train // batch_size))
-    if epochs is None:
-        epochs = min(MAX_EPOCHS, max(epochs_default, -(-MIN_STEPS // steps_per_epoch)))
     colour = bool(images and model == "cnn" and is_colour(np.asarray(x)))
-    if side is None and images:
-        side = min(CPU_COLOUR_SIDE if colour and kind != "cuda" else d_side,
-                   int(np.asarray(x).shape[1]))
-    if model == "cnn" and images:
-        side = max(MIN_SIDE, int(side))
+    net = ("whitened" if colour else "resnet") if model == "cnn" else model
+    d_side, d_width, d_epochs, d_batch = DEVICE_RECIPES.get((kind, net), (0, 0, 0, 128))
+    d_epochs, d_lr, decay, smoothing = d_epochs or DEFAULTS[net][0], *DEFAULTS[net][1:]
+    batch_size = batch_size or d_batch
+    if epochs is None:
+        steps_per_epoch = max(1, -(-n_train // batch_size))
+        epochs = min(MAX_EPOCHS, max(d_epochs, -(-MIN_STEPS // steps_per_epoch)))
+    if images:
+        side = side or min(d_side, int(np.asarray(x).shape[1]))
+        side = max(MIN_SIDE, side) if net == "whitened" else side
     if mirror is None:
         mirror = colour
-    return Recipe(model, int(side) if images else 0, int(width or d_width), int(epochs),
-                  int(batch_size), float(lr or DEFAULTS[model][1]), DEFAULTS[model][2],
+    return Recipe(model, net, int(side) if images else 0, int(width or d_width), int(epochs),
+                  int(batch_size), float(lr or d_lr), decay, smoothing,
                   bool(mirror and model == "cnn"))
 
 
@@ -150,72 +150,12 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-class _ConvGroup(nn.Module):
-    """conv -> 2x2 max-pool -> BatchNorm -> GELU -> conv -> BatchNorm -> GELU (airbench)."""
-
-    def __init__(self, cin: int, cout: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-
-    def forward(self, x):
-        x = F.gelu(self.bn1(F.max_pool2d(self.conv1(x), 2)))
-        return F.gelu(self.bn2(self.conv2(x)))
-
-
-class WhitenedNet(nn.Module):
-    """An airbench-style net: a frozen 2x2 patch-whitening convolution (set from the training
-    images by :meth:`whiten_from`), three conv groups (width, 2x, 4x channels) that each halve
-    the side, global max-pooling and a linear head scaled by 1/9."""
-
-    def __init__(self, channels: int, classes: int, width: int = 32):
-        super().__init__()
-        self.whiten = nn.Conv2d(channels, 8 * channels, 2)
-        self.whiten.weight.requires_grad_(False)
-        self.register_buffer("mean", torch.zeros(1, channels, 1, 1))
-        self.register_buffer("std", torch.ones(1, channels, 1, 1))
-        self.groups = nn.Sequential(_ConvGroup(8 * channels, width),
-                                    _ConvGroup(width, 2 * width),
-                                    _ConvGroup(2 * width, 4 * width))
-        self.head = nn.Linear(4 * width, classes, bias=False)
-
-    @torch.no_grad()
-    def whiten_from(self, images: torch.Tensor, eps: float = 5e-4) -> None:
-        """Normalise channels and set the first layer to the ZCA-style whitening of the
-        images' 2x2 patches: their covariance's eigenvectors scaled by 1/sqrt(eigenvalue),
-        each with its negative (so the GELU after it keeps both signs)."""
-        x = _inputs(images)
-        self.mean.copy_(x.mean(dim=(0, 2, 3), keepdim=True))
-        self.std.copy_(x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-3))
-        dim = x.shape[1] * 4
-        total, outer, count = torch.zeros(dim, dtype=torch.float64, device=x.device), 0, 0
-        for start in range(0, len(x), 256):  # patch covariance in chunks: bounded memory
-            chunk = (x[start:start + 256] - self.mean) / self.std
-            patches = F.unfold(chunk, 2).transpose(1, 2).reshape(-1, dim).double()
-            total, outer = total + patches.sum(0), outer + patches.T @ patches
-            count += len(patches)
-        mean = total / count
-        values, vectors = torch.linalg.eigh(outer / count - torch.outer(mean, mean))
-        filters = (vectors.T.flip(0) / (values.flip(0) + eps).sqrt()[:, None]).float()
-        filters = filters.reshape(-1, x.shape[1], 2, 2)
-        self.whiten.weight.copy_(torch.cat([filters, -filters]))
-
-    def forward(self, x):
-        x = F.gelu(self.whiten((x - self.mean) / self.std))
-        return self.head(F.adaptive_max_pool2d(self.groups(x), 1).flatten(1)) / 9
-
-
-def _mlp(dim: int, classes: int, hidden: int = 256) -> nn.Module:
-    return nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(0.2),
-                         nn.Linear(hidden, classes))
-
-
-def _translate(x: torch.Tensor, pixels: int, generator: torch.Generator) -> torch.Tensor:
-    """Shift each image by up to ``pixels`` in x and y (reflected border), on x's device."""
+def _translate(x: torch.Tensor, pixels: int, generator: torch.Generator,
+               border: str = "constant") -> torch.Tensor:
+    """Shift each image by up to ``pixels`` in x and y, on x's device; ``border``: zero fill
+    (``constant``) or ``reflect``."""
     n, _, h, w = x.shape
-    padded = F.pad(x, (pixels, pixels, pixels, pixels), mode="reflect")
+    padded = F.pad(x, (pixels, pixels, pixels, pixels), mode=border)
     dx = torch.randint(0, 2 * pixels + 1, (n,), generator=generator, device="cpu")
     dy = torch.randint(0, 2 * pixels + 1, (n,), generator=generator, device="cpu")
     rows = (dy[:, None] + torch.arange(h)[None, :]).to(x.device)
@@ -331,40 +271,40 @@ def _to_device(x: np.ndarray, model: str, side: int, dev: torch.device) -> torch
 
 def _build(rc: Recipe, data: torch.Tensor, train: torch.Tensor, classes: int) -> nn.Module:
     """The model for ``rc``; the cnn's first layer whitens the ``train`` rows' patches."""
-    if rc.model == "cnn":
+    if rc.net == "whitened":
         net = WhitenedNet(data.shape[1], classes, width=rc.width)
-        net.side, net.mirror = rc.side, rc.mirror  # read by _predict
         sample = np.linspace(0, len(train) - 1, min(len(train), WHITEN_SAMPLE)).astype(int)
         net.whiten_from(data[train[torch.as_tensor(sample, device=train.device)]])
-        return net
-    dim = data.shape[1]
-    return _mlp(dim, classes) if rc.model == "mlp" else nn.Linear(dim, classes)
-
-
-def _inputs(batch: torch.Tensor) -> torch.Tensor:
-    return batch.float() / 255.0 if batch.dtype == torch.uint8 else batch
+    elif rc.net == "resnet":
+        net = SmallResNet(data.shape[1], classes, width=rc.width)
+    else:
+        return mlp(data.shape[1], classes) if rc.model == "mlp" else nn.Linear(data.shape[1],
+                                                                                classes)
+    net.side, net.mirror = rc.side, rc.mirror  # read by _predict
+    return net
 
 
 def _fit(net, data, target, train, rc: Recipe, *, augment, seed, bar):
     gen = torch.Generator().manual_seed(seed)
-    opt = _optimizer(net, rc)
+    opt, whitened = _optimizer(net, rc), rc.net == "whitened"
     steps = rc.epochs * -(-len(train) // rc.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=rc.lr, total_steps=steps,
-                                                pct_start=0.25 if rc.model == "cnn" else 0.3)
+                                                pct_start=0.25 if whitened else 0.3)
     cuda = data.device.type == "cuda"
     net.train()
     for _ in range(rc.epochs):
         order = train[torch.randperm(len(train), generator=gen).to(train.device)]
         for start in range(0, len(order), rc.batch_size):
             idx = order[start:start + rc.batch_size]
-            xb = _inputs(data[idx])
+            xb = as_float(data[idx])
             if augment:
-                xb = _translate(xb, max(1, xb.shape[-1] // 16), gen)
+                xb = _translate(xb, max(1, xb.shape[-1] // 16), gen,
+                                "reflect" if whitened else "constant")
                 if rc.mirror:
                     xb = _mirror(xb, gen)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
                 loss = F.cross_entropy(net(xb), target[idx],
-                                       label_smoothing=LABEL_SMOOTHING[rc.model])
+                                       label_smoothing=rc.smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -373,10 +313,10 @@ def _fit(net, data, target, train, rc: Recipe, *, augment, seed, bar):
 
 
 def _optimizer(net: nn.Module, rc: Recipe) -> torch.optim.Optimizer:
-    """The cnn: SGD with Nesterov momentum, weight decay on weights only (airbench); linear
-    and MLP: AdamW."""
+    """The whitened net: SGD with Nesterov momentum, weight decay on weights only
+    (airbench); the others: AdamW."""
     params = [p for p in net.parameters() if p.requires_grad]
-    if rc.model != "cnn":
+    if rc.net != "whitened":
         return torch.optim.AdamW(params, lr=rc.lr, weight_decay=rc.decay)
     return torch.optim.SGD([{"params": [p for p in params if p.ndim > 1]},
                             {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0}],
@@ -401,7 +341,7 @@ def _predict(net, data, batch_size) -> np.ndarray:
     images = data.dim() == 4
     side = getattr(net, "side", None)
     for start in range(0, len(data), 4 * batch_size):
-        xb = _inputs(data[start:start + 4 * batch_size])
+        xb = as_float(data[start:start + 4 * batch_size])
         if images and side and xb.shape[-1] != side:  # a caller that resized for another side
             xb = F.interpolate(xb, size=(side, side), mode="area")
         views = [torch.roll(xb, shifts=s, dims=(3, 2)) for s in TTA_SHIFTS] if images else [xb]
