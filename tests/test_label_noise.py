@@ -281,7 +281,7 @@ def test_first_layer_whitens_the_training_patches():
 
 def test_cpu_skip_estimates_colour_photos_longer():
     """Above CPU_LIMIT images without a GPU, label_noise is skipped unless asked for, and the
-    estimate in the reason counts colour photos' 32x32 training."""
+    estimate in the reason counts colour photos' costlier training (whitened net, 32x32)."""
     from datacheck import options as grouped
     from datacheck.checks import Skip, get
     from datacheck.checks.label_noise import COLOUR_COST, CPU_LIMIT

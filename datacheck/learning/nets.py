@@ -87,18 +87,20 @@ class WhitenedNet(nn.Module):
         """Normalise channels and set the first layer to the ZCA-style whitening of the
         images' 2x2 patches: their covariance's eigenvectors scaled by 1/sqrt(eigenvalue),
         each with its negative (so the GELU after it keeps both signs)."""
-        x = as_float(images)
-        self.mean.copy_(x.mean(dim=(0, 2, 3), keepdim=True))
-        self.std.copy_(x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-3))
+        x = as_float(images)  # may sit on another device than the net: no mixing below
+        mean = x.mean(dim=(0, 2, 3), keepdim=True)
+        std = x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-3)
+        self.mean.copy_(mean)
+        self.std.copy_(std)
         dim = x.shape[1] * 4
         total, outer, count = torch.zeros(dim, dtype=torch.float64, device=x.device), 0, 0
         for start in range(0, len(x), 256):  # patch covariance in chunks: bounded memory
-            chunk = (x[start:start + 256] - self.mean) / self.std
+            chunk = (x[start:start + 256] - mean) / std
             patches = F.unfold(chunk, 2).transpose(1, 2).reshape(-1, dim).double()
             total, outer = total + patches.sum(0), outer + patches.T @ patches
             count += len(patches)
-        mean = total / count
-        values, vectors = torch.linalg.eigh(outer / count - torch.outer(mean, mean))
+        centre = total / count
+        values, vectors = torch.linalg.eigh(outer / count - torch.outer(centre, centre))
         filters = (vectors.T.flip(0) / (values.flip(0) + eps).sqrt()[:, None]).float()
         filters = filters.reshape(-1, x.shape[1], 2, 2)
         self.whiten.weight.copy_(torch.cat([filters, -filters]))
