@@ -225,8 +225,8 @@ def test_embed_errors_are_one_line(tmp_path):
 
 
 def test_device_recipes_and_mirror():
-    """The CUDA recipe (32x32, width 32, mirror for colour photos) is the same code: it runs
-    here on the CPU; grey images (digits) are never mirrored."""
+    """Colour photos train the whitened net (mirrored), grey images (digits) the ResNet (never
+    mirrored); the CUDA recipe (32x32, width 64) is the same code: it runs here on the CPU."""
     import torch
 
     from datacheck.learning.models import cross_val_probs, is_colour, recipe
@@ -236,20 +236,52 @@ def test_device_recipes_and_mirror():
     colour = rng.integers(0, 255, (40, 32, 32, 3), dtype=np.uint8)
     assert not is_colour(grey) and is_colour(colour)
     cpu = recipe("cnn", colour, 32, torch.device("cpu"))
-    assert (cpu.side, cpu.width, cpu.mirror) == (32, 16, True)
+    assert (cpu.net, cpu.side, cpu.width, cpu.mirror) == ("whitened", 32, 32, True)
     plain = recipe("cnn", grey, 32, torch.device("cpu"))
-    assert (plain.side, plain.mirror) == (16, False)
+    assert (plain.net, plain.side, plain.width, plain.mirror) == ("resnet", 16, 16, False)
     labels = np.arange(40) % 2
     colour[labels == 1, :, :16] = 255  # a learnable, mirror-sensitive cue is fine for a smoke run
     cv = cross_val_probs(colour, labels, folds=2, epochs=1, device="cpu", device_recipe="cuda",
                          progress=False)
-    assert (cv.recipe.side, cv.recipe.width, cv.recipe.batch_size) == (32, 32, 256)
+    assert (cv.recipe.side, cv.recipe.width, cv.recipe.batch_size) == (32, 64, 256)
     assert cv.probs.shape == (40, 2) and np.allclose(cv.probs.sum(1), 1, atol=1e-4)
+    tiny = cross_val_probs(colour[:, ::4, ::4], labels, folds=2, epochs=1, device="cpu",
+                           progress=False)  # 8x8 images are enlarged to the smallest side, 16
+    assert tiny.recipe.side == 16 and tiny.probs.shape == (40, 2)
+
+
+def test_first_layer_whitens_the_training_patches():
+    """The cnn's frozen first layer decorrelates 2x2 patches: on images whose neighbouring
+    pixels and channels are strongly correlated, its outputs have near-identity covariance."""
+    import torch
+
+    from datacheck.learning.models import WhitenedNet
+
+    rng = np.random.default_rng(0)
+    blocks = rng.normal(size=(300, 8, 8, 1)) + 0.3 * rng.normal(size=(300, 8, 8, 3))
+    smooth = np.kron(blocks, np.ones((1, 4, 4, 1))) + 0.2 * rng.normal(size=(300, 32, 32, 3))
+    images = np.clip(128 + 40 * smooth, 0, 255).astype(np.uint8)
+    net = WhitenedNet(3, 2)
+    x = torch.as_tensor(images).permute(0, 3, 1, 2)
+    net.whiten_from(x)
+
+    def patch_cov(z):
+        flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1]).double()
+        return np.cov(flat.numpy(), rowvar=False)
+
+    raw = patch_cov(torch.nn.functional.unfold(x.float(), 2).reshape(300, 12, 31, 31))
+    corr = raw / np.sqrt(np.outer(np.diag(raw), np.diag(raw)))
+    assert corr[~np.eye(12, dtype=bool)].mean() > 0.5  # the input is far from white
+    with torch.no_grad():
+        out = net.whiten((x.float() / 255 - net.mean) / net.std)
+    assert out.shape[1] == 24
+    white = patch_cov(out[:, :12])
+    assert np.allclose(white, np.eye(12), atol=0.05), np.round(white, 2)
 
 
 def test_cpu_skip_estimates_colour_photos_longer():
     """Above CPU_LIMIT images without a GPU, label_noise is skipped unless asked for, and the
-    estimate in the reason counts colour photos' 32x32 training."""
+    estimate in the reason counts colour photos' costlier training (whitened net, 32x32)."""
     from datacheck import options as grouped
     from datacheck.checks import Skip, get
     from datacheck.checks.label_noise import COLOUR_COST, CPU_LIMIT

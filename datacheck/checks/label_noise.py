@@ -145,9 +145,10 @@ def _conflicts(duplicates: CheckResult | None) -> pd.DataFrame:
 #: Without a GPU, label_noise runs by default only up to this many images (~1 minute on 2 CPU
 #: cores: 1,797 digits take ~17 s for 5 folds x 12 epochs); beyond, it must be asked for.
 CPU_LIMIT = 5000
-#: Colour photos train at 32x32 instead of 16x16 on the CPU: this many times longer (CIFAR-10
-#: test 10k, 5 folds: 214 s vs 59 s), which the skip message's estimate accounts for.
-COLOUR_COST = 3.6
+#: Colour photos train the whitened net at 32x32 for 10 epochs instead of the ResNet at 16x16
+#: for 12: this many times longer (1 thread: 1.53 vs 0.38 ms of CPU per image and epoch),
+#: which the skip message's estimate accounts for.
+COLOUR_COST = 3.4
 
 
 @group("label_noise", order=50)
@@ -158,8 +159,8 @@ class LabelNoiseOptions:
     model: str = option("cnn", "label_noise: model cross-validated per fold (with --features or "
                         "--embed, cnn means a linear probe).", choices=("cnn", "mlp", "linear"))
     folds: int = option(5, "label_noise: cross-validation folds.", minimum=2)
-    epochs: int | None = option(None, "label_noise: training epochs [default: 12 for cnn on "
-                                "a CPU, 30 on a GPU].", minimum=1)
+    epochs: int | None = option(None, "label_noise: training epochs [default: 10 for cnn on "
+                                "a CPU, 20 on a GPU].", minimum=1)
     device: str = option("auto", "label_noise: where models train.",
                          choices=("auto", "cpu", "cuda"), param=False)
     features: str | None = option(None, "label_noise: features per image: .parquet/.csv/.npz "

@@ -4,17 +4,19 @@
 see, so every image gets a probability vector from a model that never trained on it. The fold
 models are kept (the shift check can apply them to another split).
 
-Models: ``cnn`` (a small ResNet-style net trained from scratch on thumbnails), ``mlp`` and
-``linear`` (on flattened pixels or on features the user supplies). The whole dataset lives on
-the device as one uint8 tensor; augmentation (random translation, and a horizontal mirror for
-colour photos) runs on the device, and so does test-time augmentation (shifts, mirror); CUDA
-uses bfloat16 autocast. On the CPU results are deterministic for a seed.
+Models: ``cnn`` (an airbench-style net trained from scratch on thumbnails: a frozen 2x2
+patch-whitening layer, three conv groups with BatchNorm and GELU, SGD with Nesterov momentum,
+label smoothing 0.2, one-cycle learning rate), ``mlp`` and ``linear`` (on flattened pixels or
+on features the user supplies). The whole dataset lives on the device as one uint8 tensor;
+augmentation (random translation, and a horizontal mirror for colour photos) runs on the
+device, and so does test-time augmentation (shifts, mirror); CUDA uses bfloat16 autocast. On
+the CPU results are deterministic for a seed.
 
 The recipe adapts to the device (:func:`recipe`): on the CPU the cnn sees 16x16 thumbnails
-(32x32 for colour photos) at width 16 for 12 epochs (a 2-core budget); on CUDA it sees the
-full 32x32 thumbnails at width 32 for 30 epochs, batch 256. The CUDA recipe is the same code
-with other numbers (a test runs it on the CPU with ``device_recipe="cuda"``); its speed on a
-GPU is not measured yet.
+(32x32 for colour photos) at width 32 (32/64/128 channels) for 10 epochs (a 2-core budget);
+on CUDA it sees the full 32x32 thumbnails at width 64 for 20 epochs. The CUDA recipe is the
+same code with other numbers (a test runs it on the CPU with ``device_recipe="cuda"``); its
+speed on a GPU is not measured yet.
 """
 
 from __future__ import annotations
@@ -31,22 +33,28 @@ from torch import nn
 from tqdm import tqdm
 
 from ..errors import BadInputError
+from .nets import SmallResNet, WhitenedNet, as_float, mlp
 
 MODELS = ("cnn", "mlp", "linear")
-LABEL_SMOOTHING = 0.1
+#: training images the whitened net's first layer is estimated from
+WHITEN_SAMPLE = 5000
+#: the whitened net's smallest input side: 2x2 whitening, then three halvings
+MIN_SIDE = 16
 #: Default epochs rise until each fold model takes at least MIN_STEPS optimizer steps.
 MIN_STEPS, MAX_EPOCHS = 200, 100
-#: epochs, learning rate and weight decay per model
-DEFAULTS = {"cnn": (12, 3e-3, 5e-4), "mlp": (40, 2e-3, 1e-4), "linear": (60, 5e-3, 1e-4)}
-#: cnn recipe per device kind: thumbnail side, width, epochs, batch size
-DEVICE_RECIPES = {"cpu": (16, 16, 12, 128), "cuda": (32, 32, 30, 256)}
-#: Colour photos on the CPU keep the full 32x32 thumbnail: CIFAR-10 test 10k, 5-fold, 2 busy
-#: cores: 60.8% CV accuracy in 59 s at 16x16, 64.0% in 214 s at 32x32 (digits and
-#: Fashion-MNIST are grey and stay at 16x16, unchanged).
-CPU_COLOUR_SIDE = 32
+#: per net: epochs, learning rate, weight decay, label smoothing. ``cnn`` trains ``whitened``
+#: (nets.WhitenedNet) on colour photos and ``resnet`` (nets.SmallResNet) on grey images.
+DEFAULTS = {"resnet": (12, 3e-3, 5e-4, 0.1), "whitened": (10, 0.2, 5e-4, 0.2),
+            "mlp": (40, 2e-3, 1e-4, 0.1), "linear": (60, 5e-3, 1e-4, 0.1)}
+#: cnn recipe per (device kind, net): thumbnail side, width, epochs, batch size. Colour photos
+#: on the CPU: CIFAR-10 test 10k, one fold of 8,000 training photos, 1 thread: 71.6% / 76.1%
+#: accuracy at 8 / 12 epochs in 80 / 114 s of CPU time (the ResNet: 64% at 32 px).
+DEVICE_RECIPES = {("cpu", "resnet"): (16, 16, 12, 128), ("cuda", "resnet"): (32, 32, 30, 256),
+                  ("cpu", "whitened"): (32, 32, 10, 256),
+                  ("cuda", "whitened"): (32, 64, 20, 256)}
 #: Bump when a change to training changes the out-of-fold probabilities (cached CV results
 #: carry it in their key).
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -54,12 +62,14 @@ class Recipe:
     """Everything that decides a model's training (the cached-CV key holds it)."""
 
     model: str
+    net: str
     side: int
     width: int
     epochs: int
     batch_size: int
     lr: float
     decay: float
+    smoothing: float
     mirror: bool
     version: int = RECIPE_VERSION
 
@@ -70,27 +80,26 @@ def recipe(model: str, x: np.ndarray, n_train: int, dev: torch.device, *,
            mirror: bool | None = None, device_recipe: str | None = None) -> Recipe:
     """The training recipe for ``model`` on ``x`` with ``n_train`` training rows per fold:
     the device's defaults (``DEVICE_RECIPES``, by ``device_recipe`` or the device's kind)
-    unless given. ``mirror`` defaults to on for colour images (photos: a mirrored cat is a
-    cat) and off for grey ones (digits, letters, where a mirror can change the class)."""
-    kind = device_recipe or dev.type
-    d_side, d_width, d_epochs, d_batch = DEVICE_RECIPES["cuda" if kind == "cuda" else "cpu"]
+    unless given. The cnn is the whitened net on colour photos and the ResNet on grey images;
+    ``mirror`` defaults to on for colour photos (a mirrored cat is a cat) and off for grey
+    ones (digits, letters, where a mirror can change the class)."""
+    kind = "cuda" if (device_recipe or dev.type) == "cuda" else "cpu"
     images = np.asarray(x).ndim == 4
-    batch_size = batch_size or (d_batch if model == "cnn" else 128)
-    if model == "cnn":
-        epochs_default = d_epochs
-    else:
-        epochs_default = DEFAULTS[model][0]
-    steps_per_epoch = max(1, -(-n_train // batch_size))
-    if epochs is None:
-        epochs = min(MAX_EPOCHS, max(epochs_default, -(-MIN_STEPS // steps_per_epoch)))
     colour = bool(images and model == "cnn" and is_colour(np.asarray(x)))
-    if side is None and images:
-        side = min(CPU_COLOUR_SIDE if colour and kind != "cuda" else d_side,
-                   int(np.asarray(x).shape[1]))
+    net = ("whitened" if colour else "resnet") if model == "cnn" else model
+    d_side, d_width, d_epochs, d_batch = DEVICE_RECIPES.get((kind, net), (0, 0, 0, 128))
+    d_epochs, d_lr, decay, smoothing = d_epochs or DEFAULTS[net][0], *DEFAULTS[net][1:]
+    batch_size = batch_size or d_batch
+    if epochs is None:
+        steps_per_epoch = max(1, -(-n_train // batch_size))
+        epochs = min(MAX_EPOCHS, max(d_epochs, -(-MIN_STEPS // steps_per_epoch)))
+    if images:
+        side = side or min(d_side, int(np.asarray(x).shape[1]))
+        side = max(MIN_SIDE, side) if net == "whitened" else side
     if mirror is None:
         mirror = colour
-    return Recipe(model, int(side) if images else 0, int(width or d_width), int(epochs),
-                  int(batch_size), float(lr or DEFAULTS[model][1]), DEFAULTS[model][2],
+    return Recipe(model, net, int(side) if images else 0, int(width or d_width), int(epochs),
+                  int(batch_size), float(lr or d_lr), decay, smoothing,
                   bool(mirror and model == "cnn"))
 
 
@@ -141,46 +150,12 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-class _Block(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.skip = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
-                                   nn.BatchNorm2d(cout)) if stride != 1 or cin != cout
-                     else nn.Identity())
-
-    def forward(self, x):
-        y = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(y)) + self.skip(x))
-
-
-class SmallResNet(nn.Module):
-    """Three residual stages (width, 2x, 4x channels), global pooling, a linear head."""
-
-    def __init__(self, channels: int, classes: int, width: int = 16):
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(channels, width, 3, 1, 1, bias=False),
-                                  nn.BatchNorm2d(width), nn.ReLU())
-        self.stages = nn.Sequential(_Block(width, width, 1), _Block(width, 2 * width, 2),
-                                    _Block(2 * width, 4 * width, 2))
-        self.head = nn.Linear(4 * width, classes)
-
-    def forward(self, x):
-        return self.head(self.stages(self.stem(x)).mean(dim=(2, 3)))
-
-
-def _mlp(dim: int, classes: int, hidden: int = 256) -> nn.Module:
-    return nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(0.2),
-                         nn.Linear(hidden, classes))
-
-
-def _translate(x: torch.Tensor, pixels: int, generator: torch.Generator) -> torch.Tensor:
-    """Shift each image by up to ``pixels`` in x and y (zero fill), on x's device."""
+def _translate(x: torch.Tensor, pixels: int, generator: torch.Generator,
+               border: str = "constant") -> torch.Tensor:
+    """Shift each image by up to ``pixels`` in x and y, on x's device; ``border``: zero fill
+    (``constant``) or ``reflect``."""
     n, _, h, w = x.shape
-    padded = F.pad(x, (pixels, pixels, pixels, pixels))
+    padded = F.pad(x, (pixels, pixels, pixels, pixels), mode=border)
     dx = torch.randint(0, 2 * pixels + 1, (n,), generator=generator, device="cpu")
     dy = torch.randint(0, 2 * pixels + 1, (n,), generator=generator, device="cpu")
     rows = (dy[:, None] + torch.arange(h)[None, :]).to(x.device)
@@ -224,8 +199,9 @@ def cross_val_probs(x: np.ndarray, labels, *, model: str = "cnn", folds: int = 5
                disable=None if progress else True, leave=False)
     with _threads_for(model, dev):
         for k, (train, held) in enumerate(splitter.split(np.zeros(len(y)), y)):
-            net = _build(rc, data, len(classes)).to(dev)
-            _fit(net, data, target, torch.as_tensor(train, device=dev), rc,
+            train = torch.as_tensor(train, device=dev)
+            net = _build(rc, data, train, len(classes)).to(dev)
+            _fit(net, data, target, train, rc,
                  augment=augment and model == "cnn", seed=seed * 1000 + k, bar=bar)
             probs[held] = _predict(net, data[torch.as_tensor(held, device=dev)],
                                    rc.batch_size)
@@ -255,12 +231,13 @@ def fit_predict(x: np.ndarray, labels, train_rows, *, model: str = "cnn",
     torch.manual_seed(seed)
     data = _to_device(np.asarray(x), model, rc.side, dev)
     target = torch.zeros(len(data), dtype=torch.long, device=dev)
-    target[torch.as_tensor(train_rows, device=dev)] = torch.as_tensor(y, device=dev)
-    net = _build(rc, data, len(classes)).to(dev)
+    train_rows = torch.as_tensor(train_rows, device=dev)
+    target[train_rows] = torch.as_tensor(y, device=dev)
+    net = _build(rc, data, train_rows, len(classes)).to(dev)
     bar = tqdm(total=rc.epochs, desc=f"training {model}", unit="epoch",
                disable=None if progress else True, leave=False)
     with _threads_for(model, dev):
-        _fit(net, data, target, torch.as_tensor(train_rows, device=dev), rc,
+        _fit(net, data, target, train_rows, rc,
              augment=augment and model == "cnn", seed=seed, bar=bar)
         bar.close()
         return classes, _predict(net, data, rc.batch_size)
@@ -292,42 +269,58 @@ def _to_device(x: np.ndarray, model: str, side: int, dev: torch.device) -> torch
     return (feats - mean) / std
 
 
-def _build(rc: Recipe, data: torch.Tensor, classes: int) -> nn.Module:
-    if rc.model == "cnn":
+def _build(rc: Recipe, data: torch.Tensor, train: torch.Tensor, classes: int) -> nn.Module:
+    """The model for ``rc``; the cnn's first layer whitens the ``train`` rows' patches."""
+    if rc.net == "whitened":
+        net = WhitenedNet(data.shape[1], classes, width=rc.width)
+        sample = np.linspace(0, len(train) - 1, min(len(train), WHITEN_SAMPLE)).astype(int)
+        net.whiten_from(data[train[torch.as_tensor(sample, device=train.device)]])
+    elif rc.net == "resnet":
         net = SmallResNet(data.shape[1], classes, width=rc.width)
-        net.side, net.mirror = rc.side, rc.mirror  # read by _predict
-        return net
-    dim = data.shape[1]
-    return _mlp(dim, classes) if rc.model == "mlp" else nn.Linear(dim, classes)
-
-
-def _inputs(batch: torch.Tensor) -> torch.Tensor:
-    return batch.float() / 255.0 if batch.dtype == torch.uint8 else batch
+    else:
+        return mlp(data.shape[1], classes) if rc.model == "mlp" else nn.Linear(data.shape[1],
+                                                                                classes)
+    net.side, net.mirror = rc.side, rc.mirror  # read by _predict
+    return net
 
 
 def _fit(net, data, target, train, rc: Recipe, *, augment, seed, bar):
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(net.parameters(), lr=rc.lr, weight_decay=rc.decay)
+    opt, whitened = _optimizer(net, rc), rc.net == "whitened"
     steps = rc.epochs * -(-len(train) // rc.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=rc.lr, total_steps=steps)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=rc.lr, total_steps=steps,
+                                                pct_start=0.25 if whitened else 0.3)
     cuda = data.device.type == "cuda"
     net.train()
     for _ in range(rc.epochs):
         order = train[torch.randperm(len(train), generator=gen).to(train.device)]
         for start in range(0, len(order), rc.batch_size):
             idx = order[start:start + rc.batch_size]
-            xb = _inputs(data[idx])
+            xb = as_float(data[idx])
             if augment:
-                xb = _translate(xb, max(1, xb.shape[-1] // 16), gen)
+                xb = _translate(xb, max(1, xb.shape[-1] // 16), gen,
+                                "reflect" if whitened else "constant")
                 if rc.mirror:
                     xb = _mirror(xb, gen)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
-                loss = F.cross_entropy(net(xb), target[idx], label_smoothing=LABEL_SMOOTHING)
+                loss = F.cross_entropy(net(xb), target[idx],
+                                       label_smoothing=rc.smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
         bar.update()
+
+
+def _optimizer(net: nn.Module, rc: Recipe) -> torch.optim.Optimizer:
+    """The whitened net: SGD with Nesterov momentum, weight decay on weights only
+    (airbench); the others: AdamW."""
+    params = [p for p in net.parameters() if p.requires_grad]
+    if rc.net != "whitened":
+        return torch.optim.AdamW(params, lr=rc.lr, weight_decay=rc.decay)
+    return torch.optim.SGD([{"params": [p for p in params if p.ndim > 1]},
+                            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0}],
+                           lr=rc.lr, momentum=0.9, nesterov=True, weight_decay=rc.decay)
 
 
 def _mirror(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -348,7 +341,7 @@ def _predict(net, data, batch_size) -> np.ndarray:
     images = data.dim() == 4
     side = getattr(net, "side", None)
     for start in range(0, len(data), 4 * batch_size):
-        xb = _inputs(data[start:start + 4 * batch_size])
+        xb = as_float(data[start:start + 4 * batch_size])
         if images and side and xb.shape[-1] != side:  # a caller that resized for another side
             xb = F.interpolate(xb, size=(side, side), mode="area")
         views = [torch.roll(xb, shifts=s, dims=(3, 2)) for s in TTA_SHIFTS] if images else [xb]
