@@ -115,7 +115,7 @@ def predict_folds(cv, x: np.ndarray, fold: np.ndarray, *, model: str, device: st
     for k, net in enumerate(cv.models):
         mine = np.flatnonzero(fold == k)
         if len(mine):
-            data = _to_device(x[mine], model, 16, dev)
+            data = _to_device(x[mine], model, cv.recipe.side, dev)
             out[mine] = _predict(net.to(dev), data, 256)
             net.cpu()
     return out

@@ -88,6 +88,7 @@ def recipe(model: str, x: np.ndarray, n_train: int, dev: torch.device, *,
     colour = bool(images and model == "cnn" and is_colour(np.asarray(x)))
     net = ("whitened" if colour else "resnet") if model == "cnn" else model
     d_side, d_width, d_epochs, d_batch = DEVICE_RECIPES.get((kind, net), (0, 0, 0, 128))
+    d_side = d_side or DEVICE_RECIPES[(kind, "resnet")][0]  # linear/mlp on pixels: as the cnn
     d_epochs, d_lr, decay, smoothing = d_epochs or DEFAULTS[net][0], *DEFAULTS[net][1:]
     batch_size = batch_size or d_batch
     if epochs is None:
