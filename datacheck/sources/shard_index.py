@@ -171,7 +171,8 @@ def _tar_rows(url: str, rel: str, split: str, label_key: str) -> list[tuple]:
             images.append((key, name, size))
         elif ext in LABEL_SUFFIXES and key not in label_members or ext == ".cls":
             label_members[key] = (name, offset, size)
-    labels = _tar_labels(url, label_members, label_key)
+    labels = shards.stored(url, f"labels:{label_key}",
+                           lambda: _tar_labels(url, label_members, label_key))
     return [(f"{rel}#{name}", split, labels.get(key), None, size) for key, name, size in images]
 
 
