@@ -46,6 +46,19 @@ def _grow(a, n):
 
 
 @numba.njit(cache=True, inline="always")
+def _push(out_i, out_j, out_d, n, i, j, d):
+    """The result arrays with (i, j, d) written at position n, grown first when full."""
+    if n == out_i.shape[0]:
+        out_i = _grow(out_i, n + 1)
+        out_j = _grow(out_j, n + 1)
+        out_d = _grow(out_d, n + 1)
+    out_i[n] = i
+    out_j[n] = j
+    out_d[n] = d
+    return out_i, out_j, out_d
+
+
+@numba.njit(cache=True, inline="always")
 def _found_earlier(x, k, shifts, masks, radii):
     """Whether a substring before k is within its radius for the XOR ``x`` of two hashes (an
     earlier substring's pass reports that pair)."""
@@ -67,13 +80,7 @@ def _brute_chunk(h, lo, hi, threshold):
         for j in range(i + 1, h.shape[0]):
             d = _popcount(hi_ ^ h[j])
             if d <= threshold:
-                if n == out_i.shape[0]:
-                    out_i = _grow(out_i, n + 1)
-                    out_j = _grow(out_j, n + 1)
-                    out_d = _grow(out_d, n + 1)
-                out_i[n] = i
-                out_j[n] = j
-                out_d[n] = d
+                out_i, out_j, out_d = _push(out_i, out_j, out_d, n, i, j, d)
                 n += 1
     return out_i[:n], out_j[:n], out_d[:n]
 
@@ -115,13 +122,7 @@ def _mih_chunk(hs, order, sorted_keys, starts, dense, flips, k, shifts, masks, r
                     continue
                 if _found_earlier(x, k, shifts, masks, radii):
                     continue
-                if n == out_i.shape[0]:
-                    out_i = _grow(out_i, n + 1)
-                    out_j = _grow(out_j, n + 1)
-                    out_d = _grow(out_d, n + 1)
-                out_i[n] = i
-                out_j[n] = j
-                out_d[n] = d
+                out_i, out_j, out_d = _push(out_i, out_j, out_d, n, i, j, d)
                 n += 1
     return out_i[:n], out_j[:n], out_d[:n]
 
@@ -156,13 +157,7 @@ def _cross_chunk(q, qkeys, qorder, ds, order, sorted_keys, starts, dense, flips,
                     continue
                 if _found_earlier(x, k, shifts, masks, radii):
                     continue
-                if n == out_i.shape[0]:
-                    out_i = _grow(out_i, n + 1)
-                    out_j = _grow(out_j, n + 1)
-                    out_d = _grow(out_d, n + 1)
-                out_i[n] = p
-                out_j[n] = order[t]
-                out_d[n] = d
+                out_i, out_j, out_d = _push(out_i, out_j, out_d, n, p, order[t], d)
                 n += 1
     return out_i[:n], out_j[:n], out_d[:n]
 

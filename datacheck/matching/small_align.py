@@ -98,18 +98,8 @@ def _corr2(A, Ah, B, Bh, m, zy, zx, rot, dy, dx, min_share, want_hp):
                 hab += ah * bh
     if n < min_share * s * s:
         return -2.0, -2.0
-    va = saa - sa * sa / n
-    vb = sbb - sb * sb / n
-    cp = 0.0
-    if va > 1e-6 * n and vb > 1e-6 * n:
-        cp = (sab - sa * sb / n) / np.sqrt(va * vb)
-    ch = 0.0
-    if want_hp:
-        va = haa - ha * ha / n
-        vb = hbb - hb * hb / n
-        if va > 1e-6 * n and vb > 1e-6 * n:
-            ch = (hab - ha * hb / n) / np.sqrt(va * vb)
-    return cp, ch
+    return (_pearson(n, sa, sb, saa, sbb, sab),
+            _pearson(n, ha, hb, haa, hbb, hab) if want_hp else 0.0)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -376,6 +366,12 @@ def _rect_corr(A, cols, y0, y1, x0, x1, src, wt):
             b = (1 - f) * cols[k, x] + f * cols[k + 1, x]
             av = A[y, x]
             sa, sb, saa, sbb, sab = sa + av, sb + b, saa + av * av, sbb + b * b, sab + av * b
+    return _pearson(n, sa, sb, saa, sbb, sab)
+
+
+@numba.njit(cache=True, inline="always")
+def _pearson(n, sa, sb, saa, sbb, sab):
+    """Pearson correlation from the sums over n pixels; 0 when either side is flat."""
     va = saa - sa * sa / n
     vb = sbb - sb * sb / n
     if va > 1e-6 * n and vb > 1e-6 * n:
