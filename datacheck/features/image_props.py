@@ -6,10 +6,14 @@
   ring is (a frame, a letterbox).
 - :func:`thumb_properties` measures the 32x32 RGB thumbnail the scan keeps: edge steepness
   (blur) and the ring's uniformity.
+- :func:`tone` measures the same thumbnail's brightness, contrast, colour and saturation.
 """
 
 from __future__ import annotations
 
+import math
+
+import numba
 import numpy as np
 
 #: libjpeg's standard luminance quantization table (ITU-T T.81 Annex K), row-major.
@@ -183,3 +187,59 @@ def _quantile(x: np.ndarray, q: float) -> np.ndarray:
     """Row-wise quantile (lower value, no interpolation): np.partition, ~3x np.percentile."""
     k = int(round(q * (x.shape[1] - 1)))
     return np.partition(x, k, axis=1)[:, k]
+
+
+#: What :func:`tone` returns, in order.
+TONE = ("brightness", "contrast", "mean_r", "mean_g", "mean_b", "dark", "light", "saturation")
+
+
+def tone(px: np.ndarray, lum: np.ndarray) -> dict[str, float]:
+    """Tone of one H x W x 3 uint8 thumbnail and its H x W uint8 luminance, all in 0..1:
+    ``brightness`` and ``contrast`` (mean and std of the luminance), ``mean_r/g/b``,
+    ``dark`` and ``light`` (its 1st and 99th percentiles, interpolated as ``np.quantile``),
+    ``saturation`` (mean of max - min over the channels). One pass in numba: the numpy
+    version of these eight figures costs ~10x more per image (~150 us)."""
+    values = _tone_kernel(np.ascontiguousarray(px, np.uint8), np.ascontiguousarray(lum, np.uint8))
+    return dict(zip(TONE, values, strict=True))
+
+
+@numba.njit(cache=True, nogil=True)
+def _tone_kernel(px, lum):
+    h, w = lum.shape
+    n = h * w
+    hist = np.zeros(256, np.int64)
+    total = squares = red = green = blue = spread = 0.0
+    for y in range(h):
+        for x in range(w):
+            v = lum[y, x]
+            hist[v] += 1
+            total += v
+            squares += float(v) * v
+            r, g, b = px[y, x, 0], px[y, x, 1], px[y, x, 2]
+            red += r
+            green += g
+            blue += b
+            spread += max(r, g, b) - min(r, g, b)
+    mean = total / n
+    std = math.sqrt(max(squares / n - mean * mean, 0.0))
+    return (mean / 255, std / 255, red / n / 255, green / n / 255, blue / n / 255,
+            _hist_quantile(hist, n, 0.01) / 255, _hist_quantile(hist, n, 0.99) / 255,
+            spread / n / 255)
+
+
+@numba.njit(cache=True, nogil=True)
+def _hist_quantile(hist, n, q):
+    """np.quantile's linear interpolation, from a 256-bin histogram of n values."""
+    pos = q * (n - 1)
+    low = int(math.floor(pos))
+    high = min(low + 1, n - 1)
+    a = b = -1
+    seen = 0
+    for value in range(256):
+        seen += hist[value]
+        if a < 0 and seen > low:
+            a = value
+        if seen > high:
+            b = value
+            break
+    return a + (b - a) * (pos - low)

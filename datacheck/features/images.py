@@ -18,7 +18,7 @@ from PIL import Image, ImageFile, ImageFilter
 
 from ..matching.similar import SMALL_SIDE
 from ..sources.storage import read_bytes
-from .image_props import file_properties, thumb_properties
+from .image_props import file_properties, thumb_properties, tone
 from .variants import variant_hashes
 
 HASHES = {
@@ -137,12 +137,10 @@ def _features(img, digest, width, height, mode, fmt, hash_name, props: dict) -> 
     variants = (variant_hashes(gray, full_size=(width, height)) if min(width, height) > SMALL_SIDE
                 else np.zeros(0, np.uint64))
     thumb = rgb.resize((THUMB, THUMB), Image.BOX)
-    px = np.asarray(thumb, dtype=np.float32)
+    px = np.asarray(thumb)
     small_gray = thumb.convert("L")
-    lum = np.asarray(small_gray, dtype=np.float32)
     edges = np.asarray(small_gray.filter(ImageFilter.Kernel(
         (3, 3), (0, 1, 0, 1, -4, 1, 0, 1, 0), scale=1, offset=128)), dtype=np.float32)
-    dark, light = np.quantile(lum, (0.01, 0.99))
     return Decoded(
         digest=digest,
         width=width,
@@ -150,18 +148,11 @@ def _features(img, digest, width, height, mode, fmt, hash_name, props: dict) -> 
         mode=mode,
         format=fmt,
         hash=h,
-        brightness=float(lum.mean() / 255),
-        contrast=float(lum.std() / 255),
         sharpness=float(edges.var()),
-        mean_r=float(px[..., 0].mean() / 255),
-        mean_g=float(px[..., 1].mean() / 255),
-        mean_b=float(px[..., 2].mean() / 255),
-        dark=float(dark / 255),
-        light=float(light / 255),
-        saturation=float((px.max(axis=-1) - px.min(axis=-1)).mean() / 255),
-        edge=float(thumb_properties(px[None].astype(np.uint8))["edge"][0]),
+        edge=float(thumb_properties(px[None])["edge"][0]),
+        **tone(px, np.asarray(small_gray)),
         **props,
-        thumb=px.astype(np.uint8).tobytes(),
+        thumb=px.tobytes(),
         variants=variants.tobytes(),
     )
 
