@@ -170,23 +170,38 @@ def thumb_properties(thumbs: np.ndarray) -> dict[str, np.ndarray]:
     - ``border_std`` / ``border_mean``: luminance std and mean of the outermost ring, 0..1.
     """
     lum = thumbs.astype(np.float32) @ _LUMA
-    n = len(lum)
-    gx = np.abs(np.diff(lum, axis=2))[:, :-1, :]
-    gy = np.abs(np.diff(lum, axis=1))[:, :, :-1]
-    grad = np.hypot(gx, gy).reshape(n, -1)
-    flat = lum.reshape(n, -1)
-    low, high = _quantile(flat, 0.01), _quantile(flat, 0.99)
-    edge = _quantile(grad, 0.99) / np.maximum(high - low, 1.0)
-    edge = np.where(high - low < 1.0, 0.0, edge)
+    edge = np.array([_edge(lum[k]) for k in range(len(lum))], dtype=np.float32)
     r = ring(lum) / 255
-    return {"edge": edge.astype(np.float32), "border_std": r.std(axis=1).astype(np.float32),
+    return {"edge": edge, "border_std": r.std(axis=1).astype(np.float32),
             "border_mean": r.mean(axis=1).astype(np.float32)}
 
 
-def _quantile(x: np.ndarray, q: float) -> np.ndarray:
-    """Row-wise quantile (lower value, no interpolation): np.partition, ~3x np.percentile."""
-    k = int(round(q * (x.shape[1] - 1)))
-    return np.partition(x, k, axis=1)[:, k]
+def edge_steepness(thumb: np.ndarray) -> float:
+    """``edge`` of :func:`thumb_properties` for one H x W x 3 uint8 thumbnail."""
+    return float(_edge(np.asarray(thumb, np.float32) @ _LUMA))
+
+
+@numba.njit(cache=True, nogil=True)
+def _edge(lum):
+    """99th percentile of the gradient magnitude over the 1st-99th percentile range (lower
+    values, no interpolation), 0 for a flat image: ~2x faster than numpy per image."""
+    h, w = lum.shape
+    grad = np.empty((h - 1) * (w - 1), np.float32)
+    for y in range(h - 1):
+        for x in range(w - 1):
+            grad[y * (w - 1) + x] = math.hypot(abs(lum[y, x + 1] - lum[y, x]),
+                                               abs(lum[y + 1, x] - lum[y, x]))
+    flat = lum.ravel()
+    low, high = _kth(flat, 0.01), _kth(flat, 0.99)
+    if high - low < 1.0:
+        return 0.0
+    return _kth(grad, 0.99) / (high - low)
+
+
+@numba.njit(cache=True, nogil=True)
+def _kth(x, q):
+    k = int(round(q * (len(x) - 1)))
+    return np.partition(x, k)[k]
 
 
 #: What :func:`tone` returns, in order.

@@ -18,7 +18,7 @@ from PIL import Image, ImageFile, ImageFilter
 
 from ..matching.similar import SMALL_SIDE
 from ..sources.storage import read_bytes
-from .image_props import file_properties, thumb_properties, tone
+from .image_props import edge_steepness, file_properties, tone
 from .variants import variant_hashes
 
 HASHES = {
@@ -149,7 +149,7 @@ def _features(img, digest, width, height, mode, fmt, hash_name, props: dict) -> 
         format=fmt,
         hash=h,
         sharpness=float(edges.var()),
-        edge=float(thumb_properties(px[None])["edge"][0]),
+        edge=edge_steepness(px),
         **tone(px, np.asarray(small_gray)),
         **props,
         thumb=px.tobytes(),

@@ -143,13 +143,18 @@ def _pack(blocks: np.ndarray) -> np.ndarray:
 def trim_box(gray: np.ndarray) -> tuple[float, float, float, float]:
     """(y0, y1, x0, x1) fractions of the image left after removing near-uniform edges
     (border, letterbox, pillarbox); (0, 1, 0, 1) when nothing is trimmed."""
-    g = np.ascontiguousarray(gray, dtype=np.uint8)
-    h, w = g.shape
-    top, bottom, left, right = (_edge_cut(v, n) for v, n in
-                                ((g, h), (g[::-1], h), (g.T, w), (g.T[::-1], w)))
+    top, bottom, left, right = _edge_cuts(np.ascontiguousarray(gray, dtype=np.uint8))
     if 1 - top - bottom < 0.2 or 1 - left - right < 0.2:  # a flat image: nothing to trim to
         return (0.0, 1.0, 0.0, 1.0)
     return (top, 1 - bottom, left, 1 - right)
+
+
+@numba.njit(cache=True, nogil=True)
+def _edge_cuts(g):
+    """(top, bottom, left, right) shares to cut, in one call (four calls cost ~10 us more)."""
+    h, w = g.shape
+    return (_edge_cut(g, h), _edge_cut(g[::-1], h), _edge_cut(g.T, w),
+            _edge_cut(g.T[::-1], w))
 
 
 @numba.njit(cache=True, nogil=True)
