@@ -12,6 +12,10 @@ when it does and a one-sided paired z-test puts the excess at p < ``ALPHA``.
 Classes whose accuracy drops by at least ``CLASS_DROP`` are named with the class their
 augmented images are mistaken for (digits 6 -> 9 under a 180-degree rotation: the label would
 have to transform too).
+
+With ``--embed MODEL`` (:mod:`learning.embed`) the judge is a linear probe on the model's
+embeddings instead of a network trained on the thumbnails: originals are embedded through the
+embedding cache, augmented images afresh, both standardised with the originals' statistics.
 """
 
 from __future__ import annotations
@@ -107,7 +111,10 @@ def augment_images(images: list[Image.Image], transform: Callable,
 
 def predict_folds(cv, x: np.ndarray, fold: np.ndarray, *, model: str, device: str = "auto"
                   ) -> np.ndarray:
-    """Probabilities of images ``x``, each from the fold model ``fold[i]``."""
+    """Probabilities of images ``x`` (or of feature rows, already standardised like the
+    ones ``cv`` was fitted on), each from the fold model ``fold[i]``."""
+    import torch
+
     from .learning.models import _predict, _to_device, resolve_device
 
     dev = resolve_device(device)
@@ -115,10 +122,18 @@ def predict_folds(cv, x: np.ndarray, fold: np.ndarray, *, model: str, device: st
     for k, net in enumerate(cv.models):
         mine = np.flatnonzero(fold == k)
         if len(mine):
-            data = _to_device(x[mine], model, cv.recipe.side, dev)
+            data = (torch.as_tensor(x[mine], dtype=torch.float32, device=dev) if x.ndim == 2
+                    else _to_device(x[mine], model, cv.recipe.side, dev))
             out[mine] = _predict(net.to(dev), data, 256)
             net.cpu()
     return out
+
+
+def standardise(x: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """``x`` scaled by the mean and std of ``like`` (the statistics the cross-validated
+    models saw): a batch of augmented images must not be centred on itself."""
+    std = like.std(0, ddof=1).clip(min=1e-6)
+    return ((x - like.mean(0)) / std).astype(np.float32)
 
 
 def measure(cv, labels, rows: np.ndarray, augmented: np.ndarray, *, model: str,
@@ -216,9 +231,10 @@ def run_augmentations(path, transform: str, *, sample: int = 500, max_images: in
                       model: str = "cnn", folds: int = 5, epochs: int | None = None,
                       device: str = "auto", seed: int = 0, cache_dir=None,
                       out: str | Path = "augmentations.html", shown: int = 60,
-                      progress: bool = True) -> AugmentationResult:
-    """Scan ``path``, cross-validate ``model`` on up to ``max_images`` labelled images, augment
-    a sample of ``sample`` of them and write the contact sheet to ``out``."""
+                      embed: str | None = None, progress: bool = True) -> AugmentationResult:
+    """Scan ``path``, cross-validate ``model`` on up to ``max_images`` labelled images (their
+    thumbnails, or their ``embed`` embeddings with a linear probe when ``model`` is cnn),
+    augment a sample of ``sample`` of them and write the contact sheet to ``out``."""
     from .features.images import to_rgb
     from .features.scan import ScanOptions, readable_thumbs
     from .learning.models import cross_val_probs
@@ -232,8 +248,18 @@ def run_augmentations(path, transform: str, *, sample: int = 500, max_images: in
         keep = sample_rows(table["label"].to_numpy()[keep], max_images, seed)
     table, thumbs = table.iloc[keep].reset_index(drop=True), thumbs[keep]
     labels = table["label"].astype(str).to_numpy()
-    cv = cross_val_probs(thumbs, labels, model=model, folds=folds, epochs=epochs, seed=seed,
-                         device=device, progress=progress)
+    x = thumbs
+    if embed:
+        from .features.scan import open_cache
+        from .learning.embed import embeddings
+
+        store = open_cache(dataset, cache_dir)
+        store.close()  # only its folder: embeddings are kept next to the features
+        x = embeddings(embed, table["digest"].tolist(), lambda pos: thumbs[pos], store.folder,
+                       progress=progress)
+        model = "linear" if model == "cnn" else model
+    cv = cross_val_probs(standardise(x, x) if embed else x, labels, model=model, folds=folds,
+                         epochs=epochs, seed=seed, device=device, progress=progress)
     rows = sample_rows(labels, sample, seed)
     originals = []
     for rel in table["path"].to_numpy()[rows]:
@@ -241,8 +267,14 @@ def run_augmentations(path, transform: str, *, sample: int = 500, max_images: in
             originals.append(to_rgb(img))
     augmented_images = augment_images(originals, fn, seed)
     aug = np.stack([thumbnail(im) for im in augmented_images])
+    if embed:
+        from .learning.embed import embed_thumbs
+
+        aug = standardise(embed_thumbs(embed, lambda a, b: aug[a:b], len(aug),
+                                       progress=progress), x)
     result = measure(cv, labels, rows, aug, model=model, device=device)
     result.metrics["cv_images"] = len(labels)
+    result.metrics["judge"] = f"{model} on {'embed ' + embed if embed else 'thumbnails'}"
     pick = np.random.default_rng(seed).permutation(len(rows))[:shown]
     pick = pick[np.argsort(rows[pick])]
     captions = [f"{labels[rows[i]]} ({table['path'].iat[rows[i]]})" for i in pick]

@@ -196,19 +196,22 @@ for _check in registry.registry().values():
               help="Feature cache folder [default: PATH/.datacheck].")
 @click.option("--out", type=click.Path(dir_okay=False), default="augmentations.html",
               show_default=True, help="Contact sheet (original next to augmented).")
+@click.option("--embed", metavar="MODEL", default=None,
+              help="Judge with a linear probe on embeddings of a model you have (TorchScript "
+                   "file, torchvision:NAME, timm:NAME, open_clip:NAME; local weights only).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @click.option("--progress/--no-progress", default=True)
 @_handle_errors
 def augmentations_cmd(path, transform, sample, model, epochs, device, seed, cache_dir, out,
-                      fmt, progress) -> None:
+                      embed, fmt, progress) -> None:
     """Is an augmentation too strong? Exit 1 when the share of augmented images that no
     longer show their label exceeds the model's error rate."""
     from .augment import run_augmentations
 
     result = run_augmentations(path, transform, sample=sample, model=model, epochs=epochs,
                                device=device, seed=seed, cache_dir=cache_dir, out=out,
-                               progress=progress)
+                               embed=embed, progress=progress)
     if fmt == "json":
         click.echo(json.dumps({"status": result.status, "summary": result.summary,
                                "metrics": result.metrics, "classes": result.classes}, indent=2))

@@ -368,27 +368,57 @@ def digits_tree(tmp_path_factory):
     return root
 
 
-def _augment(root, name, tmp_path):
+@pytest.fixture(scope="module")
+def pooling_model(tmp_path_factory):
+    """A TorchScript 'embedding model' saved the way a user would: 4x4 average pooling."""
+    import torch
+
+    path = tmp_path_factory.mktemp("embed") / "pool.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Sequential(torch.nn.AvgPool2d(4),
+                                                        torch.nn.Flatten())), str(path))
+    return str(path)
+
+
+def _augment(root, name, tmp_path, *extra):
     return CliRunner().invoke(cli, [
         "augmentations", str(root / "data"), "--transform", f"{root / 'transforms.py'}:{name}",
         "--model", "linear", "--epochs", "10", "--sample", "400", "--cache", str(root / "cache"),
         "--out", str(tmp_path / f"{name}.html"), "--format", "json", "--no-progress",
-        "--device", "cpu"])
+        "--device", "cpu", *extra])
 
 
-def test_rotating_digits_is_too_strong_and_six_becomes_nine(digits_tree, tmp_path):
-    result = _augment(digits_tree, "rotate180", tmp_path)
+@pytest.mark.parametrize("judge", ["thumbnails", "embed"])
+def test_rotating_digits_is_too_strong_and_six_becomes_nine(digits_tree, tmp_path, judge,
+                                                             pooling_model):
+    extra = ["--embed", pooling_model] if judge == "embed" else []
+    result = _augment(digits_tree, "rotate180", tmp_path, *extra)
     assert result.exit_code == 1, result.output
     data = json.loads(result.stdout)
     assert data["metrics"]["broken_share"] > data["metrics"]["model_error"]
+    assert data["metrics"]["judge"].endswith("pool.pt" if judge == "embed" else "thumbnails")
     six = next(c for c in data["classes"] if c["label"] == "6")
     assert six["flagged"] and six["mistaken_for"] == "9"
     page = (tmp_path / "rotate180.html").read_text()
     assert page.count("data:image/png;base64,") >= 100 and "default-src 'none'" in page
 
 
-def test_mild_brightness_jitter_passes(digits_tree, tmp_path):
-    result = _augment(digits_tree, "jitter", tmp_path)
+@pytest.mark.parametrize("judge", ["thumbnails", "embed"])
+def test_mild_brightness_jitter_passes(digits_tree, tmp_path, judge, pooling_model):
+    extra = ["--embed", pooling_model] if judge == "embed" else []
+    result = _augment(digits_tree, "jitter", tmp_path, *extra)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["status"] == "pass" and data["metrics"]["flagged_classes"] == 0
+    if judge == "embed":  # the originals' embeddings were cached next to the features
+        assert list((digits_tree / "cache" / "embeddings").glob("ts-*.npz"))
+
+
+def test_augmented_embeddings_are_scaled_like_the_originals():
+    from datacheck.augment import standardise
+
+    rng = np.random.default_rng(0)
+    originals = rng.normal(5.0, 2.0, (500, 4))
+    brighter = originals[:50] * 1.5  # a batch that moved: it must stay moved, not re-centred
+    scaled = standardise(brighter, originals)
+    assert scaled.mean() > 1.0
+    assert np.allclose(standardise(originals, originals).mean(0), 0, atol=1e-6)

@@ -1,5 +1,6 @@
 """``--embed MODEL``: image embeddings from a model the user already has, cached per content
-digest and model, for the label-noise probe (linear/MLP in cross-validation).
+digest and model, for the label-noise probe (linear/MLP in cross-validation) and for judging
+augmentations (``datacheck augmentations --embed``).
 
 MODEL is one of
 
@@ -124,9 +125,6 @@ def embeddings(spec: str, digests, thumbs_of, folder, *, batch_size: int = 256,
     """(len(digests), D) float32 embeddings from model ``spec``: cached ones read from
     ``folder``, the others computed from ``thumbs_of(positions)`` (uint8 N x 32 x 32 x 3 of
     those positions in ``digests``) and added to the cache."""
-    import torch
-    from tqdm import tqdm
-
     key = model_key(spec)
     path = Path(folder) / FOLDER / f"{key}.npz"
     known: dict[str, np.ndarray] = {}
@@ -139,29 +137,40 @@ def embeddings(spec: str, digests, thumbs_of, folder, *, batch_size: int = 256,
     digests = [str(d) for d in digests]
     missing = sorted({d for d in digests if d not in known})
     if missing:
-        run = load_model(spec)
         where = {d: i for i, d in enumerate(digests)}
         positions = np.array([where[d] for d in missing])
-        out = []
-        with torch.no_grad():
-            for start in tqdm(range(0, len(positions), batch_size), desc="embedding",
-                              unit="batch", disable=None if progress else True, leave=False):
-                thumbs = thumbs_of(positions[start:start + batch_size])
-                x = torch.as_tensor(thumbs).permute(0, 3, 1, 2).float() / 255.0
-                try:
-                    y = run(x)
-                except Exception as exc:
-                    raise BadInputError(f"--embed {spec}: the model failed on a (N, 3, 32, 32) "
-                                        f"batch in [0, 1] ({str(exc).splitlines()[0][:200]})"
-                                        ) from None
-                out.append(np.asarray(y.float().reshape(len(x), -1), dtype=np.float32))
-        vectors = np.concatenate(out)
+        vectors = embed_thumbs(spec, lambda start, stop: thumbs_of(positions[start:stop]),
+                               len(positions), batch_size=batch_size, progress=progress)
         dims = {v.shape[-1] for v in known.values()}
         if dims and dims != {vectors.shape[1]}:
             known = {}  # same key, other output size: cannot happen for one file; be safe
         known.update(zip(missing, vectors))
         _save(path, known)
     return np.stack([known[d] for d in digests]).astype(np.float32)
+
+
+def embed_thumbs(spec: str, batch_of, count: int, *, batch_size: int = 256,
+                 progress: bool = True) -> np.ndarray:
+    """(count, D) float32 embeddings of thumbnails from model ``spec``, not cached:
+    ``batch_of(start, stop)`` gives uint8 (stop - start) x 32 x 32 x 3 thumbnails."""
+    import torch
+    from tqdm import tqdm
+
+    run = load_model(spec)
+    out = []
+    with torch.no_grad():
+        for start in tqdm(range(0, count, batch_size), desc="embedding", unit="batch",
+                          disable=None if progress else True, leave=False):
+            thumbs = batch_of(start, min(start + batch_size, count))
+            x = torch.as_tensor(thumbs).permute(0, 3, 1, 2).float() / 255.0
+            try:
+                y = run(x)
+            except Exception as exc:
+                raise BadInputError(f"--embed {spec}: the model failed on a (N, 3, 32, 32) "
+                                    f"batch in [0, 1] ({str(exc).splitlines()[0][:200]})"
+                                    ) from None
+            out.append(np.asarray(y.float().reshape(len(x), -1), dtype=np.float32))
+    return np.concatenate(out)
 
 
 def _save(path: Path, known: dict) -> None:
