@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numba
 import numpy as np
@@ -45,12 +46,16 @@ def jpeg_quality(tables) -> float:
     ``tables`` (PIL's ``img.quantization``); NaN when there is none. Tables that are not
     scaled standard ones (some cameras) get the closest quality."""
     try:
-        table = np.asarray(list(tables[0]), dtype=np.float64)
+        table = tuple(int(v) for v in tables[0])
     except (KeyError, IndexError, TypeError, ValueError):
         return float("nan")
-    if table.shape != (64,):
-        return float("nan")
-    errors = np.abs(_TABLES - table[None, :]).sum(axis=1)
+    return _closest_quality(table) if len(table) == 64 else float("nan")
+
+
+@lru_cache(maxsize=1024)
+def _closest_quality(table: tuple[int, ...]) -> float:
+    """A dataset holds few distinct tables: each is matched once."""
+    errors = np.abs(_TABLES - np.asarray(table, dtype=np.float64)[None, :]).sum(axis=1)
     return float(np.argmin(errors) + 1)
 
 
@@ -153,9 +158,9 @@ def file_properties(img, data: bytes) -> dict:
     except Exception:  # noqa: BLE001
         pass
     try:
-        gray = np.asarray(img.convert("L"), dtype=np.float32) / 255
-        if gray.ndim == 2 and min(gray.shape) >= 3:
-            out["border"] = float(ring(gray).std())
+        gray = np.asarray(img if img.mode == "L" else img.convert("L"))
+        if gray.ndim == 2 and gray.dtype == np.uint8 and min(gray.shape) >= 3:
+            out["border"] = _ring_std(gray) / 255
     except Exception:  # noqa: BLE001
         pass
     return out
@@ -258,3 +263,20 @@ def _hist_quantile(hist, n, q):
             b = value
             break
     return a + (b - a) * (pos - low)
+
+
+@numba.njit(cache=True, nogil=True)
+def _ring_std(gray):
+    """Std of the outermost ring of pixels of a uint8 image (:func:`ring`, width 1)."""
+    h, w = gray.shape
+    total = squares = 0.0
+    n = 0
+    for y in range(h):
+        step = 1 if y == 0 or y == h - 1 else w - 1
+        for x in range(0, w, step):
+            v = float(gray[y, x])
+            total += v
+            squares += v * v
+            n += 1
+    mean = total / n
+    return math.sqrt(max(squares / n - mean * mean, 0.0))
