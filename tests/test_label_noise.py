@@ -75,6 +75,37 @@ def test_hesitation_is_not_a_label_error():
     assert result.details["filter_by"] == "odds|prune_by_noise_rate"
 
 
+def test_weak_model_ranks_by_self_confidence():
+    """With a weak model (a third of the images confused with another class), the images whose
+    label gets the least probability are flagged, as many as cleanlab estimates: the flipped
+    labels (the model gives them ~3%) before the confused images (30% to the label)."""
+    from cleanlab.count import num_label_issues
+
+    rng = np.random.default_rng(0)
+    n, k = 600, 10
+    labels = np.repeat(np.arange(k), n // k)
+    probs = np.full((n, k), 0.3 / (k - 1))
+    probs[np.arange(n), labels] = 0.7
+    confused = rng.choice(n, n // 3, replace=False)
+    probs[confused] = 0.25 / (k - 2)
+    probs[confused, labels[confused]] = 0.3
+    probs[confused, (labels[confused] + 1) % k] = 0.45
+    flipped = rng.choice(np.setdiff1d(np.arange(n), confused), n // 10, replace=False)
+    given = labels.copy()
+    given[flipped] = (labels[flipped] + rng.integers(2, k, len(flipped))) % k
+    table = pd.DataFrame({"path": [f"{i}.png" for i in range(n)], "split": "train",
+                          "label": given.astype(str)})
+    result = check_label_noise(table, probs, np.arange(k).astype(str))
+    assert result.details["filter_by"] == "low_self_confidence"
+    assert result.metrics["model_residual_error"] > 0.05
+    assert len(result.findings) == num_label_issues(given, probs)  # its estimate counts some
+    # confused images too (82 here): the model's confident mistakes, ranked after the flips
+    truth = {f"{i}.png" for i in flipped}
+    assert set(result.findings["path"][:len(truth)]) == truth
+    assert len(result.findings) < len(truth) + len(confused) / 2
+    assert list(result.findings["score"]) == sorted(result.findings["score"])
+
+
 def test_shuffled_labels_fail_as_unrelated(tmp_path):
     labels = np.random.default_rng(1).permutation(load_digits().target)
     write_digits(tmp_path, labels, count=600)
