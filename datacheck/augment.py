@@ -221,7 +221,7 @@ def run_augmentations(path, transform: str, *, sample: int = 500, max_images: in
     a sample of ``sample`` of them and write the contact sheet to ``out``."""
     from .features.images import to_rgb
     from .features.scan import ScanOptions, readable_thumbs
-    from .learning.models import cross_val_probs
+    from .learning.models import cross_val_probs, native_side
     from .sources.dataset import load_dataset
 
     fn = load_transform(transform)
@@ -233,7 +233,7 @@ def run_augmentations(path, transform: str, *, sample: int = 500, max_images: in
     table, thumbs = table.iloc[keep].reset_index(drop=True), thumbs[keep]
     labels = table["label"].astype(str).to_numpy()
     cv = cross_val_probs(thumbs, labels, model=model, folds=folds, epochs=epochs, seed=seed,
-                         device=device, progress=progress)
+                         device=device, native=native_side(table), progress=progress)
     rows = sample_rows(labels, sample, seed)
     originals = []
     for rel in table["path"].to_numpy()[rows]:

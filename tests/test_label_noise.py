@@ -256,8 +256,9 @@ def test_embed_errors_are_one_line(tmp_path):
 
 
 def test_device_recipes_and_mirror():
-    """Colour photos train the whitened net (mirrored), grey images (digits) the ResNet (never
-    mirrored); the CUDA recipe (32x32, width 64) is the same code: it runs here on the CPU."""
+    """Colour photos train the whitened net (mirrored), grey images over 16 px (Fashion-MNIST)
+    the whitened net too and small grey ones (digits) the ResNet (grey: never mirrored); the
+    CUDA recipe (32x32, width 64) is the same code: it runs here on the CPU."""
     import torch
 
     from datacheck.learning.models import cross_val_probs, is_colour, recipe
@@ -269,7 +270,9 @@ def test_device_recipes_and_mirror():
     cpu = recipe("cnn", colour, 32, torch.device("cpu"))
     assert (cpu.net, cpu.side, cpu.width, cpu.mirror) == ("whitened", 32, 32, True)
     plain = recipe("cnn", grey, 32, torch.device("cpu"))
-    assert (plain.net, plain.side, plain.width, plain.mirror) == ("resnet", 16, 16, False)
+    assert (plain.net, plain.side, plain.width, plain.mirror) == ("whitened", 32, 32, False)
+    small = recipe("cnn", grey, 32, torch.device("cpu"), native=8)  # thumbnails of 8x8 digits
+    assert (small.net, small.side, small.width, small.mirror) == ("resnet", 16, 16, False)
     labels = np.arange(40) % 2
     colour[labels == 1, :, :16] = 255  # a learnable, mirror-sensitive cue is fine for a smoke run
     cv = cross_val_probs(colour, labels, folds=2, epochs=1, device="cpu", device_recipe="cuda",
@@ -320,10 +323,10 @@ def test_cpu_skip_estimates_colour_photos_longer():
 
     n = CPU_LIMIT * 2
     reasons = {}
-    for name, saturation in (("grey", 0.0), ("colour", 0.3)):
+    for name, saturation, side in (("grey", 0.0, 8), ("colour", 0.3, 32), ("grey28", 0.0, 28)):
         table = pd.DataFrame({"path": [f"{k}.png" for k in range(n)],
                               "label": ["a", "b"] * CPU_LIMIT, "problem": [None] * n,
-                              "saturation": [saturation] * n})
+                              "saturation": [saturation] * n, "width": side, "height": side})
         ctx = AuditContext(None, table, None, "", grouped.resolve({}, {"device": "cpu"}),
                            ["label_noise"], explicit=False)
         with pytest.raises(Skip) as caught:
@@ -331,3 +334,4 @@ def test_cpu_skip_estimates_colour_photos_longer():
         reasons[name] = str(caught.value)
     assert "~2 min" in reasons["grey"]
     assert f"~{2 * COLOUR_COST:.0f} min" in reasons["colour"]
+    assert f"~{2 * COLOUR_COST:.0f} min" in reasons["grey28"]  # the whitened net at 32 px
