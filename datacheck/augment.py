@@ -237,7 +237,7 @@ def run_augmentations(path, transform: str, *, sample: int = 500, max_images: in
     augment a sample of ``sample`` of them and write the contact sheet to ``out``."""
     from .features.images import to_rgb
     from .features.scan import ScanOptions, readable_thumbs
-    from .learning.models import cross_val_probs
+    from .learning.models import cross_val_probs, native_side
     from .sources.dataset import load_dataset
 
     fn = load_transform(transform)
@@ -259,7 +259,8 @@ def run_augmentations(path, transform: str, *, sample: int = 500, max_images: in
                        progress=progress)
         model = "linear" if model == "cnn" else model
     cv = cross_val_probs(standardise(x, x) if embed else x, labels, model=model, folds=folds,
-                         epochs=epochs, seed=seed, device=device, progress=progress)
+                         epochs=epochs, seed=seed, device=device, native=native_side(table),
+                         progress=progress)
     rows = sample_rows(labels, sample, seed)
     originals = []
     for rel in table["path"].to_numpy()[rows]:

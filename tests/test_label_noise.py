@@ -75,6 +75,37 @@ def test_hesitation_is_not_a_label_error():
     assert result.details["filter_by"] == "odds|prune_by_noise_rate"
 
 
+def test_weak_model_ranks_by_self_confidence():
+    """With a weak model (a third of the images confused with another class), the images whose
+    label gets the least probability are flagged, as many as cleanlab estimates: the flipped
+    labels (the model gives them ~3%) before the confused images (30% to the label)."""
+    from cleanlab.count import num_label_issues
+
+    rng = np.random.default_rng(0)
+    n, k = 600, 10
+    labels = np.repeat(np.arange(k), n // k)
+    probs = np.full((n, k), 0.3 / (k - 1))
+    probs[np.arange(n), labels] = 0.7
+    confused = rng.choice(n, n // 3, replace=False)
+    probs[confused] = 0.25 / (k - 2)
+    probs[confused, labels[confused]] = 0.3
+    probs[confused, (labels[confused] + 1) % k] = 0.45
+    flipped = rng.choice(np.setdiff1d(np.arange(n), confused), n // 10, replace=False)
+    given = labels.copy()
+    given[flipped] = (labels[flipped] + rng.integers(2, k, len(flipped))) % k
+    table = pd.DataFrame({"path": [f"{i}.png" for i in range(n)], "split": "train",
+                          "label": given.astype(str)})
+    result = check_label_noise(table, probs, np.arange(k).astype(str))
+    assert result.details["filter_by"] == "low_self_confidence"
+    assert result.metrics["model_residual_error"] > 0.05
+    assert len(result.findings) == num_label_issues(given, probs)  # its estimate counts some
+    # confused images too (82 here): the model's confident mistakes, ranked after the flips
+    truth = {f"{i}.png" for i in flipped}
+    assert set(result.findings["path"][:len(truth)]) == truth
+    assert len(result.findings) < len(truth) + len(confused) / 2
+    assert list(result.findings["score"]) == sorted(result.findings["score"])
+
+
 def test_shuffled_labels_fail_as_unrelated(tmp_path):
     labels = np.random.default_rng(1).permutation(load_digits().target)
     write_digits(tmp_path, labels, count=600)
@@ -225,8 +256,9 @@ def test_embed_errors_are_one_line(tmp_path):
 
 
 def test_device_recipes_and_mirror():
-    """Colour photos train the whitened net (mirrored), grey images (digits) the ResNet (never
-    mirrored); the CUDA recipe (32x32, width 64) is the same code: it runs here on the CPU."""
+    """Colour photos train the whitened net (mirrored), grey images over 16 px (Fashion-MNIST)
+    the whitened net too and small grey ones (digits) the ResNet (grey: never mirrored); the
+    CUDA recipe (32x32, width 64) is the same code: it runs here on the CPU."""
     import torch
 
     from datacheck.learning.models import cross_val_probs, is_colour, recipe
@@ -238,7 +270,9 @@ def test_device_recipes_and_mirror():
     cpu = recipe("cnn", colour, 32, torch.device("cpu"))
     assert (cpu.net, cpu.side, cpu.width, cpu.mirror) == ("whitened", 32, 32, True)
     plain = recipe("cnn", grey, 32, torch.device("cpu"))
-    assert (plain.net, plain.side, plain.width, plain.mirror) == ("resnet", 16, 16, False)
+    assert (plain.net, plain.side, plain.width, plain.mirror) == ("whitened", 32, 32, False)
+    small = recipe("cnn", grey, 32, torch.device("cpu"), native=8)  # thumbnails of 8x8 digits
+    assert (small.net, small.side, small.width, small.mirror) == ("resnet", 16, 16, False)
     labels = np.arange(40) % 2
     colour[labels == 1, :, :16] = 255  # a learnable, mirror-sensitive cue is fine for a smoke run
     cv = cross_val_probs(colour, labels, folds=2, epochs=1, device="cpu", device_recipe="cuda",
@@ -289,10 +323,10 @@ def test_cpu_skip_estimates_colour_photos_longer():
 
     n = CPU_LIMIT * 2
     reasons = {}
-    for name, saturation in (("grey", 0.0), ("colour", 0.3)):
+    for name, saturation, side in (("grey", 0.0, 8), ("colour", 0.3, 32), ("grey28", 0.0, 28)):
         table = pd.DataFrame({"path": [f"{k}.png" for k in range(n)],
                               "label": ["a", "b"] * CPU_LIMIT, "problem": [None] * n,
-                              "saturation": [saturation] * n})
+                              "saturation": [saturation] * n, "width": side, "height": side})
         ctx = AuditContext(None, table, None, "", grouped.resolve({}, {"device": "cpu"}),
                            ["label_noise"], explicit=False)
         with pytest.raises(Skip) as caught:
@@ -300,3 +334,4 @@ def test_cpu_skip_estimates_colour_photos_longer():
         reasons[name] = str(caught.value)
     assert "~2 min" in reasons["grey"]
     assert f"~{2 * COLOUR_COST:.0f} min" in reasons["colour"]
+    assert f"~{2 * COLOUR_COST:.0f} min" in reasons["grey28"]  # the whitened net at 32 px
