@@ -1,7 +1,8 @@
 """datacheck: audit image-classification datasets before training."""
 
+from . import _threads  # noqa: F401  (first: before anything imports torch)
 from .audit import audit
-from .checks import Check, CheckResult, Skip, register
+from .checks import BUILTIN, Check, CheckResult, Skip, register
 from .checks.balance import BalanceOptions
 from .checks.label_noise import LabelNoiseOptions
 from .checks.shift import ShiftOptions
@@ -14,8 +15,8 @@ from .report.diff import diff_reports
 from .sources.dataset import Dataset, load_dataset
 
 __version__ = "0.1.0"
-#: The built-in checks, in report order.
-CHECKS = ("integrity", "duplicates", "leakage", "balance", "label_noise", "shift")
+#: The built-in checks (``checks.names()`` lists every registered one in report order).
+CHECKS = BUILTIN
 __all__ = ["CHECKS", "AuditReport", "BadInputError", "BalanceOptions", "Check", "CheckResult",
            "CopyOptions", "DatacheckError", "Dataset", "LabelNoiseOptions", "ScanOptions",
            "ShiftOptions", "Skip", "audit", "decompose", "diff_reports", "load_dataset",
