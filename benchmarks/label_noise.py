@@ -41,7 +41,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict
 
 from datacheck.checks.label_noise import check_label_noise
-from datacheck.learning.models import cross_val_probs, recipe, resolve_device
+from datacheck.learning.models import cross_val_probs, resolve_device
+from datacheck.learning.recipes import recipe
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
 CIFAR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10-test"

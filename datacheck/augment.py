@@ -237,7 +237,8 @@ def run_augmentations(path, transform: str, *, sample: int = 500, max_images: in
     augment a sample of ``sample`` of them and write the contact sheet to ``out``."""
     from .features.images import to_rgb
     from .features.scan import ScanOptions, readable_thumbs
-    from .learning.models import cross_val_probs, native_side
+    from .learning.models import cross_val_probs
+    from .learning.recipes import native_side
     from .sources.dataset import load_dataset
 
     fn = load_transform(transform)

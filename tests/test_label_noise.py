@@ -1,6 +1,8 @@
 """Label noise on real images (scikit-learn digits) written to disk as PNG files."""
 
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -179,6 +181,17 @@ def test_unchanged_reaudit_trains_nothing(noisy_report, monkeypatch):
     assert again.findings["path"].tolist() == result.findings["path"].tolist()
 
 
+def test_unchanged_reaudit_does_not_import_torch(noisy_report):
+    """The cached result is found without torch (its import alone is ~1.3 s of a re-audit)."""
+    _, _, root = noisy_report
+    code = ("import sys, datacheck; r = datacheck.audit(sys.argv[1], checks=['label_noise'], "
+            "cache_dir=sys.argv[2], progress=False); "
+            "print(r.checks['label_noise'].details['cached'], 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(root), str(root / ".c")],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "False"]
+
+
 def digit_features(tmp_path, count=400):
     d = load_digits()
     paths = sorted(write_digits(tmp_path, d.target, count=count))
@@ -261,7 +274,8 @@ def test_device_recipes_and_mirror():
     CUDA recipe (32x32, width 64) is the same code: it runs here on the CPU."""
     import torch
 
-    from datacheck.learning.models import cross_val_probs, is_colour, recipe
+    from datacheck.learning.models import cross_val_probs
+    from datacheck.learning.recipes import is_colour, recipe
 
     rng = np.random.default_rng(0)
     grey = np.repeat(rng.integers(0, 255, (40, 32, 32, 1), dtype=np.uint8), 3, axis=3)

@@ -36,7 +36,7 @@ residual error).
   given label: class-pair flips 0.075, the model's mistakes on clean labels 0.151; no cut of
   the ranking passes F1 0.60 there with this model). With a strong model the count falls
   short instead (digits 10% symmetric: 129 for 179 flips, F1 0.838), hence the two regimes.
-  With the whitened net for grey images over 16 px (``models.DETAIL_SIDE``), Fashion-MNIST
+  With the whitened net for grey images over 16 px (``recipes.DETAIL_SIDE``), Fashion-MNIST
   reaches F1 0.889 / 0.882 (noise seeds 0 / 1; both & odds on the same probabilities: 0.779
   / 0.767).
 
@@ -158,7 +158,7 @@ def _conflicts(duplicates: CheckResult | None) -> pd.DataFrame:
 #: Without a GPU, label_noise runs by default only up to this many images (~1 minute on 2 CPU
 #: cores: 1,797 digits take ~17 s for 5 folds x 12 epochs); beyond, it must be asked for.
 CPU_LIMIT = 5000
-#: Colour photos, and grey images over 16 px (``models.DETAIL_SIDE``), train the whitened net
+#: Colour photos, and grey images over 16 px (``recipes.DETAIL_SIDE``), train the whitened net
 #: at 32x32 for 10 epochs instead of the ResNet at 16x16 for 12: this many times longer (1
 #: thread: 1.53 vs 0.38 ms of CPU per image and epoch), which the skip message's estimate
 #: accounts for.
@@ -192,13 +192,13 @@ def _run(ctx) -> CheckResult:
     probabilities are shared (``model_outputs``, one row per table row) for the shift check.
     Cross-validation results are cached (:mod:`datacheck.learning.cv_cache`)."""
     from ..learning import cv_cache
-    from ..learning.models import DETAIL_SIDE, cross_val_probs, native_side, recipe, resolve_device
+    from ..learning.recipes import DETAIL_SIDE, likely_device, native_side, recipe
 
     opts, table = ctx.options["label_noise"], ctx.table
     rows = np.flatnonzero((table["label"].notna() & table["problem"].isna()).to_numpy())
-    dev = resolve_device(opts.device)
+    kind = likely_device(opts.device)  # torch is imported only if something must train
     native = native_side(table.iloc[rows])
-    if not ctx.explicit and len(rows) > CPU_LIMIT and dev.type == "cpu" and not opts.embed \
+    if not ctx.explicit and len(rows) > CPU_LIMIT and kind == "cpu" and not opts.embed \
             and opts.features is None:
         colour = float(np.nanmedian(table["saturation"].to_numpy(dtype=float)[rows])) > 0.02
         whitened = colour or (native or 0) > DETAIL_SIDE  # the whitened net at 32 px
@@ -209,10 +209,6 @@ def _run(ctx) -> CheckResult:
         raise Skip("needs at least two classes")
     if opts.features is not None and opts.embed:
         raise BadInputError("use --features or --embed, not both")
-    if ctx.workers:
-        import torch
-
-        torch.set_num_threads(ctx.workers)
     digests = table["digest"].to_numpy(dtype=object)[rows]
     labels = table["label"].to_numpy()[rows]
     if opts.features is not None:
@@ -226,15 +222,29 @@ def _run(ctx) -> CheckResult:
     else:
         x, inputs = ctx.thumbs(rows), "thumbs:" + ctx.config
     model = "linear" if opts.model == "cnn" and x.ndim == 2 else opts.model
-    try:
-        rc = recipe(model, x, len(rows) * (opts.folds - 1) // opts.folds, dev,
-                    epochs=opts.epochs, native=native)
+    n_train = len(rows) * (opts.folds - 1) // opts.folds
+
+    def cached_for(device):
+        rc = recipe(model, x, n_train, device, epochs=opts.epochs, native=native)
         key = cv_cache.key(digests, labels, rc, folds=opts.folds, seed=ctx.seed,
-                           device=dev.type, inputs=inputs)
-        cached = cv_cache.load(ctx.store.folder, key)
+                           device=getattr(device, "type", device), inputs=inputs)
+        return rc, key, cv_cache.load(ctx.store.folder, key)
+
+    try:
+        rc, key, cached = cached_for(kind)
+        if cached is None:
+            from ..learning.models import cross_val_probs, resolve_device
+
+            dev = resolve_device(opts.device)
+            if dev.type != kind:  # the guess was wrong: look again under the real device
+                rc, key, cached = cached_for(dev)
         if cached is not None:
             probs, classes, _, accuracy = cached
         else:
+            if ctx.workers:
+                import torch
+
+                torch.set_num_threads(ctx.workers)
             cv = cross_val_probs(x, labels, model=model, folds=opts.folds, epochs=rc.epochs,
                                  batch_size=rc.batch_size, lr=rc.lr, side=rc.side or None,
                                  width=rc.width, mirror=rc.mirror, native=native,

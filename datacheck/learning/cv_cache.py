@@ -1,7 +1,7 @@
 """Cached cross-validation: out-of-fold probabilities kept in the feature-cache folder.
 
 A result is stored under a key made of everything that decides it: the content digests and
-labels of the rows in table order, the model's training recipe (:class:`models.Recipe`, which
+labels of the rows in table order, the model's training recipe (:class:`recipes.Recipe`, which
 carries a version bumped when training changes), the number of folds, the seed, the device kind
 and what the model reads (the thumbnail config, a features file's values, or an ``--embed``
 model's identity). An unchanged re-audit reads the probabilities back and trains nothing.

@@ -35,96 +35,10 @@ from tqdm import tqdm
 
 from ..errors import BadInputError
 from .nets import SmallResNet, WhitenedNet, as_float, mlp
+from .recipes import MODELS, Recipe, recipe
 
-MODELS = ("cnn", "mlp", "linear")
 #: training images the whitened net's first layer is estimated from
 WHITEN_SAMPLE = 5000
-#: the whitened net's smallest input side: 2x2 whitening, then three halvings
-MIN_SIDE = 16
-#: Grey images whose shorter side (before thumbnailing) is above this train the whitened net on
-#: the full thumbnails; smaller ones (digits, 8x8) the ResNet on 16x16 ones. Fashion-MNIST 6k
-#: (28x28), 10% symmetric noise, one seed, 1 thread: out-of-fold accuracy against the true
-#: labels 84.5% (ResNet, 16 px, 56 s of CPU) / 84.0% (ResNet, 32 px, 233 s) / 85.5% (whitened,
-#: 16 px, mirrored, 51 s) / 88.5% (whitened, 32 px, 227 s; mirrored 88.6%). On digits the
-#: whitened net was worse (16 px: out-of-fold accuracy 0.868 vs 0.892, F1 0.920 vs 0.981).
-DETAIL_SIDE = 16
-#: Default epochs rise until each fold model takes at least MIN_STEPS optimizer steps.
-MIN_STEPS, MAX_EPOCHS = 200, 100
-#: per net: epochs, learning rate, weight decay, label smoothing. ``cnn`` trains ``whitened``
-#: (nets.WhitenedNet) on colour photos and grey images over ``DETAIL_SIDE``, ``resnet``
-#: (nets.SmallResNet) on smaller grey images.
-DEFAULTS = {"resnet": (12, 3e-3, 5e-4, 0.1), "whitened": (10, 0.2, 5e-4, 0.2),
-            "mlp": (40, 2e-3, 1e-4, 0.1), "linear": (60, 5e-3, 1e-4, 0.1)}
-#: cnn recipe per (device kind, net): thumbnail side, width, epochs, batch size. Colour photos
-#: on the CPU: CIFAR-10 test 10k, one fold of 8,000 training photos, 1 thread: 71.6% / 76.1%
-#: accuracy at 8 / 12 epochs in 80 / 114 s of CPU time (the ResNet: 64% at 32 px).
-DEVICE_RECIPES = {("cpu", "resnet"): (16, 16, 12, 128), ("cuda", "resnet"): (32, 32, 30, 256),
-                  ("cpu", "whitened"): (32, 32, 10, 256),
-                  ("cuda", "whitened"): (32, 64, 20, 256)}
-#: Bump when a change to training changes the out-of-fold probabilities (cached CV results
-#: carry it in their key).
-RECIPE_VERSION = 4
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """Everything that decides a model's training (the cached-CV key holds it)."""
-
-    model: str
-    net: str
-    side: int
-    width: int
-    epochs: int
-    batch_size: int
-    lr: float
-    decay: float
-    smoothing: float
-    mirror: bool
-    version: int = RECIPE_VERSION
-
-
-def recipe(model: str, x: np.ndarray, n_train: int, dev: torch.device, *,
-           epochs: int | None = None, lr: float | None = None, side: int | None = None,
-           width: int | None = None, batch_size: int | None = None,
-           mirror: bool | None = None, device_recipe: str | None = None,
-           native: int | None = None) -> Recipe:
-    """The training recipe for ``model`` on ``x`` with ``n_train`` training rows per fold:
-    the device's defaults (``DEVICE_RECIPES``, by ``device_recipe`` or the device's kind)
-    unless given. The cnn is the whitened net on colour photos and on grey images whose
-    shorter side ``native`` (before thumbnailing; default: ``x``'s) is above ``DETAIL_SIDE``,
-    and the ResNet on smaller grey images; ``mirror`` defaults to on for colour photos (a
-    mirrored cat is a cat) and off for grey ones (digits, letters, where a mirror can change
-    the class)."""
-    kind = "cuda" if (device_recipe or dev.type) == "cuda" else "cpu"
-    images = np.asarray(x).ndim == 4
-    colour = bool(images and model == "cnn" and is_colour(np.asarray(x)))
-    detailed = bool(images and (native or np.asarray(x).shape[1]) > DETAIL_SIDE)
-    net = ("whitened" if colour or detailed else "resnet") if model == "cnn" else model
-    d_side, d_width, d_epochs, d_batch = DEVICE_RECIPES.get((kind, net), (0, 0, 0, 128))
-    d_side = d_side or DEVICE_RECIPES[(kind, "resnet")][0]  # linear/mlp on pixels: as the cnn
-    d_epochs, d_lr, decay, smoothing = d_epochs or DEFAULTS[net][0], *DEFAULTS[net][1:]
-    batch_size = batch_size or d_batch
-    if epochs is None:
-        steps_per_epoch = max(1, -(-n_train // batch_size))
-        epochs = min(MAX_EPOCHS, max(d_epochs, -(-MIN_STEPS // steps_per_epoch)))
-    if images:
-        side = side or min(d_side, int(np.asarray(x).shape[1]))
-        side = max(MIN_SIDE, side) if net == "whitened" else side
-    if mirror is None:
-        mirror = colour
-    return Recipe(model, net, int(side) if images else 0, int(width or d_width), int(epochs),
-                  int(batch_size), float(lr or d_lr), decay, smoothing,
-                  bool(mirror and model == "cnn"))
-
-
-def native_side(table) -> int | None:
-    """The median shorter side of a scan table's images before thumbnailing (its ``width`` and
-    ``height`` columns), for :func:`recipe`; None when the table has no sizes."""
-    if not {"width", "height"} <= set(table.columns):
-        return None
-    sides = table[["width", "height"]].min(axis=1).to_numpy(dtype=float)
-    return int(np.nanmedian(sides)) if np.isfinite(sides).any() else None
-
 
 @contextmanager
 def _threads_for(model: str, dev: torch.device):
@@ -137,16 +51,6 @@ def _threads_for(model: str, dev: torch.device):
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def is_colour(x: np.ndarray, sample: int = 512) -> bool:
-    """True when the images (N, H, W, 3) are colour photos rather than grey ones: the
-    channels differ by more than 4 levels on average over a sample."""
-    if x.ndim != 4 or x.shape[-1] < 3:
-        return False
-    picked = x[np.linspace(0, len(x) - 1, min(len(x), sample)).astype(int)].astype(np.int16)
-    return float(np.abs(picked[..., 0] - picked[..., 1]).mean()
-                 + np.abs(picked[..., 1] - picked[..., 2]).mean()) / 2 > 4
 
 
 @dataclass

@@ -7,7 +7,7 @@ net reached 71.6% / 76.1% at 8 / 12 epochs; the ResNet 64% over 5 folds. On digi
 whitened net was worse (10% flipped labels, one seed: precision 0.86 vs 0.97, out-of-fold
 accuracy 0.868 vs 0.892), so grey images no larger than 16 px keep the ResNet; on
 Fashion-MNIST 6k (28x28) the whitened net at 32 px is far better (88.5% against the true
-labels vs 84.5% for the ResNet at 16 px; ``models.DETAIL_SIDE``).
+labels vs 84.5% for the ResNet at 16 px; ``recipes.DETAIL_SIDE``).
 """
 
 from __future__ import annotations
