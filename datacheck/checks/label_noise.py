@@ -155,8 +155,9 @@ def _conflicts(duplicates: CheckResult | None) -> pd.DataFrame:
                          "paths": bad["paths"].to_numpy()})
 
 
-#: Without a GPU, label_noise runs by default only up to this many images (~1 minute on 2 CPU
-#: cores: 1,797 digits take ~17 s for 5 folds x 12 epochs); beyond, it must be asked for.
+#: Without a GPU, label_noise runs by default only up to this many images (on 2 CPU cores,
+#: 1,797 digits take ~20 s for 5 folds; a first audit of 2,000 colour photos 130 s, most of it
+#: the folds: ``benchmarks/reaudit.py``); beyond, it must be asked for.
 CPU_LIMIT = 5000
 #: Colour photos, and grey images over 16 px (``recipes.DETAIL_SIDE``), train the whitened net
 #: at 32x32 for 10 epochs instead of the ResNet at 16x16 for 12: this many times longer (1
