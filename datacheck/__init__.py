@@ -1,6 +1,5 @@
 """datacheck: audit image-classification datasets before training."""
 
-from . import _threads  # noqa: F401  (first: before anything imports torch)
 from .audit import audit
 from .checks import BUILTIN, Check, CheckResult, Skip, register
 from .checks.balance import BalanceOptions

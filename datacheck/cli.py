@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -378,4 +379,9 @@ def init_cmd(data, force) -> None:
 
 
 def main() -> None:
+    # OpenMP threads that wait at a barrier sleep instead of spinning: beside another job on
+    # one of 2 cores, spinning made a 2-thread CV epoch 1.6-6x slower; idle, no difference
+    # (benchmarks/README.md, "CPU threads"). Set before torch loads; the user's setting wins.
+    # Only the command line sets it: importing datacheck leaves the host process alone.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     cli(prog_name="datacheck")

@@ -1,5 +1,6 @@
 """Label noise on real images (scikit-learn digits) written to disk as PNG files."""
 
+import os
 import re
 import subprocess
 import sys
@@ -95,17 +96,49 @@ def test_weak_model_ranks_by_self_confidence():
     flipped = rng.choice(np.setdiff1d(np.arange(n), confused), n // 10, replace=False)
     given = labels.copy()
     given[flipped] = (labels[flipped] + rng.integers(2, k, len(flipped))) % k
+    # hesitant rows: the best guess IS the label, only by a little (0.12 vs 0.098 each)
+    hesitant = rng.choice(np.setdiff1d(np.arange(n), np.concatenate([confused, flipped])), 10,
+                          replace=False)
+    probs[hesitant] = 0.88 / (k - 1)
+    probs[hesitant, given[hesitant]] = 0.12
     table = pd.DataFrame({"path": [f"{i}.png" for i in range(n)], "split": "train",
                           "label": given.astype(str)})
     result = check_label_noise(table, probs, np.arange(k).astype(str))
     assert result.details["filter_by"] == "low_self_confidence"
     assert result.metrics["model_residual_error"] > 0.05
-    assert len(result.findings) == num_label_issues(given, probs)  # its estimate counts some
-    # confused images too (82 here): the model's confident mistakes, ranked after the flips
+    # its estimate counts some confused images too: the model's confident mistakes, ranked
+    # after the flips; a hesitant row is never reported as "3 -> 3"
+    assert len(result.findings) <= num_label_issues(given, probs)
     truth = {f"{i}.png" for i in flipped}
     assert set(result.findings["path"][:len(truth)]) == truth
     assert len(result.findings) < len(truth) + len(confused) / 2
     assert list(result.findings["score"]) == sorted(result.findings["score"])
+    assert not {f"{i}.png" for i in hesitant} & set(result.findings["path"])
+    assert (result.findings["given"] != result.findings["suggested"]).all()
+
+
+def test_likely_device_without_torch(monkeypatch):
+    from datacheck.learning.recipes import likely_device
+
+    assert likely_device("cpu") == "cpu" and likely_device("cuda") == "cuda"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert likely_device("auto") == "cpu"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    assert likely_device("auto") == "cpu"
+
+
+def test_the_command_line_lets_openmp_threads_sleep(monkeypatch):
+    from datacheck import cli
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setattr(sys, "argv", ["datacheck", "--version"])
+    with pytest.raises(SystemExit):
+        cli.main()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user's choice wins
+    with pytest.raises(SystemExit):
+        cli.main()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
 
 
 def test_shuffled_labels_fail_as_unrelated(tmp_path):

@@ -2,7 +2,7 @@
 
 Every labelled, readable image gets class probabilities from a model that never trained on it
 (k-fold cross-validation, :mod:`learning.models`). Confident learning (cleanlab) then flags the
-images whose given label disagrees with what the model confidently predicts.
+images whose given label the model finds least likely, and always suggests another label.
 
 The filter depends on how good the model is. cleanlab's ``both`` flags the examples it is
 confident about; the images the model gets wrong beyond those are its own mistakes (its
@@ -95,7 +95,10 @@ def check_label_noise(table: pd.DataFrame, probs: np.ndarray, classes, *,
                                                   n_jobs=1)
     else:
         filter_by = "low_self_confidence"
-        issues = find_label_issues(given, probs, filter_by=filter_by, n_jobs=1)
+        # cleanlab keeps rows whose best guess IS the given label here (a flat 0.25/0.24/...):
+        # not a label error to report as "shirt -> shirt"
+        issues = find_label_issues(given, probs, filter_by=filter_by, n_jobs=1) \
+            & (probs.argmax(1) != given)
     scores = get_label_quality_scores(given, probs, method="self_confidence")
     unrelated = p_above > 0.001 or accuracy < chance + 0.1 * (1 - chance)
     if unrelated:  # a model that learned nothing suggests noise: list no image
@@ -122,7 +125,9 @@ def check_label_noise(table: pd.DataFrame, probs: np.ndarray, classes, *,
         in_class = given == k
         metrics[f"noise_rate_{name}"] = round(float(issues[in_class].mean()), 4) \
             if in_class.any() else 0.0
-    details = {"filter_by": filter_by, "min_odds": MIN_ODDS}
+    details = {"filter_by": filter_by}
+    if filter_by.startswith("odds"):
+        details["min_odds"] = MIN_ODDS
     strength = f"cross-validated accuracy {accuracy:.1%} vs {chance:.1%} by chance"
     if unrelated:
         summary = (f"labels look unrelated to the images — out of order? {strength} (always "
@@ -197,15 +202,22 @@ def _run(ctx) -> CheckResult:
 
     opts, table = ctx.options["label_noise"], ctx.table
     rows = np.flatnonzero((table["label"].notna() & table["problem"].isna()).to_numpy())
+    if opts.device not in ("auto", "cpu"):  # a GPU asked for must exist, also when nothing trains
+        from ..learning.models import resolve_device
+
+        resolve_device(opts.device)
     kind = likely_device(opts.device)  # torch is imported only if something must train
     native = native_side(table.iloc[rows])
-    if not ctx.explicit and len(rows) > CPU_LIMIT and kind == "cpu" and not opts.embed \
-            and opts.features is None:
-        colour = float(np.nanmedian(table["saturation"].to_numpy(dtype=float)[rows])) > 0.02
-        whitened = colour or (native or 0) > DETAIL_SIDE  # the whitened net at 32 px
-        minutes = len(rows) / CPU_LIMIT * (COLOUR_COST if whitened else 1.0)
-        raise Skip(f"{len(rows):,} images would take ~{minutes:.0f} min on the CPU; ask for it "
-                   f"with --checks ...,label_noise or run datacheck label-noise")
+    if _too_slow(ctx, opts, len(rows), kind):
+        from ..learning.models import resolve_device
+
+        kind = resolve_device(opts.device).type  # the guess decides a skip: confirm it
+        if _too_slow(ctx, opts, len(rows), kind):
+            colour = float(np.nanmedian(table["saturation"].to_numpy(dtype=float)[rows])) > 0.02
+            whitened = colour or (native or 0) > DETAIL_SIDE  # the whitened net at 32 px
+            minutes = len(rows) / CPU_LIMIT * (COLOUR_COST if whitened else 1.0)
+            raise Skip(f"{len(rows):,} images would take ~{minutes:.0f} min on the CPU; ask for "
+                       f"it with --checks ...,label_noise or run datacheck label-noise")
     if table["label"].iloc[rows].nunique() < 2 and not ctx.explicit:
         raise Skip("needs at least two classes")
     if opts.features is not None and opts.embed:
@@ -217,6 +229,7 @@ def _run(ctx) -> CheckResult:
         inputs = "features:" + cv_cache.array_id(x)
     elif opts.embed:
         from ..learning.embed import embeddings, model_key
+        _limit_threads(ctx.workers)
         x = embeddings(opts.embed, digests, lambda pos: ctx.thumbs(rows[pos]), ctx.store.folder,
                        progress=ctx.progress)
         inputs = "embed:" + model_key(opts.embed)
@@ -239,13 +252,13 @@ def _run(ctx) -> CheckResult:
             dev = resolve_device(opts.device)
             if dev.type != kind:  # the guess was wrong: look again under the real device
                 rc, key, cached = cached_for(dev)
+                if cached is None and _too_slow(ctx, opts, len(rows), dev.type):
+                    raise Skip(f"{len(rows):,} images would take long on the CPU; ask for it "
+                               f"with --checks ...,label_noise or run datacheck label-noise")
         if cached is not None:
             probs, classes, _, accuracy = cached
         else:
-            if ctx.workers:
-                import torch
-
-                torch.set_num_threads(ctx.workers)
+            _limit_threads(ctx.workers)
             cv = cross_val_probs(x, labels, model=model, folds=opts.folds, epochs=rc.epochs,
                                  batch_size=rc.batch_size, lr=rc.lr, side=rc.side or None,
                                  width=rc.width, mirror=rc.mirror, native=native,
@@ -264,6 +277,20 @@ def _run(ctx) -> CheckResult:
     outputs[rows] = probs
     ctx.put("model_outputs", outputs)
     return result
+
+
+def _too_slow(ctx, opts, images: int, kind: str) -> bool:
+    """Whether a default audit leaves label_noise out: too many images for a CPU."""
+    return (not ctx.explicit and images > CPU_LIMIT and kind == "cpu" and not opts.embed
+            and opts.features is None)
+
+
+def _limit_threads(workers: int | None) -> None:
+    """``--workers`` caps torch's threads (training and embedding)."""
+    if workers:
+        import torch
+
+        torch.set_num_threads(workers)
 
 
 def _read_table(source: Path) -> pd.DataFrame | np.ndarray:

@@ -1,4 +1,5 @@
-"""Per-image properties for the checklist checks, as pure functions (no I/O, never raise).
+"""Per-image properties for the checklist checks, as pure functions (no I/O; file_properties
+never raises, the thumbnail measures expect the scan's uint8 H x W x 3 thumbnails).
 
 - :func:`file_properties` reads what the file itself says: the JPEG quality its quantization
   tables were made with, its chroma subsampling and progressive mode, the EXIF camera and

@@ -15,7 +15,8 @@ the CPU results are deterministic for a seed.
 The recipe adapts to the device (:func:`recipe`): on the CPU the cnn is the whitened net on
 the 32x32 thumbnails at width 32 (32/64/128 channels) for 10 epochs (a 2-core budget), or for
 grey images no larger than 16 px (digits) the ResNet on 16x16 thumbnails; on CUDA it sees the
-full 32x32 thumbnails, the whitened net at width 64 for 20 epochs. The CUDA recipe is the
+full 32x32 thumbnails: the whitened net at width 64 for 20 epochs, the ResNet at width 32 for
+30 (:mod:`learning.recipes`). The CUDA recipe is the
 same code with other numbers (a test runs it on the CPU with ``device_recipe="cuda"``); its
 speed on a GPU is not measured yet.
 """

@@ -8,6 +8,7 @@ that nothing needs training. :func:`likely_device` guesses the device the same w
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,10 +114,13 @@ def is_colour(x: np.ndarray, sample: int = 512) -> bool:
 
 def likely_device(device: str = "auto") -> str:
     """The device kind ``models.resolve_device(device)`` picks, guessed without importing
-    torch: "cuda" for auto when torch is a CUDA build and an NVIDIA driver is loaded. A wrong
-    guess costs only that import (label_noise checks with torch before it trains)."""
+    torch: "cuda" for auto when torch is a CUDA build and an NVIDIA driver is loaded (Linux
+    layouts; elsewhere "cpu"). It only picks which cached result to look up first: label_noise
+    confirms with torch before it trains or skips, so a wrong guess costs that import."""
     if device != "auto":
         return device
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1"):
+        return "cpu"
     spec = importlib.util.find_spec("torch")
     if spec is None or not spec.origin:
         return "cpu"
