@@ -2,7 +2,7 @@
 cross-validation (5 folds, whitened net, 2,000 CIFAR-10 photos) timed as it is.
 
     OMP_WAIT_POLICY=ACTIVE .venv/bin/python benchmarks/threads.py
-    OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/threads.py   # the datacheck command sets this
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/threads.py   # what the CLI sets
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/threads.py
 
 Run each on an idle machine and again while another process keeps one core busy (e.g.

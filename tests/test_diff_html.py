@@ -12,7 +12,7 @@ import shutil
 from PIL import Image
 
 from tests.conftest import save
-from tests.test_html import HOSTILE_FILE, HOSTILE_LABEL, Page, _chromium, chromium  # noqa: F401
+from tests.test_html import HOSTILE_FILE, HOSTILE_LABEL, Page, _chromium, chromium, decoded_images  # noqa: F401
 from tests.test_revision import repo, run  # noqa: F401
 
 
@@ -107,16 +107,7 @@ def test_chromium_renders_the_diff_page(repo, chromium, tmp_path):  # noqa: F811
     dom = _chromium(chromium, tmp_path, "--dump-dom", page.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert len(Page(dom.stdout).images()) == expected
-    # the page has no script and its CSP forbids one: a copy without the policy and with a
-    # probe counts the images the browser decoded
-    probe = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html)
-    probe = probe.replace("</body>", "<script>addEventListener('load', () => {"
-                          "document.body.dataset.decoded = [...document.images].filter("
-                          "i => i.complete && i.naturalWidth > 0).length})</script></body>")
-    (tmp_path / "probe.html").write_text(probe, encoding="utf-8")
-    out = _chromium(chromium, tmp_path, "--dump-dom", (tmp_path / "probe.html").as_uri())
-    found = re.search(r'data-decoded="(\d+)"', out.stdout)
-    assert found and int(found.group(1)) == expected, out.stdout[-500:]
+    assert decoded_images(chromium, tmp_path, html) == expected
     shot = tmp_path / "diff.png"
     run_ = _chromium(chromium, tmp_path, f"--screenshot={shot}", "--window-size=1280,2000",
                      page.as_uri())

@@ -200,6 +200,21 @@ def _chromium(exe: str, tmp: Path, *args: str) -> subprocess.CompletedProcess:
                           env={**os.environ, "HOME": str(tmp)})
 
 
+def decoded_images(exe: str, tmp: Path, html: str) -> int:
+    """How many images of ``html`` the browser decoded. The pages have no script (and their
+    CSP forbids one), so a copy with the policy removed and a probe added reports it."""
+    probe = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html)
+    probe = probe.replace("</body>", "<script>addEventListener('load', () => {"
+                          "document.body.dataset.decoded = [...document.images].filter("
+                          "i => i.complete && i.naturalWidth > 0).length})</script></body>")
+    probe_file = tmp / "probe.html"
+    probe_file.write_text(probe, encoding="utf-8")
+    out = _chromium(exe, tmp, "--dump-dom", probe_file.as_uri())
+    decoded = re.search(r'data-decoded="(\d+)"', out.stdout)
+    assert decoded, out.stdout[-500:]
+    return int(decoded.group(1))
+
+
 def test_chromium_renders_every_thumbnail(page, chromium, tmp_path):
     _, html = page
     report_file = tmp_path / "report.html"
@@ -217,17 +232,7 @@ def test_chromium_renders_every_thumbnail(page, chromium, tmp_path):
     text = "".join(rendered.text)
     assert HOSTILE_FILE in text and HOSTILE_LABEL in text
 
-    # Did the browser decode them? The page has no script (and its CSP forbids one), so a copy
-    # with the policy removed and a probe added reports how many images have pixels.
-    probe = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html)
-    probe = probe.replace("</body>", "<script>addEventListener('load', () => {"
-                          "document.body.dataset.decoded = [...document.images].filter("
-                          "i => i.complete && i.naturalWidth > 0).length})</script></body>")
-    probe_file = tmp_path / "probe.html"
-    probe_file.write_text(probe, encoding="utf-8")
-    out = _chromium(chromium, tmp_path, "--dump-dom", probe_file.as_uri())
-    decoded = re.search(r'data-decoded="(\d+)"', out.stdout)
-    assert decoded and int(decoded.group(1)) == expected, out.stdout[-500:]
+    assert decoded_images(chromium, tmp_path, html) == expected
 
     shot = tmp_path / "report.png"
     run = _chromium(chromium, tmp_path, f"--screenshot={shot}", "--window-size=1280,2400",

@@ -20,7 +20,7 @@ from PIL import Image
 
 from datacheck import audit
 from datacheck.cli import cli
-from tests.conftest import distinct_patches, save
+from tests.conftest import distinct_patches, require_dvc, save
 from tests.test_pipeline import sh
 
 CHECKS = ["integrity", "duplicates", "leakage", "balance"]
@@ -38,9 +38,7 @@ def run(*args, cwd: Path):
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> dict:
-    if shutil.which("dvc") is None and not (Path(os.sys.executable).parent / "dvc").exists():
-        pytest.skip("dvc is not installed in this environment (make test installs it)")
-    os.environ["DVC_NO_ANALYTICS"] = "1"
+    require_dvc()
     root = tmp_path_factory.mktemp("versions")
     data = root / "data"
     photos = distinct_patches(110, size=96, seed=3)

@@ -10,7 +10,6 @@ absence is one line and exit 2.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,16 +17,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.conftest import distinct_patches, save
+from tests.conftest import distinct_patches, require_dvc, save
 from tests.test_pipeline import sh
 from tests.test_revision import run
 
 
 @pytest.fixture(scope="module")
 def remote_repo(tmp_path_factory) -> dict:
-    if shutil.which("dvc") is None and not (Path(os.sys.executable).parent / "dvc").exists():
-        pytest.skip("dvc is not installed in this environment (make test installs it)")
-    os.environ["DVC_NO_ANALYTICS"] = "1"
+    require_dvc()
     top = tmp_path_factory.mktemp("remote")
     root, store = top / "repo", top / "store"
     photos = distinct_patches(13, size=80, seed=5)
