@@ -251,13 +251,11 @@ def run_augmentations(path, transform: str, *, sample: int = 500, max_images: in
     labels = table["label"].astype(str).to_numpy()
     x = thumbs
     if embed:
-        from .features.scan import open_cache
+        from .features.scan import cache_folder
         from .learning.embed import embeddings
 
-        store = open_cache(dataset, cache_dir)
-        store.close()  # only its folder: embeddings are kept next to the features
-        x = embeddings(embed, table["digest"].tolist(), lambda pos: thumbs[pos], store.folder,
-                       progress=progress)
+        x = embeddings(embed, table["digest"].tolist(), lambda pos: thumbs[pos],
+                       cache_folder(dataset, cache_dir), progress=progress)
         model = "linear" if model == "cnn" else model
     cv = cross_val_probs(standardise(x, x) if embed else x, labels, model=model, folds=folds,
                          epochs=epochs, seed=seed, device=device, native=native_side(table),

@@ -134,9 +134,14 @@ def scan_table(dataset: Dataset, cache: FeatureCache, options: ScanOptions, *,
     return out, len(todo)
 
 
+def cache_folder(dataset: Dataset, cache_dir: str | os.PathLike | None) -> Path:
+    """Where ``dataset``'s feature cache lives: ``cache_dir``, else its source's default."""
+    return Path(cache_dir) if cache_dir else dataset.source.cache_dir()
+
+
 def open_cache(dataset: Dataset, cache_dir: str | os.PathLike | None) -> FeatureCache:
-    """The feature cache of ``dataset``: ``cache_dir``, else its source's default folder."""
-    folder = Path(cache_dir) if cache_dir else dataset.source.cache_dir()
+    """The feature cache of ``dataset`` (in :func:`cache_folder`)."""
+    folder = cache_folder(dataset, cache_dir)
     try:
         return FeatureCache(folder)
     except OSError as exc:
