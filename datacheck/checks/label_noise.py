@@ -57,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BadInputError
+from ..learning.recipes import DETAIL_SIDE
 from ..options import group, option
 from . import Check, CheckResult, Skip, plural, register
 
@@ -198,7 +199,7 @@ def _run(ctx) -> CheckResult:
     probabilities are shared (``model_outputs``, one row per table row) for the shift check.
     Cross-validation results are cached (:mod:`datacheck.learning.cv_cache`)."""
     from ..learning import cv_cache
-    from ..learning.recipes import DETAIL_SIDE, likely_device, native_side, recipe
+    from ..learning.recipes import likely_device, native_side, recipe
 
     opts, table = ctx.options["label_noise"], ctx.table
     rows = np.flatnonzero((table["label"].notna() & table["problem"].isna()).to_numpy())
@@ -213,11 +214,7 @@ def _run(ctx) -> CheckResult:
 
         kind = resolve_device(opts.device).type  # the guess decides a skip: confirm it
         if _too_slow(ctx, opts, len(rows), kind):
-            colour = float(np.nanmedian(table["saturation"].to_numpy(dtype=float)[rows])) > 0.02
-            whitened = colour or (native or 0) > DETAIL_SIDE  # the whitened net at 32 px
-            minutes = len(rows) / CPU_LIMIT * (COLOUR_COST if whitened else 1.0)
-            raise Skip(f"{len(rows):,} images would take ~{minutes:.0f} min on the CPU; ask for "
-                       f"it with --checks ...,label_noise or run datacheck label-noise")
+            raise _cpu_skip(table, rows, native)
     if table["label"].iloc[rows].nunique() < 2 and not ctx.explicit:
         raise Skip("needs at least two classes")
     if opts.features is not None and opts.embed:
@@ -253,8 +250,7 @@ def _run(ctx) -> CheckResult:
             if dev.type != kind:  # the guess was wrong: look again under the real device
                 rc, key, cached = cached_for(dev)
                 if cached is None and _too_slow(ctx, opts, len(rows), dev.type):
-                    raise Skip(f"{len(rows):,} images would take long on the CPU; ask for it "
-                               f"with --checks ...,label_noise or run datacheck label-noise")
+                    raise _cpu_skip(table, rows, native)
         if cached is not None:
             probs, classes, _, accuracy = cached
         else:
@@ -283,6 +279,15 @@ def _too_slow(ctx, opts, images: int, kind: str) -> bool:
     """Whether a default audit leaves label_noise out: too many images for a CPU."""
     return (not ctx.explicit and images > CPU_LIMIT and kind == "cpu" and not opts.embed
             and opts.features is None)
+
+
+def _cpu_skip(table: pd.DataFrame, rows: np.ndarray, native: int | None) -> Skip:
+    """Why label_noise is left out on a CPU, with an estimate of its minutes."""
+    colour = float(np.nanmedian(table["saturation"].to_numpy(dtype=float)[rows])) > 0.02
+    whitened = colour or (native or 0) > DETAIL_SIDE  # the whitened net at 32 px
+    minutes = len(rows) / CPU_LIMIT * (COLOUR_COST if whitened else 1.0)
+    return Skip(f"{len(rows):,} images would take ~{minutes:.0f} min on the CPU; ask for it "
+                f"with --checks ...,label_noise or run datacheck label-noise")
 
 
 def _limit_threads(workers: int | None) -> None:
