@@ -301,12 +301,14 @@ def test_embed_errors_are_one_line(tmp_path):
               progress=False)
 
 
-def test_device_recipes_and_mirror():
+def test_device_recipes_and_mirror(monkeypatch):
     """Colour photos train the whitened net (mirrored), grey images over 16 px (Fashion-MNIST)
-    the whitened net too and small grey ones (digits) the ResNet (grey: never mirrored); the
-    CUDA recipe (32x32, width 64) is the same code: it runs here on the CPU."""
+    the whitened net too and small grey ones (digits) the ResNet (grey: never mirrored); a CPU
+    with hardware bfloat16 trains the cnn under it, at width 48 instead of 32; the CUDA recipe
+    (32x32, width 64, bfloat16) is the same code: it runs here on the CPU."""
     import torch
 
+    from datacheck.learning import recipes
     from datacheck.learning.models import cross_val_probs
     from datacheck.learning.recipes import is_colour, recipe
 
@@ -314,17 +316,25 @@ def test_device_recipes_and_mirror():
     grey = np.repeat(rng.integers(0, 255, (40, 32, 32, 1), dtype=np.uint8), 3, axis=3)
     colour = rng.integers(0, 255, (40, 32, 32, 3), dtype=np.uint8)
     assert not is_colour(grey) and is_colour(colour)
-    cpu = recipe("cnn", colour, 32, torch.device("cpu"))
-    assert (cpu.net, cpu.side, cpu.width, cpu.mirror) == ("whitened", 32, 32, True)
-    plain = recipe("cnn", grey, 32, torch.device("cpu"))
-    assert (plain.net, plain.side, plain.width, plain.mirror) == ("whitened", 32, 32, False)
-    small = recipe("cnn", grey, 32, torch.device("cpu"), native=8)  # thumbnails of 8x8 digits
-    assert (small.net, small.side, small.width, small.mirror) == ("resnet", 16, 16, False)
+    for hardware_bf16, width, precision in ((False, 32, "fp32"), (True, 48, "bf16")):
+        monkeypatch.setattr(recipes, "cpu_has_bf16", lambda hw=hardware_bf16: hw)
+        cpu = recipe("cnn", colour, 32, torch.device("cpu"))
+        assert (cpu.net, cpu.side, cpu.width, cpu.mirror, cpu.precision) == (
+            "whitened", 32, width, True, precision)
+        plain = recipe("cnn", grey, 32, torch.device("cpu"))
+        assert (plain.net, plain.side, plain.width, plain.mirror) == ("whitened", 32, width,
+                                                                      False)
+        small = recipe("cnn", grey, 32, torch.device("cpu"), native=8)  # 8x8 digits' thumbnails
+        assert (small.net, small.side, small.width, small.mirror, small.precision) == (
+            "resnet", 16, 16, False, precision)
+        assert recipe("linear", colour, 32, torch.device("cpu")).precision == "fp32"
+    monkeypatch.undo()
     labels = np.arange(40) % 2
     colour[labels == 1, :, :16] = 255  # a learnable, mirror-sensitive cue is fine for a smoke run
     cv = cross_val_probs(colour, labels, folds=2, epochs=1, device="cpu", device_recipe="cuda",
                          progress=False)
-    assert (cv.recipe.side, cv.recipe.width, cv.recipe.batch_size) == (32, 64, 256)
+    assert (cv.recipe.side, cv.recipe.width, cv.recipe.batch_size,
+            cv.recipe.precision) == (32, 64, 256, "bf16")
     assert cv.probs.shape == (40, 2) and np.allclose(cv.probs.sum(1), 1, atol=1e-4)
     tiny = cross_val_probs(colour[:, ::4, ::4], labels, folds=2, epochs=1, device="cpu",
                            progress=False)  # 8x8 images are enlarged to the smallest side, 16
@@ -365,7 +375,7 @@ def test_cpu_skip_estimates_colour_photos_longer():
     estimate in the reason counts colour photos' costlier training (whitened net, 32x32)."""
     from datacheck import options as grouped
     from datacheck.checks import Skip, get
-    from datacheck.checks.label_noise import COLOUR_COST, CPU_LIMIT
+    from datacheck.checks.label_noise import CPU_LIMIT, CPU_MINUTES
     from datacheck.context import AuditContext
 
     n = CPU_LIMIT * 2
@@ -379,6 +389,8 @@ def test_cpu_skip_estimates_colour_photos_longer():
         with pytest.raises(Skip) as caught:
             get("label_noise").run(ctx)
         reasons[name] = str(caught.value)
-    assert "~2 min" in reasons["grey"]
-    assert f"~{2 * COLOUR_COST:.0f} min" in reasons["colour"]
-    assert f"~{2 * COLOUR_COST:.0f} min" in reasons["grey28"]  # the whitened net at 32 px
+    assert f"~{2 * CPU_MINUTES['resnet']:.0f} min" in reasons["grey"]
+    minutes = {k: int(re.search(r"~(\d+) min", v).group(1)) for k, v in reasons.items()}
+    assert minutes["colour"] == minutes["grey28"] > minutes["grey"]
+    assert f"~{2 * CPU_MINUTES['whitened']:.0f} min" in reasons["colour"]
+    assert f"~{2 * CPU_MINUTES['whitened']:.0f} min" in reasons["grey28"]  # whitened at 32 px

@@ -161,15 +161,15 @@ def _conflicts(duplicates: CheckResult | None) -> pd.DataFrame:
                          "paths": bad["paths"].to_numpy()})
 
 
-#: Without a GPU, label_noise runs by default only up to this many images (on 2 CPU cores,
-#: 1,797 digits take ~20 s for 5 folds; a first audit of 2,000 colour photos 130 s, most of it
-#: the folds: ``benchmarks/reaudit.py``); beyond, it must be asked for.
+#: Without a GPU, label_noise runs by default only up to this many images (on 2 idle CPU
+#: cores, 1,797 digits take ~14 s for 5 folds, 10,000 colour photos ~4 min:
+#: ``benchmarks/label_noise.py``); beyond, it must be asked for.
 CPU_LIMIT = 5000
-#: Colour photos, and grey images over 16 px (``recipes.DETAIL_SIDE``), train the whitened net
-#: at 32x32 for 10 epochs instead of the ResNet at 16x16 for 12: this many times longer (1
-#: thread: 1.53 vs 0.38 ms of CPU per image and epoch), which the skip message's estimate
-#: accounts for.
-COLOUR_COST = 3.4
+#: Minutes of cross-validation per ``CPU_LIMIT`` images on 2 idle CPU cores, by net, for the
+#: skip message's estimate: the ResNet on small grey images (digits: 13.5 s per 1,797) and the
+#: whitened net on colour photos and grey images over 16 px (``recipes.DETAIL_SIDE``; CIFAR-10
+#: test: 232 s per 10,000), both with hardware bfloat16.
+CPU_MINUTES = {"resnet": 0.6, "whitened": 1.9}
 
 
 @group("label_noise", order=50)
@@ -285,7 +285,7 @@ def _cpu_skip(table: pd.DataFrame, rows: np.ndarray, native: int | None) -> Skip
     """Why label_noise is left out on a CPU, with an estimate of its minutes."""
     colour = float(np.nanmedian(table["saturation"].to_numpy(dtype=float)[rows])) > 0.02
     whitened = colour or (native or 0) > DETAIL_SIDE  # the whitened net at 32 px
-    minutes = len(rows) / CPU_LIMIT * (COLOUR_COST if whitened else 1.0)
+    minutes = len(rows) / CPU_LIMIT * CPU_MINUTES["whitened" if whitened else "resnet"]
     return Skip(f"{len(rows):,} images would take ~{minutes:.0f} min on the CPU; ask for it "
                 f"with --checks ...,label_noise or run datacheck label-noise")
 
