@@ -107,7 +107,7 @@ def recipe(model: str, x: np.ndarray, n_train: int, dev, *,
 def cpu_has_bf16() -> bool:
     """True when this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX; Linux's
     /proc/cpuinfo). There the cnn trains under bfloat16 autocast: 1.7x faster on an AMD EPYC
-    (whitened net, width 32, channels-last, 1 thread: 0.83 -> 0.49 ms an image a step);
+    (whitened net, width 32, channels-last, 1 thread: 0.78 -> 0.48 ms an image a step);
     without it bfloat16 is emulated and slower, so other CPUs train in float32."""
     try:
         flags = Path("/proc/cpuinfo").read_text().split()
