@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import source_photos
 from PIL import Image
 
 from datacheck.features import image_props, variants
+from tests.conftest import source_photos
 
 
 def _images() -> dict[str, np.ndarray]:
