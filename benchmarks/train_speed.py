@@ -1,6 +1,6 @@
 """CPU training step of the label-noise nets: float32 vs bfloat16 autocast, NCHW vs
-channels-last memory (what ``learning/models.py`` uses: bfloat16 where the CPU computes it in
-hardware, ``recipes.cpu_has_bf16``; channels-last always).
+channels-last memory (what ``learning/models.py`` uses: bfloat16 and channels-last where the
+CPU computes bfloat16 in hardware, ``recipes.cpu_has_bf16``; float32 and NCHW elsewhere).
 
 One SGD step on a batch of random uint8 images, one torch thread, CPU time per image; the
 ratio is against float32 NCHW (the layout before). Prints a Markdown table.
@@ -36,8 +36,9 @@ def ms_per_image(make, side: int, batch: int, channels_last: bool, bf16: bool,
         net.whiten_from(x)
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.01,
-                          momentum=0.9)
+    params = [p for p in net.parameters() if p.requires_grad]  # each net's optimizer, as
+    opt = (torch.optim.SGD(params, lr=0.01, momentum=0.9, nesterov=True)  # models._optimizer
+           if isinstance(net, WhitenedNet) else torch.optim.AdamW(params, lr=3e-3))
 
     def step():
         xb = x.float() / 255

@@ -15,12 +15,12 @@ from tests.conftest import source_photos
 def _images() -> dict[str, np.ndarray]:
     """H x W x 3 uint8 images: photos at full size and as 32x32 and 61x47 thumbnails, plus
     the special cases."""
-    out = {}
-    for name, photo in source_photos().items():
+    out, photos = {}, source_photos()
+    for name, photo in photos.items():
         out[name] = np.asarray(photo)
         out[f"{name}-32"] = np.asarray(photo.resize((32, 32), Image.BOX))
         out[f"{name}-61x47"] = np.asarray(photo.resize((61, 47), Image.BILINEAR))
-    china = np.asarray(source_photos()["china"].resize((120, 90)))
+    china = np.asarray(photos["china"].resize((120, 90)))
     out["flat"] = np.full((32, 32, 3), 77, np.uint8)
     out["dot"] = np.zeros((32, 32, 3), np.uint8)
     out["dot"][10, 20] = 255

@@ -31,14 +31,16 @@ residual error).
   the ranking is good (the best cut of it: F1 0.90 on Fashion-MNIST 10% symmetric) and the
   count is what costs precision: it includes the model's confident mistakes (816 for 600
   flips). Against the previous rule (``both`` with the odds test; same out-of-fold
-  probabilities, one seed each): Fashion-MNIST 6k 10% symmetric 0.720 -> 0.795, CIFAR-10
-  test 20% symmetric 0.712 -> 0.748, 10% class-pair 0.584 -> 0.572 (median probability of the
-  given label: class-pair flips 0.075, the model's mistakes on clean labels 0.151; no cut of
-  the ranking passes F1 0.60 there with this model). With a strong model the count falls
+  probabilities, one seed each, from the earlier width-32 float32 CPU recipe): Fashion-MNIST
+  6k 10% symmetric 0.720 -> 0.795, CIFAR-10 test 20% symmetric 0.712 -> 0.748, 10%
+  class-pair 0.584 -> 0.572 (median probability of the given label: class-pair flips 0.075,
+  the model's mistakes on clean labels 0.151; no cut of the ranking passes F1 0.60 there
+  with that model). With a strong model the count falls
   short instead (digits 10% symmetric: 129 for 179 flips, F1 0.838), hence the two regimes.
   With the whitened net for grey images over 16 px (``recipes.DETAIL_SIDE``), Fashion-MNIST
   reaches F1 0.889 / 0.882 (noise seeds 0 / 1; both & odds on the same probabilities: 0.779
-  / 0.767).
+  / 0.767). The current CPU recipe (width 48, bfloat16) reaches 0.894, 0.781 and 0.606 with
+  this rule (benchmarks/README.md).
 
 Measured in benchmarks/label_noise.py. Findings are ranked by cleanlab's label quality score
 (self-confidence: the probability the model gives the label; low = likely wrong).

@@ -72,21 +72,25 @@ def recipe(model: str, x: np.ndarray, n_train: int, dev, *,
            native: int | None = None) -> Recipe:
     """The training recipe for ``model`` on ``x`` with ``n_train`` training rows per fold:
     the device's defaults (``DEVICE_RECIPES``, by ``device_recipe`` or the device's kind)
-    unless given; the cnn trains under bfloat16 autocast on CUDA and on CPUs that compute it
-    in hardware. The cnn is the whitened net on colour photos and on grey images whose
-    shorter side ``native`` (before thumbnailing; default: ``x``'s) is above ``DETAIL_SIDE``,
-    and the ResNet on smaller grey images; ``mirror`` defaults to on for colour photos (a
-    mirrored cat is a cat) and off for grey ones (digits, letters, where a mirror can change
-    the class). ``dev``: a torch.device or a device kind ("cpu", "cuda")."""
-    kind = "cuda" if (device_recipe or getattr(dev, "type", dev)) == "cuda" else "cpu"
+    unless given; the cnn trains under bfloat16 autocast when the device that trains (``dev``)
+    is CUDA or a CPU that computes bfloat16 in hardware. The cnn is the whitened net on colour
+    photos and on grey images whose shorter side ``native`` (before thumbnailing; default:
+    ``x``'s) is above ``DETAIL_SIDE``, and the ResNet on smaller grey images; ``mirror``
+    defaults to on for colour photos (a mirrored cat is a cat) and off for grey ones (digits,
+    letters, where a mirror can change the class). ``dev``: a torch.device or a device kind
+    ("cpu", "cuda")."""
+    trains_on = "cuda" if getattr(dev, "type", dev) == "cuda" else "cpu"
+    kind = "cuda" if (device_recipe or trains_on) == "cuda" else "cpu"
     images = np.asarray(x).ndim == 4
     colour = bool(images and model == "cnn" and is_colour(np.asarray(x)))
     detailed = bool(images and (native or np.asarray(x).shape[1]) > DETAIL_SIDE)
     net = ("whitened" if colour or detailed else "resnet") if model == "cnn" else model
-    bf16 = model == "cnn" and (kind == "cuda" or cpu_has_bf16())
-    entry = ("cpu-bf16", net) if kind == "cpu" and bf16 else (kind, net)
-    d_side, d_width, d_epochs, d_batch = DEVICE_RECIPES.get(
-        entry if entry in DEVICE_RECIPES else (kind, net), (0, 0, 0, 128))
+    # bfloat16 where the training device computes it (not where the recipe's numbers are from)
+    bf16 = model == "cnn" and (trains_on == "cuda" or cpu_has_bf16())
+    # a CPU with hardware bfloat16 has its own whitened-net entry; the ResNet keeps "cpu"'s
+    d_side, d_width, d_epochs, d_batch = (
+        kind == "cpu" and bf16 and DEVICE_RECIPES.get(("cpu-bf16", net))
+        or DEVICE_RECIPES.get((kind, net), (0, 0, 0, 128)))
     d_side = d_side or DEVICE_RECIPES[(kind, "resnet")][0]  # linear/mlp on pixels: as the cnn
     d_epochs, d_lr, decay, smoothing = d_epochs or DEFAULTS[net][0], *DEFAULTS[net][1:]
     batch_size = batch_size or d_batch
@@ -106,8 +110,8 @@ def recipe(model: str, x: np.ndarray, n_train: int, dev, *,
 @functools.cache
 def cpu_has_bf16() -> bool:
     """True when this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX; Linux's
-    /proc/cpuinfo). There the cnn trains under bfloat16 autocast: 1.7x faster on an AMD EPYC
-    (whitened net, width 32, channels-last, 1 thread: 0.78 -> 0.48 ms an image a step);
+    /proc/cpuinfo). There the cnn trains under bfloat16 autocast: 1.6x faster on an AMD EPYC
+    (whitened net, width 32, channels-last, 1 thread: 0.73 -> 0.47 ms an image a step);
     without it bfloat16 is emulated and slower, so other CPUs train in float32."""
     try:
         flags = Path("/proc/cpuinfo").read_text().split()
