@@ -16,29 +16,28 @@ import time
 import torch
 import torch.nn.functional as F
 
+from datacheck.learning.models import _optimizer
 from datacheck.learning.nets import SmallResNet, WhitenedNet
-from datacheck.learning.recipes import cpu_has_bf16
+from datacheck.learning.recipes import DEFAULTS, Recipe, cpu_has_bf16
 
-#: (name, net factory, thumbnail side, batch size): the CPU recipes' nets
-NETS = (("whitened width 32, 32 px", lambda: WhitenedNet(3, 10, 32), 32, 256),
-        ("whitened width 48, 32 px", lambda: WhitenedNet(3, 10, 48), 32, 256),
-        ("whitened width 64, 32 px", lambda: WhitenedNet(3, 10, 64), 32, 256),
-        ("ResNet width 16, 16 px", lambda: SmallResNet(3, 10, 16), 16, 128))
+#: (net, width, thumbnail side, batch size): the CPU recipes' nets
+NETS = (("whitened", 32, 32, 256), ("whitened", 48, 32, 256), ("whitened", 64, 32, 256),
+        ("resnet", 16, 16, 128))
 
 
-def ms_per_image(make, side: int, batch: int, channels_last: bool, bf16: bool,
+def ms_per_image(kind: str, width: int, side: int, batch: int, channels_last: bool, bf16: bool,
                  steps: int) -> float:
     torch.manual_seed(0)
     x = torch.randint(0, 256, (batch, 3, side, side), dtype=torch.uint8)
     y = torch.randint(0, 10, (batch,))
-    net = make()
-    if isinstance(net, WhitenedNet):
+    net = (WhitenedNet if kind == "whitened" else SmallResNet)(3, 10, width)
+    if kind == "whitened":
         net.whiten_from(x)
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
-    params = [p for p in net.parameters() if p.requires_grad]  # each net's optimizer, as
-    opt = (torch.optim.SGD(params, lr=0.01, momentum=0.9, nesterov=True)  # models._optimizer
-           if isinstance(net, WhitenedNet) else torch.optim.AdamW(params, lr=3e-3))
+    epochs, lr, decay, smoothing = DEFAULTS[kind]  # the net's own optimizer and settings
+    opt = _optimizer(net, Recipe("cnn", kind, side, width, epochs, batch, lr, decay, smoothing,
+                                 mirror=False))
 
     def step():
         xb = x.float() / 255
@@ -69,8 +68,9 @@ def main() -> None:
     print("| net | float32 NCHW | float32 channels-last | bfloat16 NCHW | "
           "bfloat16 channels-last | speed-up (bf16 + channels-last) |")
     print("|---|---:|---:|---:|---:|---:|")
-    for name, make, side, batch in NETS:
-        ms = [ms_per_image(make, side, batch, cl, bf, args.steps)
+    for kind, width, side, batch in NETS:
+        name = f"{'whitened net' if kind == 'whitened' else 'ResNet'} width {width}, {side} px"
+        ms = [ms_per_image(kind, width, side, batch, cl, bf, args.steps)
               for bf in (False, True) for cl in (False, True)]
         cells = " | ".join(f"{m:.3f} ms" for m in ms)
         print(f"| {name} | {cells} | {ms[0] / ms[3]:.2f}x |", flush=True)

@@ -305,7 +305,7 @@ def test_device_recipes_and_mirror(monkeypatch):
     """Colour photos train the whitened net (mirrored), grey images over 16 px (Fashion-MNIST)
     the whitened net too and small grey ones (digits) the ResNet (grey: never mirrored); a CPU
     with hardware bfloat16 trains the cnn under it, at width 48 instead of 32; the CUDA recipe
-    (32x32, width 64, bfloat16) is the same code: it runs here on the CPU."""
+    (32x32, width 64) is the same code: it runs here on the CPU, in this CPU's precision."""
     import torch
 
     from datacheck.learning import recipes
