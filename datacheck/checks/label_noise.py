@@ -71,6 +71,9 @@ WEAK_MODEL = 0.8
 #: The model confidently contradicts a label when its guess is at least this many times as
 #: probable as the given label (rather than hesitating between the two).
 MIN_ODDS = 2.0
+#: With a weak model, flagged images must have a label the model rules out: it gives the label
+#: less than this share of a uniform guess (1 / classes).
+RULED_OUT = 0.6
 COLUMNS = ["kind", "path", "split", "given", "suggested", "score", "digest"]
 
 
@@ -102,6 +105,8 @@ def check_label_noise(table: pd.DataFrame, probs: np.ndarray, classes, *,
         # not a label error to report as "shirt -> shirt"
         issues = find_label_issues(given, probs, filter_by=filter_by, n_jobs=1) \
             & (probs.argmax(1) != given)
+        # and only labels the model rules out: its confident mistakes stay out of the count
+        issues &= probs[np.arange(n), given] < RULED_OUT / len(classes)
     scores = get_label_quality_scores(given, probs, method="self_confidence")
     unrelated = p_above > 0.001 or accuracy < chance + 0.1 * (1 - chance)
     if unrelated:  # a model that learned nothing suggests noise: list no image

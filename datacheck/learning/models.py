@@ -40,7 +40,7 @@ from tqdm import tqdm
 
 from ..errors import BadInputError
 from .nets import SmallResNet, WhitenedNet, as_float, mlp
-from .recipes import MODELS, Recipe, recipe
+from .recipes import MODELS, SMALL_LOSS_AFTER, Recipe, recipe
 
 #: training images the whitened net's first layer is estimated from
 WHITEN_SAMPLE = 5000
@@ -155,7 +155,8 @@ def fit_predict(x: np.ndarray, labels, train_rows, *, model: str = "cnn",
                 device: str = "auto", native: int | None = None,
                 progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Train one model on ``train_rows`` of ``x`` (the same models and recipe as the
-    cross-validation) and return (classes, probabilities for every row of ``x``)."""
+    cross-validation, but without small-loss training: a model to evaluate fits every label)
+    and return (classes, probabilities for every row of ``x``)."""
     if model not in MODELS:
         raise BadInputError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
     train_rows = np.asarray(train_rows)
@@ -163,7 +164,7 @@ def fit_predict(x: np.ndarray, labels, train_rows, *, model: str = "cnn",
     _validate(len(y), classes, y, folds=2)
     dev = resolve_device(device)
     rc = recipe(model, x, len(y), dev, epochs=epochs, lr=lr, side=side, width=width,
-                batch_size=batch_size, mirror=mirror, native=native)
+                batch_size=batch_size, mirror=mirror, native=native, drop=0.0)
     torch.manual_seed(seed)
     data = _to_device(np.asarray(x), model, rc.side, dev)
     target = torch.zeros(len(data), dtype=torch.long, device=dev)
@@ -230,8 +231,9 @@ def _fit(net, data, target, train, rc: Recipe, *, augment, seed, bar):
     steps = rc.epochs * -(-len(train) // rc.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=rc.lr, total_steps=steps,
                                                 pct_start=0.25 if whitened else 0.3)
+    warm_up = SMALL_LOSS_AFTER * rc.epochs
     net.train()
-    for _ in range(rc.epochs):
+    for epoch in range(rc.epochs):
         order = train[torch.randperm(len(train), generator=gen).to(train.device)]
         for start in range(0, len(order), rc.batch_size):
             idx = order[start:start + rc.batch_size]
@@ -244,13 +246,23 @@ def _fit(net, data, target, train, rc: Recipe, *, augment, seed, bar):
             if bf16:  # only the cnn trains in bf16: images
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with _autocast(data.device, bf16):
-                loss = F.cross_entropy(net(xb).float(), target[idx],
-                                       label_smoothing=rc.smoothing)
+                losses = F.cross_entropy(net(xb).float(), target[idx],
+                                         label_smoothing=rc.smoothing, reduction="none")
+            loss = _small_loss(losses, rc.drop if epoch >= warm_up else 0.0)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
         bar.update()
+
+
+def _small_loss(losses: torch.Tensor, drop: float) -> torch.Tensor:
+    """The mean of a batch's losses without its highest ``drop`` share (small-loss training:
+    the images with the highest loss are the likeliest to be mislabelled)."""
+    if drop <= 0:
+        return losses.mean()
+    keep = max(1, round(len(losses) * (1 - drop)))
+    return losses.topk(keep, largest=False).values.mean()
 
 
 def _optimizer(net: nn.Module, rc: Recipe) -> torch.optim.Optimizer:

@@ -42,9 +42,14 @@ DEVICE_RECIPES = {("cpu", "resnet"): (16, 16, 12, 128), ("cuda", "resnet"): (32,
                   ("cpu", "whitened"): (32, 32, 10, 256),
                   ("cpu-bf16", "whitened"): (32, 48, 12, 256),
                   ("cuda", "whitened"): (32, 64, 20, 256)}
+#: Small-loss training of the cnn: after the first ``SMALL_LOSS_AFTER`` of the epochs, each
+#: batch leaves out this share of its highest losses (the images likeliest to be mislabelled),
+#: so the model fits flipped labels less and ranks them lower (benchmarks/README.md).
+SMALL_LOSS = 0.15
+SMALL_LOSS_AFTER = 0.25
 #: Bump when a change to training changes the out-of-fold probabilities (cached CV results
 #: carry it in their key).
-RECIPE_VERSION = 5
+RECIPE_VERSION = 6
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,8 @@ class Recipe:
     smoothing: float
     mirror: bool
     precision: str = "fp32"
+    #: share of each batch's highest losses left out after the warm-up (``SMALL_LOSS``)
+    drop: float = 0.0
     version: int = RECIPE_VERSION
 
 
@@ -69,7 +76,7 @@ def recipe(model: str, x: np.ndarray, n_train: int, dev, *,
            epochs: int | None = None, lr: float | None = None, side: int | None = None,
            width: int | None = None, batch_size: int | None = None,
            mirror: bool | None = None, device_recipe: str | None = None,
-           native: int | None = None) -> Recipe:
+           native: int | None = None, drop: float | None = None) -> Recipe:
     """The training recipe for ``model`` on ``x`` with ``n_train`` training rows per fold:
     the device's defaults (``DEVICE_RECIPES``, by ``device_recipe`` or the device's kind)
     unless given; the cnn trains under bfloat16 autocast when the device that trains (``dev``)
@@ -77,8 +84,9 @@ def recipe(model: str, x: np.ndarray, n_train: int, dev, *,
     photos and on grey images whose shorter side ``native`` (before thumbnailing; default:
     ``x``'s) is above ``DETAIL_SIDE``, and the ResNet on smaller grey images; ``mirror``
     defaults to on for colour photos (a mirrored cat is a cat) and off for grey ones (digits,
-    letters, where a mirror can change the class). ``dev``: a torch.device or a device kind
-    ("cpu", "cuda")."""
+    letters, where a mirror can change the class). ``drop`` defaults to ``SMALL_LOSS`` for the
+    cnn (small-loss training, for finding label errors) and 0 for probes. ``dev``: a
+    torch.device or a device kind ("cpu", "cuda")."""
     trains_on = "cuda" if getattr(dev, "type", dev) == "cuda" else "cpu"
     kind = "cuda" if (device_recipe or trains_on) == "cuda" else "cpu"
     images = np.asarray(x).ndim == 4
@@ -104,7 +112,8 @@ def recipe(model: str, x: np.ndarray, n_train: int, dev, *,
         mirror = colour
     return Recipe(model, net, int(side) if images else 0, int(width or d_width), int(epochs),
                   int(batch_size), float(lr or d_lr), decay, smoothing,
-                  bool(mirror and model == "cnn"), "bf16" if bf16 else "fp32")
+                  bool(mirror and model == "cnn"), "bf16" if bf16 else "fp32",
+                  float(drop if drop is not None else SMALL_LOSS if model == "cnn" else 0.0))
 
 
 @functools.cache
