@@ -6,8 +6,10 @@ models are kept (the shift check can apply them to another split).
 
 Models: ``cnn`` (an airbench-style net trained from scratch on thumbnails: a frozen 2x2
 patch-whitening layer, three conv groups with BatchNorm and GELU, SGD with Nesterov momentum,
-label smoothing 0.2, one-cycle learning rate), ``mlp`` and ``linear`` (on flattened pixels or
-on features the user supplies). The whole dataset lives on the device as one uint8 tensor;
+label smoothing 0.2, one-cycle learning rate, small-loss training: after a quarter of the
+epochs each batch leaves out its highest 15% of losses, so flipped labels are fitted less),
+``mlp`` and ``linear`` (on flattened pixels or on features the user supplies). The whole
+dataset lives on the device as one uint8 tensor;
 augmentation (random translation, and a horizontal mirror for colour photos) runs on the
 device, and so does test-time augmentation (shifts, mirror). The cnn trains under bfloat16
 autocast, with channels-last images and weights, on CUDA and on CPUs that compute bfloat16 in

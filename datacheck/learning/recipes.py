@@ -44,7 +44,12 @@ DEVICE_RECIPES = {("cpu", "resnet"): (16, 16, 12, 128), ("cuda", "resnet"): (32,
                   ("cuda", "whitened"): (32, 64, 20, 256)}
 #: Small-loss training of the cnn: after the first ``SMALL_LOSS_AFTER`` of the epochs, each
 #: batch leaves out this share of its highest losses (the images likeliest to be mislabelled),
-#: so the model fits flipped labels less and ranks them lower (benchmarks/README.md).
+#: so the model fits flipped labels less and ranks them lower. CIFAR-10 test 10k, width 48 /
+#: 12 epochs, bf16, seed 0: the best cut of the self-confidence ranking 0.794 -> 0.818 (20%
+#: symmetric flips) and 0.618 -> 0.729 (10% class-pair), at 74.7% instead of 77.8% on clean
+#: labels (it leaves out the hardest clean images too); 25% gave 0.757 (symmetric). Digits
+#: (ResNet, 3 seeds) 20% class-pair F1 0.968 -> 0.975, Fashion-MNIST 0.894 -> 0.876
+#: (benchmarks/README.md).
 SMALL_LOSS = 0.15
 SMALL_LOSS_AFTER = 0.25
 #: Bump when a change to training changes the out-of-fold probabilities (cached CV results
