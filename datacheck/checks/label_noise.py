@@ -103,10 +103,12 @@ def check_label_noise(table: pd.DataFrame, probs: np.ndarray, classes, *,
     p_above = float(binomtest(correct, n, chance, alternative="greater").pvalue)
     confident = find_label_issues(given, probs, filter_by="both", n_jobs=1)
     residual = 1 - accuracy - confident.mean()
+    # self-confidence: the probability the model gives the label (low = likely wrong)
+    scores = get_label_quality_scores(given, probs, method="self_confidence")
     if residual <= STRONG_MODEL_RESIDUAL:
         filter_by = "odds|prune_by_noise_rate"
         # odds of the model's guess against the given label (>= MIN_ODDS implies they differ)
-        contradicted = probs.max(1) >= MIN_ODDS * probs[np.arange(n), given]
+        contradicted = probs.max(1) >= MIN_ODDS * scores
         issues = contradicted | find_label_issues(given, probs, filter_by="prune_by_noise_rate",
                                                   n_jobs=1)
     else:
@@ -116,8 +118,7 @@ def check_label_noise(table: pd.DataFrame, probs: np.ndarray, classes, *,
         issues = find_label_issues(given, probs, filter_by=filter_by, n_jobs=1) \
             & (probs.argmax(1) != given)
         # and only labels the model rules out: its confident mistakes stay out of the count
-        issues &= probs[np.arange(n), given] < RULED_OUT / len(classes)
-    scores = get_label_quality_scores(given, probs, method="self_confidence")
+        issues &= scores < RULED_OUT / len(classes)
     unrelated = p_above > 0.001 or accuracy < chance + 0.1 * (1 - chance)
     if unrelated:  # a model that learned nothing suggests noise: list no image
         issues = np.zeros(n, dtype=bool)
