@@ -72,3 +72,13 @@ bench-e2e: bench-deps
 
 bench-formats: $(STAMP)
 	$(PY) benchmarks/formats.py $(BENCH_ARGS)
+
+# --- the GPU run (benchmarks/gpu.sh): what travels to a lent GPU machine ------------------------
+# Its python3 (3.12) has torch, numba, pandas, scikit-learn, pyarrow, Pillow; cleanlab, imagehash
+# and PyWavelets travel as wheels, CIFAR-10 test as files (both ignored by git).
+.PHONY: gpu-prep
+gpu-prep: $(STAMP)
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+	  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+	  --platform manylinux2014_x86_64 -d .whl cleanlab==2.9.0 ImageHash==4.3.2 PyWavelets==1.9.0
+	rm -rf .gpu-data && mkdir -p .gpu-data && cp -r ../shared/datasets/cifar10-test .gpu-data/

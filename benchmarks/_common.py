@@ -13,7 +13,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DATA = HERE / "_data"
 PEERS_PYTHON = HERE / ".venv-peers" / "bin" / "python"
-SHARED = REPO.parent / "shared" / "datasets"
+#: the benchmark data (../shared/datasets; DATACHECK_BENCH_DATA elsewhere, as on the GPU machine)
+SHARED = Path(os.environ.get("DATACHECK_BENCH_DATA") or REPO.parent / "shared" / "datasets")
 
 
 def cores() -> int:

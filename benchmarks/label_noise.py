@@ -19,7 +19,7 @@ in seconds, without training (say so when quoting such a run).
 
     python benchmarks/label_noise.py [--seeds 0 1 2] [--fashion 6000] [--cifar 10000]
         [--data digits fashion cifar] [--cifar-noise clean 0.1s 0.2s 0.1p] [--side S]
-        [--width W] [--epochs E] [--probs DIR]
+        [--width W] [--epochs E] [--minutes M] [--probs DIR]
 """
 
 from __future__ import annotations
@@ -40,14 +40,17 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict
 
+from _common import SHARED
 from datacheck.checks.label_noise import check_label_noise
 from datacheck.learning.models import cross_val_probs, resolve_device
 from datacheck.learning.recipes import recipe
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
-CIFAR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10-test"
+CIFAR = SHARED / "cifar10-test"
 #: model settings for datacheck (--side/--width/--epochs; None = the device's recipe)
 MODEL_ARGS: dict = {}
+#: the training budget in minutes (--minutes, as the audit's --train-minutes; None: no budget)
+BUDGET: dict = {"minutes": 4.0}
 #: folder of saved out-of-fold probabilities (--probs); None: always train
 PROBS: Path | None = None
 
@@ -105,9 +108,9 @@ def score(flagged, truth):
 def oof(name, thumbs, noisy, seed, native, setting):
     """Out-of-fold probabilities, classes, accuracy, wall and CPU seconds of the package's
     cnn; from ``PROBS`` when saved there for the same data, noise, seed and recipe."""
-    rc = recipe("cnn", thumbs, len(noisy) * 4 // 5, resolve_device(), native=native,
+    rc = recipe("cnn", thumbs, resolve_device(), native=native,
                 **MODEL_ARGS)
-    tag = hashlib.sha1(f"{name}|{setting}|{seed}|{rc}".encode()).hexdigest()[:16]
+    tag = hashlib.sha1(f"{name}|{setting}|{seed}|{rc}|{BUDGET}".encode()).hexdigest()[:16]
     saved = PROBS / f"{tag}.npz" if PROBS else None
     if saved and saved.exists():
         with np.load(saved) as z:
@@ -115,11 +118,12 @@ def oof(name, thumbs, noisy, seed, native, setting):
             return (z["probs"], z["classes"], float(z["accuracy"]), float(z["secs"]),
                     float(z["cpu"]))
     t, cpu = time.perf_counter(), time.process_time()
+    minutes = BUDGET["minutes"]
     cv = cross_val_probs(thumbs, noisy, model="cnn", seed=seed, native=native, **MODEL_ARGS,
-                         progress=False)
+                         budget=minutes * 60 if minutes else None, progress=False)
     secs, cpu = time.perf_counter() - t, time.process_time() - cpu
-    print(f"<!-- {name}: recipe {cv.recipe}, CV CPU time {cpu:.0f} s on "
-          f"{torch.get_num_threads()} thread(s) -->", flush=True)
+    print(f"<!-- {name}: recipe {cv.recipe}, plan {cv.plan.as_dict()}, CV CPU time {cpu:.0f} s "
+          f"on {torch.get_num_threads()} thread(s) -->", flush=True)
     if saved:
         saved.parent.mkdir(parents=True, exist_ok=True)
         np.savez(saved, probs=cv.probs, classes=cv.classes, accuracy=cv.accuracy, secs=secs,
@@ -168,10 +172,13 @@ def main() -> None:
     parser.add_argument("--side", type=int)
     parser.add_argument("--width", type=int)
     parser.add_argument("--epochs", type=int)
+    parser.add_argument("--minutes", type=float, default=4.0,
+                        help="label_noise's training budget (--train-minutes; 0: none)")
     parser.add_argument("--probs", type=Path, help="save/reuse out-of-fold probabilities here")
     args = parser.parse_args()
     global PROBS
     PROBS = args.probs
+    BUDGET["minutes"] = args.minutes or None
     MODEL_ARGS.update({k: v for k in ("side", "width", "epochs")
                        if (v := getattr(args, k)) is not None})
     print("| data | noise | method | seed | precision | recall | F1 | CV seconds | CV CPU "

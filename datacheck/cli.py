@@ -160,7 +160,7 @@ def cli() -> None:
 @audit_options
 @click.option("--checks", callback=_names, default=None,
               help="Checks to run (comma list of " + ", ".join(registry.names()) + ") [default: "
-                   "all; label_noise only up to 5,000 images without a GPU].")
+                   "all; label_noise trains within --train-minutes].")
 @_handle_errors
 def audit_cmd(checks, **kw) -> None:
     _run(checks, **kw)

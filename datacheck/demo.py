@@ -3,7 +3,8 @@ scikit-image and scikit-learn, and audited end to end (``datacheck demo``, ``mak
 
 Classes are scenes and textures; each image is a patch cut from a distinct place of one photo.
 Planted: exact duplicates inside train, six kinds of copies of training images in test
-(byte copy, JPEG q=50, resized to 50%, brightened 10%, PNG, centre crop 4%), an
+(byte copy, JPEG q=50, resized to 50%, brightened 10%, PNG, centre crop 4%), six train-val
+images filed under a wrong class (label errors; the file name keeps the true class), an
 under-represented class, a truncated JPEG, a file that is not an image, and a shortcut: every
 image of one class is saved at another JPEG quality (as if it came from another source), so the
 label can be read off the file.
@@ -40,6 +41,8 @@ PER_CLASS = 40
 MIN_CONTRAST = 12.0
 SPLIT_SHARES = {"train": 0.4, "train-val": 0.2, "test-val": 0.2, "test": 0.2}
 RARE_CLASS, RARE_TRAIN = "rocket", 6
+#: images filed under a wrong class (label errors for the label_noise check to find)
+MISLABELLED = 6
 #: JPEG quality of the demo's images, and of the class that carries the planted shortcut.
 QUALITY, SHORTCUT_CLASS, SHORTCUT_QUALITY = 90, "coffee", 70
 
@@ -93,6 +96,7 @@ def build_demo(folder: str | Path, *, seed: int = 0) -> dict[str, list[str]]:
             patches[index].save(path, "JPEG", quality=quality)
             files[split].append(path)
     planted = _plant(root, files, rng)
+    planted["label_noise"] = _mislabel(root, files["train-val"][1:], rng)
     planted["shortcuts"] = [f"{SHORTCUT_CLASS}: every image saved at JPEG quality "
                             f"{SHORTCUT_QUALITY} (the others {QUALITY})"]
     return planted
@@ -135,6 +139,21 @@ def _plant(root: Path, files: dict[str, list[Path]], rng) -> dict[str, list[str]
     note.write_text("not an image\n")
     planted["integrity"] = [broken.relative_to(root).as_posix(), note.relative_to(root).as_posix()]
     return planted
+
+
+def _mislabel(root: Path, candidates: list[Path], rng) -> list[str]:
+    """File ``MISLABELLED`` images under another class's folder (neither the rare nor the
+    shortcut class, whose JPEG quality would give the move away); return their new paths."""
+    classes = [c for c in SOURCES if c not in (RARE_CLASS, SHORTCUT_CLASS)]
+    eligible = [p for p in candidates if p.parent.name in classes]
+    moved = []
+    for k in rng.choice(len(eligible), MISLABELLED, replace=False):
+        src = eligible[k]
+        wrong = rng.choice([c for c in classes if c != src.parent.name])
+        target = src.parent.parent / wrong / src.name
+        src.rename(target)
+        moved.append(target.relative_to(root).as_posix())
+    return sorted(moved)
 
 
 def run_demo(folder: str | Path, *, seed: int = 0, progress: bool = True) -> None:

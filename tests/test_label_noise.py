@@ -182,7 +182,8 @@ def test_features_input_and_bad_row_count(tmp_path):
 
 @pytest.mark.parametrize("counts, message", [
     ({"0": 12}, "at least two classes"),
-    ({"0": 12, "1": 3}, "class '1' has 3 images, fewer than the 5 folds"),
+    ({"0": 12, "1": 3}, "class '1' has 3 images, fewer than 2 x 5 folds"),
+    ({"0": 12, "1": 7}, "class '1' has 7 images, fewer than 2 x 5 folds"),
 ])
 def test_bad_inputs_exit_2(tmp_path, counts, message):
     d = load_digits()
@@ -196,6 +197,23 @@ def test_bad_inputs_exit_2(tmp_path, counts, message):
     result = CliRunner().invoke(cli, ["label-noise", str(tmp_path)])
     assert result.exit_code == 2
     assert message in result.stderr and "Traceback" not in result.output
+    # the default audit leaves label_noise out with the same reason
+    report = audit(tmp_path, checks=None, cache_dir=tmp_path / ".c", progress=False)
+    assert message in report.skipped["label_noise"]
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--train-minutes", "0", "--train-minutes 0.0 is out of range"),
+    ("--train-minutes", "soon", "'soon' is not a valid float"),
+    ("--train-images", "3", "--train-images 3 is out of range"),
+])
+def test_bad_budget_exits_2_with_one_line(tmp_path, flag, value, message):
+    write_digits(tmp_path, load_digits().target, count=60)
+    result = CliRunner().invoke(cli, ["label-noise", str(tmp_path), flag, value])
+    assert result.exit_code == 2, result.output
+    errors = [ln for ln in result.stderr.splitlines() if ln.lower().startswith("error")]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+    assert "Traceback" not in result.output
 
 
 # --- issue 12: honest lines, features keyed by path, --embed, cached cross-validation ---
@@ -284,9 +302,10 @@ def test_embed_torchscript_is_cached_and_a_relabel_retrains(tmp_path, monkeypatc
     net = torch.jit.script(torch.nn.Sequential(torch.nn.AvgPool2d(4), torch.nn.Flatten()))
     model = tmp_path / "embedder.pt"
     net.save(str(model))
-    calls = []
+    calls = []  # fold models trained (not the budget's timing steps, which pass no on_epoch)
     fit = models._fit
-    monkeypatch.setattr(models, "_fit", lambda *a, **k: (calls.append(1), fit(*a, **k))[1])
+    monkeypatch.setattr(models, "_fit", lambda *a, **k: (k.get("on_epoch") and calls.append(1),
+                                                         fit(*a, **k))[1])
     kw = dict(checks=["label_noise"], cache_dir=tmp_path / ".c", embed=str(model),
               progress=False)
     first = audit(tmp_path, **kw).checks["label_noise"]
@@ -305,7 +324,7 @@ def test_embed_torchscript_is_cached_and_a_relabel_retrains(tmp_path, monkeypatc
 
 
 def test_embed_errors_are_one_line(tmp_path):
-    digit_features(tmp_path, count=100)
+    digit_features(tmp_path, count=200)
     with pytest.raises(BadInputError, match="no such TorchScript file"):
         audit(tmp_path, checks=["label_noise"], cache_dir=tmp_path / ".c",
               embed=str(tmp_path / "missing.pt"), progress=False)
@@ -331,19 +350,19 @@ def test_device_recipes_and_mirror(monkeypatch):
     assert not is_colour(grey) and is_colour(colour)
     for hardware_bf16, width, precision in ((False, 32, "fp32"), (True, 48, "bf16")):
         monkeypatch.setattr(recipes, "cpu_has_bf16", lambda hw=hardware_bf16: hw)
-        cpu = recipe("cnn", colour, 32, torch.device("cpu"))
+        cpu = recipe("cnn", colour, torch.device("cpu"))
         assert (cpu.net, cpu.side, cpu.width, cpu.mirror, cpu.precision) == (
             "whitened", 32, width, True, precision)
-        plain = recipe("cnn", grey, 32, torch.device("cpu"))
+        plain = recipe("cnn", grey, torch.device("cpu"))
         assert (plain.net, plain.side, plain.width, plain.mirror) == ("whitened", 32, width,
                                                                       False)
-        small = recipe("cnn", grey, 32, torch.device("cpu"), native=8)  # 8x8 digits' thumbnails
+        small = recipe("cnn", grey, torch.device("cpu"), native=8)  # 8x8 digits' thumbnails
         assert (small.net, small.side, small.width, small.mirror, small.precision) == (
             "resnet", 16, 16, False, precision)
-        assert recipe("linear", colour, 32, torch.device("cpu")).precision == "fp32"
+        assert recipe("linear", colour, torch.device("cpu")).precision == "fp32"
         # small-loss training for the cnn, not for probes
         assert (cpu.drop, plain.drop, small.drop) == (0.15, 0.15, 0.15)
-        assert recipe("linear", colour, 32, torch.device("cpu")).drop == 0.0
+        assert recipe("linear", colour, torch.device("cpu")).drop == 0.0
     monkeypatch.undo()
     labels = np.arange(40) % 2
     colour[labels == 1, :, :16] = 255  # a learnable, mirror-sensitive cue is fine for a smoke run
@@ -414,27 +433,83 @@ def test_first_layer_whitens_the_training_patches():
     assert np.allclose(white, np.eye(12), atol=0.05), np.round(white, 2)
 
 
-def test_cpu_skip_estimates_colour_photos_longer():
-    """Above CPU_LIMIT images without a GPU, label_noise is skipped unless asked for, and the
-    estimate in the reason counts colour photos' costlier training (whitened net, 32x32)."""
-    from datacheck import options as grouped
-    from datacheck.checks import Skip, get
-    from datacheck.checks.label_noise import CPU_LIMIT, CPU_MINUTES
-    from datacheck.context import AuditContext
+def test_a_default_audit_runs_label_noise_within_the_budget(tmp_path, monkeypatch):
+    """No size limit: a default audit whose budget cannot train every image trains a sample
+    (the sample floor lowered so that 1,797 digits are 'large') and still scores them all."""
+    from datacheck.learning import budget
 
-    n = CPU_LIMIT * 2
-    reasons = {}
-    for name, saturation, side in (("grey", 0.0, 8), ("colour", 0.3, 32), ("grey28", 0.0, 28)):
-        table = pd.DataFrame({"path": [f"{k}.png" for k in range(n)],
-                              "label": ["a", "b"] * CPU_LIMIT, "problem": [None] * n,
-                              "saturation": [saturation] * n, "width": side, "height": side})
-        ctx = AuditContext(None, table, None, "", grouped.resolve({}, {"device": "cpu"}),
-                           ["label_noise"], explicit=False)
-        with pytest.raises(Skip) as caught:
-            get("label_noise").run(ctx)
-        reasons[name] = str(caught.value)
-    assert f"~{2 * CPU_MINUTES['resnet']:.0f} min" in reasons["grey"]
-    minutes = {k: int(re.search(r"~(\d+) min", v).group(1)) for k, v in reasons.items()}
-    assert minutes["colour"] == minutes["grey28"] > minutes["grey"]
-    assert f"~{2 * CPU_MINUTES['whitened']:.0f} min" in reasons["colour"]
-    assert f"~{2 * CPU_MINUTES['whitened']:.0f} min" in reasons["grey28"]  # whitened at 32 px
+    monkeypatch.setattr(budget, "MIN_SAMPLE", 300)
+    write_digits(tmp_path, load_digits().target)
+    report = audit(tmp_path, cache_dir=tmp_path / ".c", train_minutes=0.1, progress=False)
+    assert "label_noise" not in report.skipped
+    result = report.checks["label_noise"]
+    plan = result.details["plan"]
+    assert 300 <= plan["sample"] < 1797 and plan["images"] == 1797 and plan["scorers"] >= 1
+    assert result.metrics["images"] == 1797 and result.metrics["cv_accuracy"] > 0.8
+    assert f"models trained on {plan['sample']:,} of the 1,797 images" in result.summary
+
+
+# --- issue 22: a training budget, and every image scored ---
+
+
+def test_plan_fits_a_large_dataset_in_the_budget_and_a_small_one_in_enough_steps():
+    from datacheck.learning.budget import MIN_STEPS, Speed, plan
+
+    speed = Speed(step=0.0005, forward=0.0002)
+    big = plan(200_000, folds=5, epochs=10, batch_size=256, views=6, speed=speed, budget=240)
+    assert 2000 <= big.sample < 200_000 and 1 <= big.scorers < 5  # scoring 5x would not fit
+    assert big.seconds <= 240 * 1.01 and big.epochs == 10
+    slow = plan(200_000, folds=5, epochs=10, batch_size=256, views=6,
+                speed=Speed(step=0.002, forward=0.0007), budget=240)
+    assert slow.sample == 2000 and slow.scorers == 1  # never below MIN_SAMPLE: over budget
+    mid = plan(20_000, folds=5, epochs=10, batch_size=256, views=6, speed=speed, budget=240)
+    assert big.sample < mid.sample < 20_000 and mid.scorers == 5  # scoring 20k is cheap
+    small = plan(352, folds=5, epochs=10, batch_size=256, views=6, speed=speed, budget=240)
+    assert small.sample == 352 and small.scorers == 0 and small.batch_size < 256
+    assert -(-281 // small.batch_size) * small.epochs >= MIN_STEPS
+    fixed = plan(352, folds=5, epochs=3, batch_size=256, views=6, speed=speed, budget=240,
+                 fixed_epochs=True)
+    assert (fixed.epochs, fixed.batch_size) == (3, 256)
+    pinned = plan(50_000, folds=5, epochs=10, batch_size=256, views=6, speed=speed,
+                  budget=None, sample=5000)
+    assert pinned.sample == 5000 and pinned.scorers == 5
+
+
+def test_stratified_sample_keeps_proportions_and_rare_classes():
+    from datacheck.learning.budget import stratified_sample
+
+    y = np.repeat([0, 1, 2], [9000, 900, 12])
+    picked = stratified_sample(y, 1000, minimum=10, seed=0)
+    counts = np.bincount(y[picked])
+    assert len(picked) == 1000 and len(set(picked)) == 1000
+    assert counts[2] == 10 and 85 <= counts[1] <= 95  # a rare class at its minimum
+    assert np.array_equal(picked, stratified_sample(y, 1000, minimum=10, seed=0))
+
+
+def test_every_image_outside_the_sample_is_scored_by_models_that_never_saw_it(tmp_path):
+    """Digits written to disk, 600 of 1,797 train: the other 1,197 get the average of the
+    five fold models, each trained on part of the 600, and flipped labels among them are
+    found as well as inside the sample."""
+    target = load_digits().target
+    rng = np.random.default_rng(3)
+    labels = target.copy()
+    flipped = rng.choice(len(labels), 90, replace=False)
+    labels[flipped] = (labels[flipped] + rng.integers(1, 10, len(flipped))) % 10
+    write_digits(tmp_path, labels)
+    truth = {f"train/{labels[k]}/{k:04d}.png" for k in flipped}
+    report = audit(tmp_path, checks=["label_noise"], cache_dir=tmp_path / ".c",
+                   train_images=600, progress=False)
+    result = report.checks["label_noise"]
+    assert result.details["plan"]["sample"] == 600 and result.metrics["trained_images"] == 600
+    assert "models trained on 600 of the 1,797 images" in result.summary
+    from datacheck.learning import cv_cache
+
+    [saved] = (tmp_path / ".c" / cv_cache.FOLDER).glob("*.npz")
+    with np.load(saved) as z:
+        fold, probs = z["fold"], z["probs"]
+    assert (fold >= 0).sum() == 600 and (fold == -1).sum() == 1197
+    assert np.allclose(probs.sum(1), 1, atol=1e-4)
+    flagged = set(result.findings["path"])
+    precision = len(flagged & truth) / len(flagged)
+    recall = len(flagged & truth) / len(truth)
+    assert precision >= 0.85 and recall >= 0.85, (precision, recall)

@@ -69,7 +69,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BadInputError
-from ..learning.recipes import DETAIL_SIDE
+from ..learning.budget import enough_images
 from ..options import group, option
 from . import Check, CheckResult, Skip, plural, register
 
@@ -88,8 +88,10 @@ COLUMNS = ["kind", "path", "split", "given", "suggested", "score", "digest"]
 
 
 def check_label_noise(table: pd.DataFrame, probs: np.ndarray, classes, *,
-                      duplicates: CheckResult | None = None) -> CheckResult:
-    """``table`` rows and ``probs`` (N x K out-of-fold probabilities, columns = ``classes``)."""
+                      duplicates: CheckResult | None = None,
+                      plan: dict | None = None) -> CheckResult:
+    """``table`` rows and ``probs`` (N x K out-of-sample probabilities, columns =
+    ``classes``); ``plan``: what the training budget bought (:class:`learning.budget.Plan`)."""
     from cleanlab.filter import find_label_issues  # ~1.5 s, imported when run
     from cleanlab.rank import get_label_quality_scores
     from scipy.stats import binomtest
@@ -144,10 +146,15 @@ def check_label_noise(table: pd.DataFrame, probs: np.ndarray, classes, *,
         in_class = given == k
         metrics[f"noise_rate_{name}"] = round(float(issues[in_class].mean()), 4) \
             if in_class.any() else 0.0
-    details = {"filter_by": filter_by}
+    details = {"filter_by": filter_by, **({"plan": plan} if plan else {})}
+    if plan:
+        metrics.update({"trained_images": plan["sample"], "epochs": plan["epochs"]})
     if filter_by.startswith("odds"):
         details["min_odds"] = MIN_ODDS
     strength = f"cross-validated accuracy {accuracy:.1%} vs {chance:.1%} by chance"
+    if plan and plan["sample"] < n:
+        strength += (f"; models trained on {plan['sample']:,} of the {n:,} images, every image "
+                     f"scored by models that never saw it")
     if unrelated:
         summary = (f"labels look unrelated to the images — out of order? {strength} (always "
                    f"guessing the largest class); no per-image suggestions from a model that "
@@ -179,17 +186,6 @@ def _conflicts(duplicates: CheckResult | None) -> pd.DataFrame:
                          "paths": bad["paths"].to_numpy()})
 
 
-#: Without a GPU, label_noise runs by default only up to this many images (on 2 idle CPU
-#: cores, 1,797 digits take ~14 s for 5 folds, 10,000 colour photos ~4 min:
-#: ``benchmarks/label_noise.py``); beyond, it must be asked for.
-CPU_LIMIT = 5000
-#: Minutes of cross-validation per ``CPU_LIMIT`` images on 2 idle CPU cores, by net, for the
-#: skip message's estimate: the ResNet on small grey images (digits: 13.5 s per 1,797) and the
-#: whitened net on colour photos and grey images over 16 px (``recipes.DETAIL_SIDE``; CIFAR-10
-#: test: 232 s per 10,000), both with hardware bfloat16.
-CPU_MINUTES = {"resnet": 0.6, "whitened": 1.9}
-
-
 @group("label_noise", order=50)
 @dataclass(frozen=True)
 class LabelNoiseOptions:
@@ -200,8 +196,16 @@ class LabelNoiseOptions:
     folds: int = option(5, "label_noise: cross-validation folds.", minimum=2)
     epochs: int | None = option(None, "label_noise: training epochs [default: the device's "
                                 "recipe; colour photos 12 on a CPU with hardware bfloat16, 10 "
-                                "on other CPUs, 20 on a GPU; more for small datasets].",
-                                minimum=1)
+                                "on other CPUs, 20 on a GPU; more for small datasets, within "
+                                "--train-minutes].", minimum=1)
+    train_minutes: float = option(4.0, "label_noise: time budget for training and scoring, "
+                                  "measured on the device that trains: a larger dataset trains "
+                                  "on a stratified sample that fits, and every image is still "
+                                  "scored by models that never saw it.", minimum=0.1,
+                                  param=False)
+    train_images: int | None = option(None, "label_noise: train on a stratified sample of at "
+                                      "most this many images [default: what --train-minutes "
+                                      "allows].", minimum=10)
     device: str = option("auto", "label_noise: where models train.",
                          choices=("auto", "cpu", "cuda"), param=False)
     features: str | None = option(None, "label_noise: features per image: .parquet/.csv/.npz "
@@ -215,9 +219,9 @@ class LabelNoiseOptions:
 
 
 def _run(ctx) -> CheckResult:
-    """Out-of-fold probabilities of the readable labelled images, then confident learning; the
-    probabilities are shared (``model_outputs``, one row per table row) for the shift check.
-    Cross-validation results are cached (:mod:`datacheck.learning.cv_cache`)."""
+    """Out-of-sample probabilities of the readable labelled images, then confident learning;
+    the probabilities are shared (``model_outputs``, one row per table row) for the shift
+    check. Cross-validation results are cached (:mod:`datacheck.learning.cv_cache`)."""
     from ..learning import cv_cache
     from ..learning.recipes import likely_device, native_side, recipe
 
@@ -227,20 +231,17 @@ def _run(ctx) -> CheckResult:
         from ..learning.models import resolve_device
 
         resolve_device(opts.device)
-    kind = likely_device(opts.device)  # torch is imported only if something must train
-    native = native_side(table.iloc[rows])
-    if _too_slow(ctx, opts, len(rows), kind):
-        from ..learning.models import resolve_device
-
-        kind = resolve_device(opts.device).type  # the guess decides a skip: confirm it
-        if _too_slow(ctx, opts, len(rows), kind):
-            raise _cpu_skip(table, rows, native)
-    if table["label"].iloc[rows].nunique() < 2 and not ctx.explicit:
-        raise Skip("needs at least two classes")
     if opts.features is not None and opts.embed:
         raise BadInputError("use --features or --embed, not both")
-    digests = table["digest"].to_numpy(dtype=object)[rows]
     labels = table["label"].to_numpy()[rows]
+    try:
+        enough_images(labels, opts.folds)
+    except BadInputError as exc:
+        if ctx.explicit:
+            raise
+        raise Skip(str(exc)) from None
+    native = native_side(table.iloc[rows])
+    digests = table["digest"].to_numpy(dtype=object)[rows]
     if opts.features is not None:
         x = load_features(opts.features, table["path"].to_numpy(dtype=object), rows)
         inputs = "features:" + cv_cache.array_id(x)
@@ -253,61 +254,41 @@ def _run(ctx) -> CheckResult:
     else:
         x, inputs = ctx.thumbs(rows), "thumbs:" + ctx.config
     model = "linear" if opts.model == "cnn" and x.ndim == 2 else opts.model
-    n_train = len(rows) * (opts.folds - 1) // opts.folds
+    budget = {"minutes": opts.train_minutes, "train_images": opts.train_images}
 
     def cached_for(device):
-        rc = recipe(model, x, n_train, device, epochs=opts.epochs, native=native)
+        rc = recipe(model, x, device, epochs=opts.epochs, native=native)
         key = cv_cache.key(digests, labels, rc, folds=opts.folds, seed=ctx.seed,
-                           device=getattr(device, "type", device), inputs=inputs)
-        return rc, key, cv_cache.load(ctx.store.folder, key)
+                           device=getattr(device, "type", device), inputs=inputs, budget=budget)
+        return key, cv_cache.load(ctx.store.folder, key)
 
-    try:
-        rc, key, cached = cached_for(kind)
-        if cached is None:
-            from ..learning.models import cross_val_probs, resolve_device
+    # the device is guessed without torch, so that a cached result costs no torch import
+    key, cached = cached_for(likely_device(opts.device))
+    if cached is None:
+        from ..learning.models import cross_val_probs, resolve_device
 
-            dev = resolve_device(opts.device)
-            if dev.type != kind:  # the guess was wrong: look again under the real device
-                rc, key, cached = cached_for(dev)
-                if cached is None and _too_slow(ctx, opts, len(rows), dev.type):
-                    raise _cpu_skip(table, rows, native)
-        if cached is not None:
-            probs, classes, _, accuracy = cached
-        else:
-            _limit_threads(ctx.workers)
-            cv = cross_val_probs(x, labels, model=model, folds=opts.folds, epochs=rc.epochs,
-                                 batch_size=rc.batch_size, lr=rc.lr, side=rc.side or None,
-                                 width=rc.width, mirror=rc.mirror, native=native,
-                                 seed=ctx.seed, device=opts.device, progress=ctx.progress)
-            probs, classes, accuracy = cv.probs, cv.classes, cv.accuracy
-            cv_cache.save(ctx.store.folder, key, probs, classes, cv.fold, accuracy)
-    except BadInputError as exc:
-        if ctx.explicit:
-            raise
-        raise Skip(str(exc)) from None
-    result = check_label_noise(table.iloc[rows].reset_index(drop=True), probs, classes,
-                               duplicates=ctx.results.get("duplicates"))
+        dev = resolve_device(opts.device)
+        key, cached = cached_for(dev)  # the real device (the guess may have been wrong)
+    if cached is None:
+        _limit_threads(ctx.workers)
+        cv = cross_val_probs(x, labels, model=model, folds=opts.folds, epochs=opts.epochs,
+                             native=native, seed=ctx.seed, device=opts.device,
+                             budget=opts.train_minutes * 60, train_images=opts.train_images,
+                             progress=ctx.progress)
+        cached = cv_cache.Result(cv.probs, cv.classes, cv.fold, cv.accuracy, cv.plan.as_dict())
+        cv_cache.save(ctx.store.folder, key, cached)
+        fresh = True
+    else:
+        fresh = False
+    result = check_label_noise(table.iloc[rows].reset_index(drop=True), cached.probs,
+                               cached.classes, duplicates=ctx.results.get("duplicates"),
+                               plan=cached.plan)
     result.details.update({"model": model, "inputs": inputs.split(":")[0],
-                           "cached": cached is not None})
-    outputs = np.full((len(table), len(classes)), np.nan, dtype=np.float32)
-    outputs[rows] = probs
+                           "cached": not fresh})
+    outputs = np.full((len(table), len(cached.classes)), np.nan, dtype=np.float32)
+    outputs[rows] = cached.probs
     ctx.put("model_outputs", outputs)
     return result
-
-
-def _too_slow(ctx, opts, images: int, kind: str) -> bool:
-    """Whether a default audit leaves label_noise out: too many images for a CPU."""
-    return (not ctx.explicit and images > CPU_LIMIT and kind == "cpu" and not opts.embed
-            and opts.features is None)
-
-
-def _cpu_skip(table: pd.DataFrame, rows: np.ndarray, native: int | None) -> Skip:
-    """Why label_noise is left out on a CPU, with an estimate of its minutes."""
-    colour = float(np.nanmedian(table["saturation"].to_numpy(dtype=float)[rows])) > 0.02
-    whitened = colour or (native or 0) > DETAIL_SIDE  # the whitened net at 32 px
-    minutes = len(rows) / CPU_LIMIT * CPU_MINUTES["whitened" if whitened else "resnet"]
-    return Skip(f"{len(rows):,} images would take ~{minutes:.0f} min on the CPU; ask for it "
-                f"with --checks ...,label_noise or run datacheck label-noise")
 
 
 def _limit_threads(workers: int | None) -> None:

@@ -2,9 +2,12 @@
 
 A result is stored under a key made of everything that decides it: the content digests and
 labels of the rows in table order, the model's training recipe (:class:`recipes.Recipe`, which
-carries a version bumped when training changes), the number of folds, the seed, the device kind
-and what the model reads (the thumbnail config, a features file's values, or an ``--embed``
-model's identity). An unchanged re-audit reads the probabilities back and trains nothing.
+carries a version bumped when training changes), the number of folds, the seed, the device kind,
+what the model reads (the thumbnail config, a features file's values, or an ``--embed``
+model's identity) and the budget options (``--train-minutes``, ``--train-images``). The plan a
+budget buys depends on the machine's measured speed and is stored with the result, not keyed:
+an unchanged re-audit on the same data finds it whatever the machine's load, reads the
+probabilities back and trains nothing.
 
 What invalidates: any relabel, added/removed/modified image, reordering of rows (a rename that
 moves a file in the sorted order changes the folds), other folds/seed/epochs/model/device, other
@@ -19,7 +22,7 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,11 +34,25 @@ FOLDER = "cv"
 KEEP = 32
 
 
-def key(digests, labels, recipe, *, folds: int, seed: int, device: str, inputs: str) -> str:
+@dataclass(frozen=True)
+class Result:
+    """A cached cross-validation: out-of-sample probabilities (columns = ``classes``), each
+    row's fold (-1: outside the training sample), accuracy and the budget's plan."""
+
+    probs: np.ndarray
+    classes: np.ndarray
+    fold: np.ndarray
+    accuracy: float
+    plan: dict | None = None
+
+
+def key(digests, labels, recipe, *, folds: int, seed: int, device: str, inputs: str,
+        budget: dict | None = None) -> str:
     """Hex key of one cross-validation (see the module docstring for what it covers)."""
     h = hashlib.blake2b(digest_size=20)
     h.update(json.dumps({"recipe": asdict(recipe), "folds": folds, "seed": seed,
-                         "device": device, "inputs": inputs}, sort_keys=True).encode())
+                         "device": device, "inputs": inputs, "budget": budget},
+                        sort_keys=True).encode())
     for d, lab in zip(digests, labels):
         h.update(f"{d}\t{lab}\n".encode())
     return h.hexdigest()
@@ -47,12 +64,13 @@ def array_id(x: np.ndarray) -> str:
     return f"{x.dtype}{x.shape}:" + hashlib.blake2b(x.tobytes(), digest_size=16).hexdigest()
 
 
-def load(folder: str | os.PathLike, k: str):
-    """(probs, classes, fold, accuracy) stored under ``k``, or None."""
+def load(folder: str | os.PathLike, k: str) -> Result | None:
+    """The result stored under ``k``, or None."""
     path = Path(folder) / FOLDER / f"{k}.npz"
     try:
         with np.load(path, allow_pickle=False) as z:
-            return z["probs"], z["classes"], z["fold"], float(z["accuracy"])
+            plan = json.loads(str(z["plan"])) if "plan" in z.files else None
+            return Result(z["probs"], z["classes"], z["fold"], float(z["accuracy"]), plan)
     except FileNotFoundError:
         return None
     except Exception as exc:  # a truncated or foreign file: retrain and overwrite
@@ -60,13 +78,16 @@ def load(folder: str | os.PathLike, k: str):
         return None
 
 
-def save(folder: str | os.PathLike, k: str, probs, classes, fold, accuracy: float) -> None:
+def save(folder: str | os.PathLike, k: str, result: Result) -> None:
+    """Store ``result`` under ``k`` (written whole, then renamed: an interrupted save leaves
+    no partial file behind)."""
     base = Path(folder) / FOLDER
     try:
         base.mkdir(parents=True, exist_ok=True)
         tmp = base / f".{k}.{os.getpid()}.npz"
-        np.savez(tmp, probs=np.asarray(probs, np.float32), classes=np.asarray(classes).astype(str),
-                 fold=np.asarray(fold), accuracy=np.float64(accuracy))
+        np.savez(tmp, probs=np.asarray(result.probs, np.float32),
+                 classes=np.asarray(result.classes).astype(str), fold=np.asarray(result.fold),
+                 accuracy=np.float64(result.accuracy), plan=json.dumps(result.plan))
         tmp.replace(base / f"{k}.npz")
         old = sorted(base.glob("*.npz"), key=lambda p: p.stat().st_mtime)[:-KEEP]
         for path in old:

@@ -25,8 +25,6 @@ MIN_SIDE = 16
 #: 16 px, mirrored, 51 s) / 88.5% (whitened, 32 px, 227 s; mirrored 88.6%). On digits the
 #: whitened net was worse (16 px: out-of-fold accuracy 0.868 vs 0.892, F1 0.920 vs 0.981).
 DETAIL_SIDE = 16
-#: Default epochs rise until each fold model takes at least MIN_STEPS optimizer steps.
-MIN_STEPS, MAX_EPOCHS = 200, 100
 #: per net: epochs, learning rate, weight decay, label smoothing. ``cnn`` trains ``whitened``
 #: (nets.WhitenedNet) on colour photos and grey images over ``DETAIL_SIDE``, ``resnet``
 #: (nets.SmallResNet) on smaller grey images.
@@ -34,12 +32,17 @@ DEFAULTS = {"resnet": (12, 3e-3, 5e-4, 0.1), "whitened": (10, 0.2, 5e-4, 0.2),
             "mlp": (40, 2e-3, 1e-4, 0.1), "linear": (60, 5e-3, 1e-4, 0.1)}
 #: cnn recipe per (device kind, net): thumbnail side, width, epochs, batch size. ``cpu-bf16``
 #: is a CPU with hardware bfloat16 (:func:`cpu_has_bf16`), where the same time buys a wider net.
+#: Other CPUs train the whitened net at 24 px: on an AVX2 EPYC (one thread, 8,000 CIFAR-10
+#: test photos, 2,000 held out; benchmarks/recipe_grid.py) 24 px / width 32 / 10 epochs
+#: reached 68.1% in 109 CPU s, against 70.3% in 192 s at 32 px, 66.1% in 91 s at width 16,
+#: 64.8% in 113 s at 5 epochs and 63.4% in 123 s on 4,000 photos: within a time budget it
+#: trains the most images to the best accuracy.
 #: CIFAR-10 test 10k, 5-fold, 2 idle cores (benchmarks/README.md): width 32, 10 epochs, float32
 #: 74.0% in 184 s; with bfloat16 and channels-last 74.2% in 112 s; width 48, 12 epochs 77.8% in
 #: 232 s (20% symmetric flips: F1 0.781; width 64 / 10 epochs 0.783 in 278 s, width 32 / 20
 #: epochs 0.774 in 224 s). The ResNet on colour photos: 64% at 32 px.
 DEVICE_RECIPES = {("cpu", "resnet"): (16, 16, 12, 128), ("cuda", "resnet"): (32, 32, 30, 256),
-                  ("cpu", "whitened"): (32, 32, 10, 256),
+                  ("cpu", "whitened"): (24, 32, 10, 256),
                   ("cpu-bf16", "whitened"): (32, 48, 12, 256),
                   ("cuda", "whitened"): (32, 64, 20, 256)}
 #: Small-loss training of the cnn: after the first ``SMALL_LOSS_AFTER`` of the epochs, each
@@ -54,7 +57,7 @@ SMALL_LOSS = 0.15
 SMALL_LOSS_AFTER = 0.25
 #: Bump when a change to training changes the out-of-fold probabilities (cached CV results
 #: carry it in their key).
-RECIPE_VERSION = 6
+RECIPE_VERSION = 7
 
 
 @dataclass(frozen=True)
@@ -77,12 +80,12 @@ class Recipe:
     version: int = RECIPE_VERSION
 
 
-def recipe(model: str, x: np.ndarray, n_train: int, dev, *,
+def recipe(model: str, x: np.ndarray, dev, *,
            epochs: int | None = None, lr: float | None = None, side: int | None = None,
            width: int | None = None, batch_size: int | None = None,
            mirror: bool | None = None, device_recipe: str | None = None,
            native: int | None = None, drop: float | None = None) -> Recipe:
-    """The training recipe for ``model`` on ``x`` with ``n_train`` training rows per fold:
+    """The training recipe for ``model`` on ``x``:
     the device's defaults (``DEVICE_RECIPES``, by ``device_recipe`` or the device's kind)
     unless given; the cnn trains under bfloat16 autocast when the device that trains (``dev``)
     is CUDA or a CPU that computes bfloat16 in hardware. The cnn is the whitened net on colour
@@ -107,9 +110,7 @@ def recipe(model: str, x: np.ndarray, n_train: int, dev, *,
     d_side = d_side or DEVICE_RECIPES[(kind, "resnet")][0]  # linear/mlp on pixels: as the cnn
     d_epochs, d_lr, decay, smoothing = d_epochs or DEFAULTS[net][0], *DEFAULTS[net][1:]
     batch_size = batch_size or d_batch
-    if epochs is None:
-        steps_per_epoch = max(1, -(-n_train // batch_size))
-        epochs = min(MAX_EPOCHS, max(d_epochs, -(-MIN_STEPS // steps_per_epoch)))
+    epochs = epochs or d_epochs
     if images:
         side = side or min(d_side, int(np.asarray(x).shape[1]))
         side = max(MIN_SIDE, side) if net == "whitened" else side
