@@ -18,10 +18,10 @@ import time
 import numpy as np
 import pandas as pd
 import torch
+from _common import SHARED, header
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from _common import SHARED, header
 from datacheck.checks.label_noise import check_label_noise
 from datacheck.learning.models import cross_val_probs
 

@@ -34,13 +34,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from _common import SHARED
 from cleanlab.filter import find_label_issues
 from PIL import Image
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict
 
-from _common import SHARED
 from datacheck.checks.label_noise import check_label_noise
 from datacheck.learning.models import cross_val_probs, resolve_device
 from datacheck.learning.recipes import recipe

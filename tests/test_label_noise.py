@@ -125,9 +125,14 @@ def test_small_loss_leaves_out_the_highest_losses():
     from datacheck.learning.models import _small_loss
 
     losses = torch.tensor([0.1, 5.0, 0.3, 0.2, 4.0, 0.4, 0.5, 0.6, 0.7, 0.8])
-    assert _small_loss(losses, 0.0) == losses.mean()
-    assert torch.isclose(_small_loss(losses, 0.2), torch.tensor(0.45))  # without 5.0 and 4.0
-    assert _small_loss(losses[:1], 0.9) == losses[0]  # always keeps one
+    one_class = torch.zeros(10, dtype=torch.long)
+    assert _small_loss(losses, one_class, 0.0) == losses.mean()
+    assert torch.isclose(_small_loss(losses, one_class, 0.2), torch.tensor(0.45))  # no 5, 4
+    assert _small_loss(losses[:1], one_class[:1], 0.9) == losses[0]  # always keeps one
+    # per class: a class whose images all have high losses keeps them; the others lose 20%
+    two = torch.tensor([0, 1, 0, 0, 1, 0, 0, 0, 0, 0])
+    expected = torch.tensor([0.1, 0.3, 0.2, 0.4, 0.5, 0.6, 5.0, 4.0]).mean()
+    assert torch.isclose(_small_loss(losses, two, 0.2), expected)
 
 
 def test_likely_device_without_torch(monkeypatch):
@@ -513,3 +518,28 @@ def test_every_image_outside_the_sample_is_scored_by_models_that_never_saw_it(tm
     precision = len(flagged & truth) / len(flagged)
     recall = len(flagged & truth) / len(truth)
     assert precision >= 0.85 and recall >= 0.85, (precision, recall)
+
+
+def test_ctrl_c_during_training_leaves_the_cache_usable(tmp_path):
+    """SIGINT inside the cross-validation: no traceback, no half-written result, and the
+    next run trains and finishes on the same cache."""
+    import signal
+    import time
+
+    write_digits(tmp_path, load_digits().target)
+    cache = tmp_path / ".c"
+    cmd = [sys.executable, "-m", "datacheck", "label-noise", str(tmp_path), "--cache",
+           str(cache), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(cache.glob("*.sqlite*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(4)  # the scan is done: now the folds train (~15 s)
+    assert proc.poll() is None, "finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "Traceback" not in err, err
+    assert not list((cache / "cv").glob("*.npz"))  # nothing half-written
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "suspected label error" in again.stdout and len(list((cache / "cv").glob("*.npz")))

@@ -1,7 +1,9 @@
 """label_noise: images whose label is probably wrong, from out-of-fold model probabilities.
 
 Every labelled, readable image gets class probabilities from a model that never trained on it
-(k-fold cross-validation, :mod:`learning.models`). Confident learning (cleanlab) then flags the
+(k-fold cross-validation, :mod:`learning.models`, on a stratified sample that fits the
+``--train-minutes`` budget, :mod:`learning.budget`; the images outside it are scored by the
+average of the fold models). Confident learning (cleanlab) then flags the
 images whose given label the model finds least likely, and always suggests another label.
 
 The filter depends on how good the model is. cleanlab's ``both`` flags the examples it is

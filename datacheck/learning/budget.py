@@ -26,9 +26,9 @@ from ..errors import BadInputError
 #: Share of the budget that scoring the images outside the training sample may take.
 SCORING_SHARE = 0.35
 #: Optimizer steps a fold model takes at least on a small dataset, budget permitting.
-MIN_STEPS = 120
+MIN_STEPS = 150
 #: Smallest batch a small dataset trains with.
-MIN_BATCH = 32
+MIN_BATCH = 64
 #: Epochs a small dataset may rise to.
 MAX_EPOCHS = 60
 #: The training sample never shrinks below this many images (or the whole dataset).
@@ -58,9 +58,12 @@ class Plan:
     views: int
     #: predicted seconds (training + scoring)
     seconds: float
+    #: the measured speed: milliseconds per image of a training step and of a forward view
+    step_ms: float = 0.0
+    forward_ms: float = 0.0
 
     def as_dict(self) -> dict:
-        return {k: (round(v, 1) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
 def plan(images: int, *, folds: int, epochs: int, batch_size: int, views: int, speed: Speed,
@@ -96,7 +99,8 @@ def plan(images: int, *, folds: int, epochs: int, batch_size: int, views: int, s
     scorers = scorers if n < images else 0
     return Plan(sample=n, images=images, epochs=int(epochs), batch_size=int(batch),
                 scorers=scorers, views=views,
-                seconds=float(train_cost(n, epochs) + (images - n) * scorers * speed.forward))
+                seconds=float(train_cost(n, epochs) + (images - n) * scorers * speed.forward),
+                step_ms=speed.step * 1000, forward_ms=speed.forward * 1000)
 
 
 def enough_steps(n_train: int, epochs: int, batch_size: int, *,

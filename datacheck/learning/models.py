@@ -1,8 +1,10 @@
 """Cross-validated models whose out-of-fold probabilities feed label-noise detection.
 
 ``cross_val_probs`` trains one model per stratified fold and predicts the images it did not
-see, so every image gets a probability vector from a model that never trained on it. The fold
-models are kept (the shift check can apply them to another split).
+see, so every image gets a probability vector from a model that never trained on it. Given a
+time budget, the folds split a stratified sample that fits it (:mod:`learning.budget`) and
+the images outside the sample are scored by the average of fold models. The fold models are
+kept (the shift check can apply them to another split).
 
 Models: ``cnn`` (an airbench-style net trained from scratch on thumbnails: a frozen 2x2
 patch-whitening layer, three conv groups with BatchNorm and GELU, SGD with Nesterov momentum,
@@ -20,7 +22,7 @@ faster end to end). On the CPU results are deterministic for a seed.
 
 The recipe adapts to the device (:func:`recipe`): on the CPU the cnn is the whitened net on
 the 32x32 thumbnails at width 48 (48/96/192 channels) for 12 epochs where the CPU has hardware
-bfloat16, else width 32 for 10 (a 2-core budget), or for grey images no larger than 16 px
+bfloat16, else on 24x24 ones at width 32 for 10, or for grey images no larger than 16 px
 (digits) the ResNet on 16x16 thumbnails; on CUDA it sees the full 32x32 thumbnails: the
 whitened net at width 64 for 20 epochs, the ResNet at width 32 for 30 (:mod:`learning.recipes`).
 The CUDA recipe is the same code with other numbers (a test runs it on the CPU with
@@ -176,7 +178,8 @@ def cross_val_probs(x: np.ndarray, labels, *, model: str = "cnn", folds: int = 5
                     time.perf_counter() - started, str(dev), rc, plan)
 
 
-def measure_speed(rc: Recipe, data: torch.Tensor, classes: int, steps: int = 2) -> budget_.Speed:
+def measure_speed(rc: Recipe, data: torch.Tensor, classes: int,
+                  steps: int = 3) -> budget_.Speed:
     """Seconds per image of a training step and of one forward view of ``rc``'s model on
     ``data``'s device: a few steps of a throwaway model after one to warm up."""
     dev = data.device
@@ -187,15 +190,19 @@ def measure_speed(rc: Recipe, data: torch.Tensor, classes: int, steps: int = 2) 
     target = torch.zeros(len(data), dtype=torch.long, device=dev)
 
     def timed(run) -> float:
-        run()  # warm-up: kernels chosen, memory allocated
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
+        """The fastest of ``steps`` timed runs after a warm-up (kernels chosen, memory
+        allocated), per image: a busy moment on a shared machine does not shrink the plan."""
+        run()
+        times = []
         for _ in range(steps):
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
             run()
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        return (time.perf_counter() - t) / steps / n
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t)
+        return min(times) / n
 
     step = timed(lambda: _fit(net, data, target, rows, probe, augment=rc.model == "cnn",
                               seed=0))
@@ -270,8 +277,10 @@ def fit_predict(x: np.ndarray, labels, train_rows, *, model: str = "cnn",
 def _to_device(x: np.ndarray, model: str, side: int, dev: torch.device) -> torch.Tensor:
     if x.ndim == 4:
         t = torch.as_tensor(x, device=dev).permute(0, 3, 1, 2)  # uint8 stays uint8 until used
-        if t.shape[-1] != side or t.shape[-2] != side:
-            t = F.interpolate(t.float(), size=(side, side), mode="area").round().to(torch.uint8)
+        if t.shape[-1] != side or t.shape[-2] != side:  # in chunks: no float copy of it all
+            t = torch.cat([F.interpolate(t[k:k + 8192].float(), size=(side, side),
+                                         mode="area").round().to(torch.uint8)
+                           for k in range(0, len(t), 8192)])
         if model != "cnn":
             t = t.reshape(len(t), -1)
         return t
@@ -322,7 +331,7 @@ def _fit(net, data, target, train, rc: Recipe, *, augment, seed, on_epoch=None):
             with _autocast(data.device, bf16):
                 losses = F.cross_entropy(net(xb).float(), target[idx],
                                          label_smoothing=rc.smoothing, reduction="none")
-            loss = _small_loss(losses, rc.drop if epoch >= warm_up else 0.0)
+            loss = _small_loss(losses, target[idx], rc.drop if epoch >= warm_up else 0.0)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -331,13 +340,20 @@ def _fit(net, data, target, train, rc: Recipe, *, augment, seed, on_epoch=None):
             on_epoch()
 
 
-def _small_loss(losses: torch.Tensor, drop: float) -> torch.Tensor:
-    """The mean of a batch's losses without its highest ``drop`` share (small-loss training:
-    the images with the highest loss are the likeliest to be mislabelled)."""
+def _small_loss(losses: torch.Tensor, labels: torch.Tensor, drop: float) -> torch.Tensor:
+    """The mean of a batch's losses without the highest ``drop`` share of each class's losses
+    in the batch (small-loss training: the images with the highest loss are the likeliest to
+    be mislabelled). Per class, so that a class that is hard as a whole (the one grey photo
+    among colour ones) is not left out batch after batch until the model unlearns it."""
     if drop <= 0:
         return losses.mean()
-    keep = max(1, round(len(losses) * (1 - drop)))
-    return losses.topk(keep, largest=False).values.mean()
+    order = torch.argsort(losses, descending=True)
+    _, cls = torch.unique(labels[order], return_inverse=True)
+    onehot = F.one_hot(cls).to(losses.dtype)
+    rank = (onehot.cumsum(0) * onehot).sum(1) - 1  # 0: the highest loss of its class
+    count = onehot.sum(0)[cls]
+    left_out = count - torch.clamp(torch.round(count * (1 - drop)), min=1)
+    return losses[order][rank >= left_out].mean()
 
 
 def _optimizer(net: nn.Module, rc: Recipe) -> torch.optim.Optimizer:
