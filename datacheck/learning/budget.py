@@ -8,10 +8,11 @@ Every labelled image gets out-of-sample probabilities. An image in the training 
 scored by the fold model that left it out (with test-time augmentation); an image outside it
 by the average of ``scorers`` fold models, none of which saw it (one view each). With a
 dataset larger than the budget can train on, the sample shrinks (at the recipe's epochs)
-until training and scoring fit; scoring the rest is capped at ``SCORING_SHARE`` of the
-budget, and fewer fold models score each image when all of them would not fit. A small
-dataset trains on every image for at least ``MIN_STEPS`` optimizer steps a fold (smaller
-batches first, then more epochs), within the budget.
+until training and scoring fit, but never below ``MIN_SAMPLE`` images; scoring the rest is
+capped at ``SCORING_SHARE`` of the budget, and fewer fold models score each image when all of
+them would not fit. A small sample trains for at least ``MIN_STEPS`` optimizer steps a fold
+(the batch halves down to ``MIN_BATCH``, then epochs grow up to ``MAX_EPOCHS``), within the
+budget.
 """
 
 from __future__ import annotations
@@ -66,15 +67,18 @@ class Plan:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
-def plan(images: int, *, folds: int, epochs: int, batch_size: int, views: int, speed: Speed,
-         budget: float | None, sample: int | None = None, fixed_epochs: bool = False,
-         min_sample: int = 0) -> Plan:
+def plan(images: int, *, folds: int, epochs: int, batch_size: int, views: int,
+         speed: Speed | None, budget: float | None, sample: int | None = None,
+         fixed_epochs: bool = False, min_sample: int = 0) -> Plan:
     """The plan for ``images`` labelled rows, ``folds`` folds, the recipe's ``epochs`` and
     ``batch_size`` (``fixed_epochs``: the user set the epochs), ``views`` test-time views,
-    within ``budget`` seconds (None: no limit). ``sample`` fixes the training sample's size;
+    within ``budget`` seconds at the measured ``speed`` (both None: no limit, and no time
+    predicted). ``sample`` fixes the training sample's size;
     ``min_sample`` is the smallest sample that leaves every class enough images. The sample
     never shrinks below ``MIN_SAMPLE`` images, nor the epochs below the recipe's: a budget too
     small for that is exceeded rather than spent on a model that learns nothing."""
+    speed = speed or Speed(0.0, 0.0)
+
     def train_cost(n, e):  # each sample image trains in folds - 1 folds
         return (folds - 1) * n * e * speed.step + n * views * speed.forward
 

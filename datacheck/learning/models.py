@@ -140,8 +140,7 @@ def cross_val_probs(x: np.ndarray, labels, *, model: str = "cnn", folds: int = 5
     target = torch.as_tensor(y, device=dev)
     views = _views(rc, data)
     with _threads_for(model, dev):
-        speed = measure_speed(rc, data, len(classes)) if budget is not None else \
-            budget_.Speed(1.0, 0.0)
+        speed = measure_speed(rc, data, len(classes)) if budget is not None else None
         plan = budget_.plan(len(y), folds=folds, epochs=rc.epochs, batch_size=rc.batch_size,
                             views=views, speed=speed, budget=budget, sample=train_images,
                             fixed_epochs=epochs is not None, min_sample=2 * folds * len(classes))
@@ -152,7 +151,7 @@ def cross_val_probs(x: np.ndarray, labels, *, model: str = "cnn", folds: int = 5
         fold_of = np.full(len(y), -1, dtype=np.int64)
         models = []
         splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
-        bar = _Progress(plan, speed, budget is not None, progress,
+        bar = _Progress(plan, speed, progress,
                         f"cross-validating {model} on {plan.sample:,} of {len(y):,}", folds)
         for k, (train, held) in enumerate(splitter.split(np.zeros(len(sample)), y[sample])):
             train, held = sample[train], sample[held]
@@ -221,18 +220,18 @@ class _Progress:
     """One bar for a cross-validation in predicted seconds of work, so that its ETA covers
     training and scoring; in epochs when nothing was timed."""
 
-    def __init__(self, plan, speed, timed: bool, show: bool, desc: str, folds: int):
-        self.speed, self.timed = speed, timed
-        self.bar = tqdm(total=round(plan.seconds, 1) if timed else folds * plan.epochs,
-                        desc=desc, unit="s" if timed else "epoch",
+    def __init__(self, plan, speed, show: bool, desc: str, folds: int):
+        self.speed = speed
+        self.bar = tqdm(total=round(plan.seconds, 1) if speed else folds * plan.epochs,
+                        desc=desc, unit="s" if speed else "epoch",
                         disable=None if show else True, leave=False)
 
     def trained(self, images: int) -> None:
         """One epoch of ``images`` training images done."""
-        self.bar.update(round(images * self.speed.step, 3) if self.timed else 1)
+        self.bar.update(round(images * self.speed.step, 3) if self.speed else 1)
 
     def scored(self, views: int) -> None:
-        if self.timed:
+        if self.speed:
             self.bar.update(round(views * self.speed.forward, 3))
 
     def close(self) -> None:
@@ -257,8 +256,8 @@ def fit_predict(x: np.ndarray, labels, train_rows, *, model: str = "cnn",
     rc = recipe(model, x, dev, epochs=epochs, lr=lr, side=side, width=width,
                 batch_size=batch_size, mirror=mirror, native=native, drop=0.0)
     if epochs is None:  # a small training set: enough optimizer steps
-        rc = replace(rc, **dict(zip(("epochs", "batch_size"), budget_.enough_steps(
-            len(y), rc.epochs, rc.batch_size))))
+        epochs, batch = budget_.enough_steps(len(y), rc.epochs, rc.batch_size)
+        rc = replace(rc, epochs=epochs, batch_size=batch)
     torch.manual_seed(seed)
     data = _to_device(np.asarray(x), model, rc.side, dev)
     target = torch.zeros(len(data), dtype=torch.long, device=dev)
