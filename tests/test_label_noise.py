@@ -341,7 +341,8 @@ def test_embed_errors_are_one_line(tmp_path):
 def test_device_recipes_and_mirror(monkeypatch):
     """Colour photos train the whitened net (mirrored), grey images over 16 px (Fashion-MNIST)
     the whitened net too and small grey ones (digits) the ResNet (grey: never mirrored); a CPU
-    with hardware bfloat16 trains the cnn under it, at width 48 instead of 32; the CUDA recipe
+    with hardware bfloat16 trains the cnn under it, at width 48 and 32 px instead of width 32
+    at 24 px; the CUDA recipe
     (32x32, width 64) is the same code: it runs here on the CPU, in this CPU's precision."""
     import torch
 
@@ -353,13 +354,15 @@ def test_device_recipes_and_mirror(monkeypatch):
     grey = np.repeat(rng.integers(0, 255, (40, 32, 32, 1), dtype=np.uint8), 3, axis=3)
     colour = rng.integers(0, 255, (40, 32, 32, 3), dtype=np.uint8)
     assert not is_colour(grey) and is_colour(colour)
-    for hardware_bf16, width, precision in ((False, 32, "fp32"), (True, 48, "bf16")):
+    # float32 CPUs train at 24 px (benchmarks/recipe_grid.py), bfloat16 ones at 32 px
+    for hardware_bf16, width, precision, side in ((False, 32, "fp32", 24),
+                                                  (True, 48, "bf16", 32)):
         monkeypatch.setattr(recipes, "cpu_has_bf16", lambda hw=hardware_bf16: hw)
         cpu = recipe("cnn", colour, torch.device("cpu"))
         assert (cpu.net, cpu.side, cpu.width, cpu.mirror, cpu.precision) == (
-            "whitened", 32, width, True, precision)
+            "whitened", side, width, True, precision)
         plain = recipe("cnn", grey, torch.device("cpu"))
-        assert (plain.net, plain.side, plain.width, plain.mirror) == ("whitened", 32, width,
+        assert (plain.net, plain.side, plain.width, plain.mirror) == ("whitened", side, width,
                                                                       False)
         small = recipe("cnn", grey, torch.device("cpu"), native=8)  # 8x8 digits' thumbnails
         assert (small.net, small.side, small.width, small.mirror, small.precision) == (
