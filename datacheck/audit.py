@@ -28,10 +28,10 @@ def audit(path: str | os.PathLike | object, *, checks: Iterable[str] | None = No
           **options: Any) -> AuditReport:
     """Audit the dataset at ``path`` (folder tree or manifest) with the named checks.
 
-    ``checks=None`` runs every default check (label_noise limits itself on a large dataset
-    without a GPU). A check that cannot run on this dataset (``shift`` without two comparable
-    splits) is left out and named in ``report.skipped`` with the reason, unless ``checks``
-    names only it. Options come as groups (``copies=CopyOptions(threshold=8)``, or a dict) or
+    ``checks=None`` runs every default check (label_noise trains within ``train_minutes``).
+    A check that cannot run on this dataset (``shift`` without two comparable splits) is left
+    out and named in ``report.skipped`` with the reason, unless ``checks`` names only it.
+    Options come as groups (``copies=CopyOptions(threshold=8)``, or a dict) or
     as keyword shortcuts of their fields (``threshold=8``); see :mod:`datacheck.options`.
     ``rev`` audits ``path`` as it was at that git revision, DVC-tracked data included
     (:mod:`datacheck.sources.revision`). ``path`` may also be a Hugging Face

@@ -63,7 +63,7 @@ class Check:
     columns: tuple[tuple[str, str], ...] = ()
     #: One line of terminal text per finding.
     line: Callable[[dict[str, Any]], str] | None = None
-    #: Run when no check is named (label_noise also limits itself on a CPU).
+    #: Run when no check is named (label_noise trains within its time budget).
     default: bool = True
 
 
