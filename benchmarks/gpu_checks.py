@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import torch
 from _common import SHARED, header
+from label_noise import corrupt, digits
 from PIL import Image
-from sklearn.datasets import load_digits
 
 from datacheck.checks.label_noise import check_label_noise
 from datacheck.learning.models import cross_val_probs
@@ -57,13 +57,8 @@ def main() -> None:
         print(f"\n| images | device | wall s | plan | accuracy |\n|---:|---|---:|---|---:|\n"
               f"| {len(y):,} | {cv.device} | {time.perf_counter() - t:.1f} | "
               f"{cv.plan.as_dict()} | {cv.accuracy:.3f} |", flush=True)
-    d = load_digits()
-    x = np.stack([np.asarray(Image.fromarray((im * 255 / 16).astype(np.uint8)).resize(
-        (32, 32), Image.BOX).convert("RGB")) for im in d.images])
-    rng = np.random.default_rng(0)
-    labels = d.target.copy()
-    flip = rng.choice(len(labels), len(labels) // 10, replace=False)
-    labels[flip] = (labels[flip] + rng.integers(1, 10, len(flip))) % 10
+    x, _, target = digits()
+    labels, flipped = corrupt(target, 0.1, "symmetric", np.random.default_rng(0))
     labels = labels.astype(str)
     runs = {}
     for device in ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",):
@@ -71,7 +66,7 @@ def main() -> None:
         cv = cross_val_probs(x, labels, device=device, device_recipe="cpu", native=8,
                              progress=False)
         runs[device] = (cv, flagged(cv.probs, cv.classes, labels), time.perf_counter() - t)
-    truth = {str(k) for k in flip}
+    truth = set(np.flatnonzero(flipped).astype(str))
     print("\n| digits 10% flipped | seconds | accuracy | flagged | of them flipped |")
     print("|---|---:|---:|---:|---:|")
     for device, (cv, flags, secs) in runs.items():

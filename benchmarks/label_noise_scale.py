@@ -19,6 +19,7 @@ import time
 import numpy as np
 import pandas as pd
 from _common import SHARED, header
+from label_noise import corrupt, score
 from PIL import Image
 
 from datacheck.checks.label_noise import check_label_noise
@@ -61,12 +62,9 @@ def main() -> None:
     print("|---:|---:|---|---:|---:|---:|---:|---:|")
     for n in args.images:
         x, truth_labels = images(n)
-        rng = np.random.default_rng(1)
-        classes = np.unique(truth_labels)
-        flip = rng.choice(n, n // 10, replace=False)
-        noisy = truth_labels.copy()
-        noisy[flip] = classes[(np.searchsorted(classes, noisy[flip])
-                               + rng.integers(1, len(classes), len(flip))) % len(classes)]
+        classes, codes = np.unique(truth_labels, return_inverse=True)
+        noisy, truth = corrupt(codes, 0.1, "symmetric", np.random.default_rng(1))
+        noisy = classes[noisy]
         t = time.perf_counter()
         cv = cross_val_probs(x, noisy, budget=args.minutes * 60, progress=False)
         table = pd.DataFrame({"path": np.arange(n).astype(str), "split": "train",
@@ -74,13 +72,9 @@ def main() -> None:
         result = check_label_noise(table, cv.probs, cv.classes, plan=cv.plan.as_dict())
         wall = time.perf_counter() - t
         flagged = np.isin(np.arange(n).astype(str), result.findings["path"])
-        truth = np.zeros(n, bool)
-        truth[flip] = True
-        tp = int((flagged & truth).sum())
-        p, r = tp / max(flagged.sum(), 1), tp / len(flip)
+        p, r, f1 = score(flagged, truth)
         print(f"| {n:,} | {wall:.0f} | {cv.plan.as_dict()} | {cv.accuracy:.3f} | "
-              f"{int(flagged.sum()):,} | {p:.3f} | {r:.3f} | {2 * p * r / max(p + r, 1e-9):.3f} |",
-              flush=True)
+              f"{int(flagged.sum()):,} | {p:.3f} | {r:.3f} | {f1:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -66,11 +66,8 @@ def main() -> None:
         probs = models._predict(net, data[torch.as_tensor(held)], rc.batch_size)
         per_image = (time.process_time() - t) / len(held) * 1000
         acc = float((probs.argmax(1) == y[held]).mean())
-        net.mirror, views = False, models.TTA_SHIFTS
-        models.TTA_SHIFTS = ((0, 0),)
-        one = float((models._predict(net, data[torch.as_tensor(held)], rc.batch_size)
+        one = float((models._predict(net, data[torch.as_tensor(held)], rc.batch_size, tta=False)
                      .argmax(1) == y[held]).mean())
-        models.TTA_SHIFTS = views
         print(f"| {len(train):,} | {epochs} | {width} | {side} | {cpu:.0f} | {per_image:.2f} | "
               f"{acc:.3f} | {one:.3f} |", flush=True)
 

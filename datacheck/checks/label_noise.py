@@ -265,13 +265,16 @@ def _run(ctx) -> CheckResult:
         return key, cv_cache.load(ctx.store.folder, key)
 
     # the device is guessed without torch, so that a cached result costs no torch import
-    key, cached = cached_for(likely_device(opts.device))
+    guess = likely_device(opts.device)
+    key, cached = cached_for(guess)
     if cached is None:
         from ..learning.models import cross_val_probs, resolve_device
 
         dev = resolve_device(opts.device)
-        key, cached = cached_for(dev)  # the real device (the guess may have been wrong)
-    if cached is None:
+        if dev.type != guess:  # the guess was wrong: look again under the real device
+            key, cached = cached_for(dev)
+    fresh = cached is None
+    if fresh:
         _limit_threads(ctx.workers)
         cv = cross_val_probs(x, labels, model=model, folds=opts.folds, epochs=opts.epochs,
                              native=native, seed=ctx.seed, device=opts.device,
@@ -279,9 +282,6 @@ def _run(ctx) -> CheckResult:
                              progress=ctx.progress)
         cached = cv_cache.Result(cv.probs, cv.classes, cv.fold, cv.accuracy, cv.plan.as_dict())
         cv_cache.save(ctx.store.folder, key, cached)
-        fresh = True
-    else:
-        fresh = False
     result = check_label_noise(table.iloc[rows].reset_index(drop=True), cached.probs,
                                cached.classes, duplicates=ctx.results.get("duplicates"),
                                plan=cached.plan)
