@@ -83,3 +83,35 @@ def test_a_crowd_of_look_alikes_is_verified_unaligned(tmp_path):
     assert (f"train/{digits.target[pick[0]]}/d000.png",
             f"test/{digits.target[pick[0]]}/copy.jpg") in set(zip(leaks["a"], leaks["b"]))
     assert len(leaks) <= 3, leaks  # sklearn's digits hold a few real duplicates, not dozens
+
+
+def _framed(img: Image.Image, colour, inner: int = 24, at=(4, 4)) -> Image.Image:
+    canvas = Image.new("RGB", (32, 32), colour)
+    canvas.paste(img.resize((inner, inner), Image.LANCZOS), at)
+    return canvas
+
+
+def test_frames_do_not_make_different_pictures_copies(tmp_path):
+    """Different pictures in one plain frame (white, black; even or not) are not paired, as
+    their frames dominate the thumbnails; a framed copy of a picture is, named ``framed``,
+    whichever of the two is framed."""
+    # textured crops only: two patches of sky with a dark corner are alike, framed or not
+    images = [im for im in _small_photos(80) if np.asarray(im.convert("L")).std() > 25][:50]
+    root = tmp_path / "data"
+    for k, img in enumerate(images[:20]):
+        save(img, root / "train" / "c" / f"t{k:02d}.png")
+    for k, img in enumerate(images[20:44]):  # different pictures, framed alike, both splits
+        colour = [(255, 255, 255), (0, 0, 0)][k % 2]
+        at = (4, 4) if k % 4 < 2 else (2, 5)
+        save(_framed(img, colour, at=at), root / ("train", "test")[k % 3 == 0] / "f" /
+             f"f{k:02d}.jpg", quality=75)
+    save(_framed(images[0], (255, 255, 255), inner=26, at=(3, 2)), root / "test/c/copy0.png")
+    save(_framed(images[44], (128, 128, 128)), root / "train/c/framed44.png")
+    save(images[44], root / "test/c/plain44.jpg", quality=75)
+    report = audit(root, checks=["leakage", "duplicates"], cache_dir=tmp_path / "c",
+                   progress=False, workers=1)
+    leaks = report.checks["leakage"].findings
+    found = {(r.a, r.b): r.transform for r in leaks.itertuples()}
+    assert found == {("train/c/t00.png", "test/c/copy0.png"): "framed",
+                     ("train/c/framed44.png", "test/c/plain44.jpg"): "framed"}, found
+    assert report.checks["duplicates"].findings.empty

@@ -254,7 +254,7 @@ def _dihedral_image(g: np.ndarray, k: int) -> np.ndarray:
     return t
 
 
-def _window(g: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+def window(g: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
     """The (y0, y1, x0, x1) fraction window of a grey image, resampled to its own size."""
     side = g.shape[0]
     y0, y1, x0, x1 = box
@@ -268,8 +268,8 @@ def variant_view(g: np.ndarray, k: int) -> np.ndarray:
     if k < len(_DIHEDRAL):
         return _dihedral_image(g, k)
     if k == TRIMMED:
-        return _window(g, trim_box(np.clip(g, 0, 255).astype(np.uint8)))
-    return _window(g, WINDOWS[k - len(_DIHEDRAL)][1])
+        return window(g, trim_box(np.clip(g, 0, 255).astype(np.uint8)))
+    return window(g, WINDOWS[k - len(_DIHEDRAL)][1])
 
 
 def view_similarity(gray: np.ndarray, query: np.ndarray, owner: np.ndarray,

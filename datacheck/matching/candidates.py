@@ -18,22 +18,41 @@ from .neighbors import hamming_cross, hamming_pairs
 from .similar import _gray
 
 
+def small_crowd(hashes: np.ndarray, radius: int, new: np.ndarray | None = None, *,
+                workers: int | None = None) -> tuple[int, np.ndarray]:
+    """(pairs, degree per image) of the perceptual-hash candidate pairs among small images
+    (``hashes``), what :func:`small_copies.crowded` decides on; with ``new`` (positions), only
+    the pairs that involve one of them."""
+    if new is None:
+        a, b, _ = hamming_pairs(hashes, radius, workers=workers)
+    else:
+        a, m, _ = hamming_cross(hashes, hashes[new], radius, workers=workers)
+        b = new[m]
+        is_new = np.zeros(len(hashes), dtype=bool)
+        is_new[new] = True
+        keep = (a != b) & (~is_new[a] | (a < b))  # a pair of two new images once
+        a, b = a[keep], b[keep]
+    return len(a), np.bincount(a, minlength=len(hashes)) + np.bincount(b, minlength=len(hashes))
+
+
 def candidates(table, usable, small, variants_of, thumbs_of, options, hash_name,
-                workers) -> dict[str, np.ndarray]:
+                workers, crowded: bool | None = None) -> dict[str, np.ndarray]:
     """Candidate pairs (row i < row j) with the Hamming distance of the search that found them
     and ``via``: ``hash`` (the perceptual hash), ``variant`` or ``small``; ``framed``, per
     usable row, whether the image has a plain border (its trimmed hash differs); and
-    ``aligned_small``, whether small pairs are aligned (sparse mode, see small_copies)."""
+    ``aligned_small``, whether small pairs are aligned (sparse mode, see small_copies).
+    ``crowded``: the small images' mode when already decided (:func:`small_crowd`)."""
     framed = np.zeros(len(usable), dtype=bool)
     hashes = table["hash"].to_numpy()[usable].astype(np.int64)
     a, b, d = hamming_pairs(hashes, options.radius(hash_name), workers=workers)
-    crowded = True
     if small.sum() >= 2:
         both = small[a] & small[b]
-        crowded = small_copies.crowded(int(both.sum()), int(small.sum()))
+        if crowded is None:
+            crowded = small_copies.crowded(int(both.sum()), int(small.sum()))
         if crowded:
             keep = _crowd_survivors(table, usable, small, a, b, both, thumbs_of, options)
             a, b, d = a[keep], b[keep], d[keep]
+    crowded = crowded is not False
     found = [_found(a, b, d, 0)]
     if options.variant_radius and (~small).sum() >= 2:
         big = np.flatnonzero(~small)
@@ -48,35 +67,51 @@ def candidates(table, usable, small, variants_of, thumbs_of, options, hash_name,
     return _one_per_pair(found, usable, framed, options.small_alignment and not crowded)
 
 
-def candidates_touching(table, usable, new, variants_of, options, hash_name,
-                         workers) -> dict[str, np.ndarray]:
-    """The candidates of :func:`candidates` (no small images) that involve a usable row at one
-    of the positions ``new``: each search run both ways between those rows and all rows, with
-    the few new hashes as the database, so no table over every hash is built."""
+def candidates_touching(table, usable, small, new, variants_of, thumbs_of, options, hash_name,
+                         workers, crowded: bool) -> dict[str, np.ndarray]:
+    """The candidates of :func:`candidates` that involve a usable row at one of the positions
+    ``new``: each search run both ways between those rows and all rows, with the few new
+    hashes as the database, so no table over every hash is built. ``crowded``: the small
+    images' mode, decided by the caller on the whole dataset."""
     hashes = table["hash"].to_numpy()[usable].astype(np.int64)
     q, m, d = hamming_cross(hashes, hashes[new], options.radius(hash_name), workers=workers)
+    q, m, d = q[q != new[m]], m[q != new[m]], d[q != new[m]]
+    if crowded and small.sum() >= 2:
+        both = small[q] & small[new[m]]
+        keep = _crowd_survivors(table, usable, small, q, new[m], both, thumbs_of, options)
+        q, m, d = q[keep], m[keep], d[keep]
     found = [_found(q, new[m], d, 0)]
+    aligned_small = bool(options.small_alignment and not crowded)
+    tiny = np.flatnonzero(small)
+    new_tiny = np.flatnonzero(np.isin(tiny, new))
+    if aligned_small and len(tiny) >= 2 and len(new_tiny):
+        sa, sb, sd = small_copies.candidates_touching(_gray(thumbs_of(usable[tiny])), new_tiny,
+                                                      options.radius(hash_name),
+                                                      workers=workers)
+        found.append(_found(tiny[sa], tiny[sb], sd, 2))
     framed = np.zeros(len(usable), dtype=bool)
-    if options.variant_radius and len(usable) >= 2 and len(new):
-        var = variants_of(usable)
-        framed = var[:, variants.TRIMMED] != var[:, 0]
+    big = np.flatnonzero(~small)
+    new = np.flatnonzero(np.isin(big, new))  # positions among the photos from here on
+    if options.variant_radius and len(big) >= 2 and len(new):
+        var = variants_of(usable[big])
+        framed[big] = var[:, variants.TRIMMED] != var[:, 0]
         radius = options.variant_radius
         width = var.shape[1]
         hashes_v, index = variants.search_table(var)  # every image's variants ...
         q, m, d = hamming_cross(hashes_v, var[new, 0], radius, workers=workers)
         owner, kind = np.divmod(index[q], width)
-        found.append(_found(new[m], owner, d, 1, kind))  # ... against the new full hashes
+        found.append(_found(big[new[m]], big[owner], d, 1, kind))  # ... against the new
         new_v, new_index = variants.search_table(var[new])  # the new ones' variants
         q, m, d = hamming_cross(var[:, 0], new_v, radius, workers=workers)
         new_owner, new_kind = np.divmod(new_index[m], width)
-        found.append(_found(q, new[new_owner], d, 1, new_kind))
+        found.append(_found(big[q], big[new[new_owner]], d, 1, new_kind))
         for column in variants.CAPTION:
             q, m, d = hamming_cross(np.ascontiguousarray(var[:, column]),
                                     np.ascontiguousarray(var[new, column]), radius,
                                     workers=workers)
-            found.append(_found(q, new[m], d, 1, np.full(len(q), column), both=True))
+            found.append(_found(big[q], big[new[m]], d, 1, np.full(len(q), column), both=True))
     found = [{k: v[f["a"] != f["b"]] for k, v in f.items()} for f in found]  # not with itself
-    return _one_per_pair(found, usable, framed, False)
+    return _one_per_pair(found, usable, framed, aligned_small)
 
 
 def _one_per_pair(found: list[dict], usable: np.ndarray, framed: np.ndarray,

@@ -34,7 +34,7 @@ from ..features import variants
 from ..features.parallel import available_cores
 from ..options import group, option
 from . import small_copies
-from .candidates import candidates, candidates_touching
+from .candidates import candidates, candidates_touching, small_crowd
 from .similar import ALIGN_BELOW, MIN_ALIGNED, SMALL_SIDE, _gray, aligned_similarity, pair_scores
 
 if TYPE_CHECKING:
@@ -89,21 +89,28 @@ def copy_pairs(ctx: AuditContext) -> pd.DataFrame:
     among images an earlier audit already searched come from :mod:`.known_pairs`."""
     from . import known_pairs
 
-    def search(touching: np.ndarray | None) -> pd.DataFrame:
-        return find_copies(ctx.table, ctx.thumbs, ctx.variants, ctx.read,
-                           ctx.options["copies"], hash_name=ctx.options["scan"].hash,
-                           workers=ctx.workers, touching=touching)
+    options = ctx.options["copies"]
+    radius = options.radius(ctx.options["scan"].hash)
+
+    def search(touching: np.ndarray | None, crowded: bool | None) -> pd.DataFrame:
+        return find_copies(ctx.table, ctx.thumbs, ctx.variants, ctx.read, options,
+                           hash_name=ctx.options["scan"].hash, workers=ctx.workers,
+                           touching=touching, crowded=crowded)
+
+    def crowd(hashes: np.ndarray, new: np.ndarray | None) -> tuple[int, np.ndarray]:
+        return small_crowd(hashes, radius, new, workers=ctx.workers)
 
     def compute() -> pd.DataFrame:
-        key = known_pairs.key(ctx.config, ctx.options["copies"])
-        return known_pairs.copy_pairs(ctx.table, search, ctx.store.folder, key)
+        key = known_pairs.key(ctx.config, options)
+        return known_pairs.copy_pairs(ctx.table, search, crowd, ctx.store.folder, key)
     return ctx.shared("copy_pairs", compute)
 
 
 def find_copies(table: pd.DataFrame, thumbs_of: Callable[[np.ndarray], np.ndarray],
                 variants_of: Callable[[np.ndarray], np.ndarray],
                 read: Callable[[int], bytes], options: CopyOptions, *, hash_name: str = "phash",
-                workers: int | None = None, touching: np.ndarray | None = None) -> pd.DataFrame:
+                workers: int | None = None, touching: np.ndarray | None = None,
+                crowded: bool | None = None) -> pd.DataFrame:
     """Verified pairs of rows (i < j, row positions in ``table``) that are copies.
 
     ``thumbs_of(rows)`` / ``variants_of(rows)`` give the thumbnails / variant hashes of rows,
@@ -111,8 +118,8 @@ def find_copies(table: pd.DataFrame, thumbs_of: Callable[[np.ndarray], np.ndarra
     ``distance`` (Hamming bits of the hash that found it), ``similarity`` (thumbnail
     correlation, or the dense agreement of a geometric match; 1.0 for exact copies) and
     ``transform``. ``touching`` (a boolean mask of rows) limits the search to the pairs that
-    involve one of those rows; it needs a table without small images (their search depends
-    on the whole dataset: see small_copies.crowded).
+    involve one of those rows. ``crowded``: the small images' mode (small_copies.crowded),
+    decided on the whole dataset; needed with ``touching`` when there are small images.
     """
     usable = np.flatnonzero(table["problem"].isna().to_numpy())
     if len(usable) < 2:
@@ -121,12 +128,13 @@ def find_copies(table: pd.DataFrame, thumbs_of: Callable[[np.ndarray], np.ndarra
     small = side[usable] <= SMALL_SIDE
     if touching is None:
         cand = candidates(table, usable, small, variants_of, thumbs_of, options, hash_name,
-                           workers)
-    elif small.any():
-        raise ValueError("a search limited to some rows needs a table without small images")
+                           workers, crowded)
+    elif small.sum() >= 2 and crowded is None:
+        raise ValueError("a search limited to some rows needs the small images' mode")
     else:
-        cand = candidates_touching(table, usable, np.flatnonzero(touching[usable]),
-                                    variants_of, options, hash_name, workers)
+        cand = candidates_touching(table, usable, small, np.flatnonzero(touching[usable]),
+                                    variants_of, thumbs_of, options, hash_name, workers,
+                                    bool(crowded))
     i, j, dist, via = cand["i"], cand["j"], cand["distance"], cand["via"]
     framed = np.zeros(len(table), dtype=bool)
     framed[usable] = cand["framed"]

@@ -11,8 +11,12 @@ The next audit with the same key, e.g. the base of a pull request after its head
 (``datacheck diff --rev``) or a re-audit after a change, takes the kept pairs among the digests
 both have, searches only the pairs that involve a digest the earlier audit did not have
 (:func:`copies.find_copies` with ``touching``), and pairs rows of one digest as exact copies.
-Small images are searched in full every time: whether their shifted and zoomed codes are
-searched depends on how crowded the whole dataset is.
+Small images (<= 64 px a side) too, with one more rule: whether their shifted and zoomed
+codes are searched (sparse mode) or only their perceptual hashes (crowded mode) depends on how
+many perceptual-hash pairs the whole set of small images has (:func:`small_copies.crowded`).
+That count and the mode are kept with the pairs; the next audit updates the count (less the
+pairs of the small images that are gone, plus the pairs that involve a new one), decides
+again, and searches in full only when the mode flips.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import small_copies
 from .similar import SMALL_SIDE
 
 log = logging.getLogger(__name__)
@@ -56,29 +61,63 @@ def _code_version() -> str:
     return digest.hexdigest()
 
 
-def copy_pairs(table: pd.DataFrame, search: Callable[[np.ndarray | None], pd.DataFrame],
+def copy_pairs(table: pd.DataFrame, search: Callable[[np.ndarray | None, bool | None],
+                                                    pd.DataFrame],
+               crowd: Callable[[np.ndarray, np.ndarray | None], tuple[int, np.ndarray]],
                folder: str | os.PathLike, k: str) -> pd.DataFrame:
     """The copy pairs of ``table`` (as :func:`copies.find_copies` gives them, sorted by row
-    pair). ``search(None)`` is the full search, ``search(mask)`` the pairs touching the rows in
-    ``mask``; what an earlier audit kept under key ``k`` in ``folder`` spares the rest."""
+    pair). ``search(None, crowded)`` is the full search, ``search(mask, crowded)`` the pairs
+    touching the rows in ``mask``; ``crowd(hashes, new)`` counts the small images'
+    perceptual-hash pairs (all, or those touching the positions ``new``). What an earlier
+    audit kept under key ``k`` in ``folder`` spares the rest."""
     usable = table["problem"].isna().to_numpy()
     digests = table["digest"].to_numpy(dtype=object)
     side = table[["width", "height"]].min(axis=1).to_numpy()
-    if (side[usable] <= SMALL_SIDE).any():
-        return search(None)
+    small = usable & (side <= SMALL_SIDE)
+    hashes = table["hash"].to_numpy()[small].astype(np.int64)
     known = _load(folder, k)
     if known is not None:
         seen = set(known["digests"].tolist())
         new = usable & np.fromiter((d not in seen for d in digests), bool, len(digests))
+    crowded, degree, count = None, np.zeros(len(hashes), np.int64), 0
+    if known is not None and new.sum() <= MOST_NEW * usable.sum():
+        crowded, degree, count = _crowd_now(known, digests, small, hashes, new, crowd)
+        if crowded is not None and int(known["crowded"]) in (0, 1) and \
+                crowded != bool(known["crowded"]):
+            known = None  # the small images' mode flips: every pair is searched again
     if known is None or new.sum() > MOST_NEW * usable.sum():
-        pairs = search(None)
+        if small.sum() >= 2:
+            count, degree = crowd(hashes, None)
+            crowded = small_copies.crowded(count, int(small.sum()))
+        pairs = search(None, crowded)
     else:
-        fresh = search(new)
-        pairs = pd.concat([_kept(known, digests, usable), _exact(digests, usable, table),
-                           fresh[fresh["kind"] != "exact"]], ignore_index=True)
+        fresh = search(new, crowded) if new.any() else None
+        parts = [_kept(known, digests, usable), _exact(digests, usable, table)]
+        if fresh is not None:
+            parts.append(fresh[fresh["kind"] != "exact"])
+        pairs = pd.concat(parts, ignore_index=True)
         pairs = pairs.sort_values(["i", "j"], kind="stable").reset_index(drop=True)
-    _save(folder, k, digests[usable], pairs, digests)
+    _save(folder, k, digests[usable], pairs, digests,
+          {"crowded": -1 if crowded is None else int(crowded), "count": count,
+           "degree": dict(zip(digests[small].tolist(), degree.tolist()))})
     return pairs
+
+
+def _crowd_now(known: dict, digests: np.ndarray, small: np.ndarray, hashes: np.ndarray,
+               new: np.ndarray, crowd) -> tuple[bool | None, np.ndarray, int]:
+    """(crowded, degree per small row, pair count) of the small images now, from the kept
+    count: less the pairs of the small images that are gone (a pair of two gone images is
+    taken off twice: the count errs low), plus the pairs that involve a new image."""
+    kept = dict(zip(known["crowd_digests"].tolist(), known["crowd_degree"].tolist()))
+    present = set(digests[small].tolist())
+    gone = sum(d for name, d in kept.items() if name not in present)
+    added, degree_new = crowd(hashes, np.flatnonzero(new[small]))
+    count = max(0, int(known["crowd_count"]) - gone + added)
+    degree = np.array([kept.get(name, 0) for name in digests[small].tolist()],
+                      np.int64) + degree_new
+    if small.sum() < 2:
+        return None, degree, count
+    return small_copies.crowded(count, int(small.sum())), degree, count
 
 
 def _kept(known: dict, digests: np.ndarray, usable: np.ndarray) -> pd.DataFrame:
@@ -127,9 +166,10 @@ def _load(folder: str | os.PathLike, k: str) -> dict | None:
 
 
 def _save(folder: str | os.PathLike, k: str, searched: np.ndarray, pairs: pd.DataFrame,
-          digests: np.ndarray) -> None:
+          digests: np.ndarray, crowd: dict) -> None:
     """Keep the near pairs as digest pairs (once each: rows of one digest pair alike), with
-    every digest that was searched."""
+    every digest that was searched and the small images' mode (``crowd``: crowded -1/0/1,
+    the hash pair count, the degree per digest)."""
     names = np.unique(searched.astype(str))
     at = {d: n for n, d in enumerate(names)}
     near = pairs[pairs["kind"] != "exact"]
@@ -148,7 +188,10 @@ def _save(folder: str | os.PathLike, k: str, searched: np.ndarray, pairs: pd.Dat
         np.savez(part, digests=names, a=ab[:, 0], b=ab[:, 1],
                  distance=np.array([v[0] for v in values], dtype=np.int64),
                  similarity=np.array([v[1] for v in values], dtype=np.float64),
-                 transform=np.array([v[2] for v in values], dtype=str))
+                 transform=np.array([v[2] for v in values], dtype=str),
+                 crowded=np.int8(crowd["crowded"]), crowd_count=np.int64(crowd["count"]),
+                 crowd_digests=np.array(list(crowd["degree"]), dtype=str),
+                 crowd_degree=np.array(list(crowd["degree"].values()), dtype=np.int64))
         os.replace(part, target / f"{k}.npz")
     except OSError as exc:  # a read-only cache: the next audit searches in full
         log.warning("cannot keep copy pairs in %s (%s)", target, exc)
