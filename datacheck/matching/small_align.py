@@ -6,7 +6,8 @@ A coarse exhaustive search on 8x8 copies (mirror x 5 zooms 0.8-1.25 x 5x5 shifts
 steps 0.04/0.02/0.01 zoom, 1/0.5/0.25 px, 0.04/0.02/0.01 rad, maximising the aligned Pearson
 correlation plus the correlation of the high-pass images (image minus a Gaussian blur of sigma
 1 px at 32: the "detail"), from each mirror whose coarse score is within 0.1 of the best.
-numba kernels, pairs in parallel; ~0.3-0.7 ms a pair on one core.
+numba kernels, pairs in parallel; the coarse grid a separable warp (~0.03 ms a pair on one
+core), the hill-climb ~2 ms a pair that passes the gate.
 """
 
 from __future__ import annotations
@@ -152,22 +153,9 @@ def _align_one(A, Ah, B, Bh, Aq, Bq, A2, B2, zooms, shifts, min_share, w_hp, ric
     dy, dx) (``rich``; else isotropic zoom and shift only) from the best point of each
     mirror whose coarse score is within 0.1 of the best. Returns (objective, corr, hp corr,
     m, zy, zx, rot, dy, dx, coarse); objective -3 when the coarse score < ``gate``."""
-    sq = Aq.shape[0]
-    s = A.shape[0]
-    f = sq / s
     coarse = np.full(2, -3.0)
     start = np.zeros((2, 3))
-    for m in range(2):
-        for z in zooms:
-            for dy in shifts:
-                for dx in shifts:
-                    cc, _ = _corr2(Aq, Aq, Bq, Bq, m, z, z, 0.0, dy * f, dx * f, min_share,
-                                   False)
-                    if cc > coarse[m]:
-                        coarse[m] = cc
-                        start[m, 0] = z
-                        start[m, 1] = dy
-                        start[m, 2] = dx
+    _coarse_grid(Aq, Bq, zooms, shifts, Aq.shape[0] / A.shape[0], min_share, coarse, start)
     best_c = max(coarse[0], coarse[1])
     out = np.full(10, -3.0)
     out[9] = best_c
@@ -250,6 +238,59 @@ def _align_one(A, Ah, B, Bh, Aq, Bq, A2, B2, zooms, shifts, min_share, w_hp, ric
             for k in range(5):
                 out[4 + k] = p[k]
     return out
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _coarse_grid(A, B, zooms, shifts, f, min_share, coarse, start):
+    """Per mirror m, the best correlation of A with B zoomed and shifted (``shifts`` in px at
+    the full side, times ``f`` here) and where: ``coarse[m]``, ``start[m] = (zoom, dy, dx)``.
+    What :func:`_corr2` gives without rotation, as a separable warp: B's rows interpolated
+    along x once per (mirror, zoom, dx), then along y per dy (5x fewer operations)."""
+    s = A.shape[0]
+    c = (s - 1) / 2.0
+    bx = np.empty((s, s))
+    inside_x = np.empty(s, np.bool_)
+    x0s = np.empty(s, np.int64)
+    fxs = np.empty(s)
+    for m in range(2):
+        for z in zooms:
+            for dx in shifts:
+                for x in range(s):
+                    xx = (x - c) / z + c + dx * f
+                    inside_x[x] = not (xx < 0.0 or xx > s - 1)
+                    if m:
+                        xx = s - 1 - xx
+                    x0s[x] = min(int(xx), s - 2)
+                    fxs[x] = xx - x0s[x]
+                for r in range(s):
+                    for x in range(s):
+                        if inside_x[x]:
+                            bx[r, x] = (1 - fxs[x]) * B[r, x0s[x]] + fxs[x] * B[r, x0s[x] + 1]
+                for dy in shifts:
+                    n = 0
+                    sa = sb = saa = sbb = sab = 0.0
+                    for y in range(s):
+                        yy = (y - c) / z + c + dy * f
+                        if yy < 0.0 or yy > s - 1:
+                            continue
+                        y0 = min(int(yy), s - 2)
+                        fy = yy - y0
+                        for x in range(s):
+                            if inside_x[x]:
+                                b = (1 - fy) * bx[y0, x] + fy * bx[y0 + 1, x]
+                                a = A[y, x]
+                                n += 1
+                                sa += a
+                                sb += b
+                                saa += a * a
+                                sbb += b * b
+                                sab += a * b
+                    cc = -2.0 if n < min_share * s * s else _pearson(n, sa, sb, saa, sbb, sab)
+                    if cc > coarse[m]:
+                        coarse[m] = cc
+                        start[m, 0] = z
+                        start[m, 1] = dy
+                        start[m, 2] = dx
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
