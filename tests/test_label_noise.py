@@ -533,7 +533,10 @@ def test_ctrl_c_during_training_leaves_the_cache_usable(tmp_path):
     cache = tmp_path / ".c"
     cmd = [sys.executable, "-m", "datacheck", "label-noise", str(tmp_path), "--cache",
            str(cache), "--no-progress"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a shell starts background jobs with SIGINT ignored, and Python then installs no
+    # KeyboardInterrupt handler: the child gets the default disposition back
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not list(cache.glob("*.sqlite*")) and time.monotonic() < deadline:
         time.sleep(0.1)
