@@ -26,12 +26,12 @@ phash. So the small images of a dataset are handled in one of two modes:
 **Frames.** A small picture on a plain border (white, black, grey; even or not) is *framed*
 when near-uniform edges (:func:`features.variants.trim_box`) on two sides or more cover a fifth
 of it, leave at least half of each side, and the picture fills the window's edges (an object
-on plain sky does not). The frame
-dominates a 32-px thumbnail, so two different pictures in similar frames hash and align alike.
-In sparse mode a framed image is also searched by the codes of its window inside the frame,
-and a pair with a framed image is verified on the windows (the framed one's trimmed, resampled
-to 32 px): two framed images must match there; a framed and a plain one may match either way.
-Such a pair accepted on the windows is named ``framed``.
+on plain sky does not). The frame dominates a 32-px thumbnail, so two different pictures in
+similar frames hash and align alike. In sparse mode a framed image is also searched by the
+codes of its window inside the frame, and a pair with a framed image is verified on the
+windows too (trimmed, compared at the window's own resolution): two framed images must match
+there; a framed and a plain one may match either way. Such a pair accepted on the windows is
+named ``framed``.
 
 Figures: benchmarks/leakage_cifar.py, benchmarks/small_images.py, benchmarks/small60k.py,
 benchmarks/README.md.
