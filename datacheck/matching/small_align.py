@@ -6,7 +6,7 @@ A coarse exhaustive search on 8x8 copies (mirror x 5 zooms 0.8-1.25 x 5x5 shifts
 steps 0.04/0.02/0.01 zoom, 1/0.5/0.25 px, 0.04/0.02/0.01 rad, maximising the aligned Pearson
 correlation plus the correlation of the high-pass images (image minus a Gaussian blur of sigma
 1 px at 32: the "detail"), from each mirror whose coarse score is within 0.1 of the best.
-numba kernels, pairs in parallel; the coarse grid a separable warp (~0.03 ms a pair on one
+numba kernels, pairs in parallel; the coarse grid a separable warp (~0.04 ms a pair on one
 core), the hill-climb ~2 ms a pair that passes the gate.
 """
 
@@ -146,8 +146,8 @@ def _objective(A, Ah, B, Bh, m, p, min_share, w_hp):
 
 
 @numba.njit(cache=True, nogil=True)
-def _align_one(A, Ah, B, Bh, Aq, Bq, A2, B2, zooms, shifts, min_share, w_hp, rich, steps_z,
-               steps_px, steps_r, gate, half_levels, stop_below):
+def _align_one(A, Ah, B, Bh, Aq, Bq, A2, B2, zooms, shifts, axes, min_share, w_hp, rich,
+               steps_z, steps_px, steps_r, gate, half_levels, stop_below):
     """Coarse grid (mirror x zoom x shift) on quarter-side copies Aq/Bq (8x8 at 32), then a
     hill-climb at full resolution maximising corr + w_hp * high-pass corr over (zy, zx, rot,
     dy, dx) (``rich``; else isotropic zoom and shift only) from the best point of each
@@ -155,7 +155,7 @@ def _align_one(A, Ah, B, Bh, Aq, Bq, A2, B2, zooms, shifts, min_share, w_hp, ric
     m, zy, zx, rot, dy, dx, coarse); objective -3 when the coarse score < ``gate``."""
     coarse = np.full(2, -3.0)
     start = np.zeros((2, 3))
-    _coarse_grid(Aq, Bq, zooms, shifts, Aq.shape[0] / A.shape[0], min_share, coarse, start)
+    _coarse_grid(Aq, Bq, zooms, shifts, axes, min_share, coarse, start)
     best_c = max(coarse[0], coarse[1])
     out = np.full(10, -3.0)
     out[9] = best_c
@@ -241,65 +241,37 @@ def _align_one(A, Ah, B, Bh, Aq, Bq, A2, B2, zooms, shifts, min_share, w_hp, ric
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def _coarse_grid(A, B, zooms, shifts, f, min_share, coarse, start):
-    """Per mirror m, the best correlation of A with B zoomed and shifted (``shifts`` in px at
-    the full side, times ``f`` here) and where: ``coarse[m]``, ``start[m] = (zoom, dy, dx)``.
-    What :func:`_corr2` gives without rotation, as a separable warp: B's rows interpolated
-    along x once per (mirror, zoom, dx), then along y per dy (5x fewer operations)."""
-    s = A.shape[0]
-    c = (s - 1) / 2.0
-    bx = np.empty((s, s))
-    inside_x = np.empty(s, np.bool_)
-    x0s = np.empty(s, np.int64)
-    fxs = np.empty(s)
+def _coarse_grid(A, B, zooms, shifts, axes, min_share, coarse, start):
+    """Per mirror m, the best correlation of A with B zoomed and shifted and where:
+    ``coarse[m]``, ``start[m] = (zoom, dy, dx)`` (``shifts`` in px at the full side; ``axes``:
+    :func:`_axes` of them at A's side). What :func:`_corr2` gives without rotation, as the
+    separable warp of :func:`_grid_kernel` (B mirrored by reversing its columns)."""
+    lo, hi, src, wt = axes
+    s, ns = A.shape[0], len(shifts)
+    cols = np.empty((ns, s, s))
     for m in range(2):
-        for z in zooms:
-            for dx in shifts:
-                for x in range(s):
-                    xx = (x - c) / z + c + dx * f
-                    inside_x[x] = not (xx < 0.0 or xx > s - 1)
-                    if m:
-                        xx = s - 1 - xx
-                    x0s[x] = min(int(xx), s - 2)
-                    fxs[x] = xx - x0s[x]
-                for r in range(s):
-                    for x in range(s):
-                        if inside_x[x]:
-                            bx[r, x] = (1 - fxs[x]) * B[r, x0s[x]] + fxs[x] * B[r, x0s[x] + 1]
-                for dy in shifts:
-                    n = 0
-                    sa = sb = saa = sbb = sab = 0.0
-                    for y in range(s):
-                        yy = (y - c) / z + c + dy * f
-                        if yy < 0.0 or yy > s - 1:
-                            continue
-                        y0 = min(int(yy), s - 2)
-                        fy = yy - y0
-                        for x in range(s):
-                            if inside_x[x]:
-                                b = (1 - fy) * bx[y0, x] + fy * bx[y0 + 1, x]
-                                a = A[y, x]
-                                n += 1
-                                sa += a
-                                sb += b
-                                saa += a * a
-                                sbb += b * b
-                                sab += a * b
-                    cc = -2.0 if n < min_share * s * s else _pearson(n, sa, sb, saa, sbb, sab)
+        Bm = np.ascontiguousarray(B[:, ::-1]) if m else B
+        for a in range(len(zooms)):
+            _columns(Bm, lo[a], hi[a], src[a], wt[a], cols)
+            for by in range(ns):
+                for bx in range(ns):
+                    cc = _rect_corr(A, cols[bx], lo[a, by], hi[a, by], lo[a, bx], hi[a, bx],
+                                    src[a, by], wt[a, by], min_share)
                     if cc > coarse[m]:
                         coarse[m] = cc
-                        start[m, 0] = z
-                        start[m, 1] = dy
-                        start[m, 2] = dx
+                        start[m, 0] = zooms[a]
+                        start[m, 1] = shifts[by]
+                        start[m, 2] = shifts[bx]
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _verify_kernel(G, H, Q, G2, i, j, zooms, shifts, min_share, share, w_hp, rich, steps_z,
                    steps_px, steps_r, gate, half_levels, stop_below, out):
+    axes = _axes(Q.shape[1], zooms, shifts * (Q.shape[1] / G.shape[1]))  # the coarse grid's
     for t in numba.prange(len(i)):
         A, B = G[i[t]], G[j[t]]
         r = _align_one(A, H[i[t]], B, H[j[t]], Q[i[t]], Q[j[t]], G2[i[t]], G2[j[t]], zooms,
-                       shifts, min_share, w_hp, rich, steps_z, steps_px, steps_r, gate,
+                       shifts, axes, min_share, w_hp, rich, steps_z, steps_px, steps_r, gate,
                        half_levels, stop_below)
         out[t, 0] = _corr2(A, A, B, B, 0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, False)[0]
         out[t, 1] = r[1]
@@ -366,6 +338,27 @@ def _grid_kernel(G, i, j, zooms, shifts, out):
     warp is separable (no rotation), so B is interpolated along x once per (zoom, dx), then
     along y on the fly over the rectangle that stays inside (contiguous, vectorised rows)."""
     s, nz, ns = G.shape[1], len(zooms), len(shifts)
+    lo, hi, src, wt = _axes(s, zooms, shifts)
+    for t in numba.prange(len(i)):
+        cols = np.empty((ns, s, s))
+        best = -1.0
+        for way in range(2):
+            A, B = (G[i[t]], G[j[t]]) if way == 0 else (G[j[t]], G[i[t]])
+            for a in range(nz):
+                _columns(B, lo[a], hi[a], src[a], wt[a], cols)
+                for by in range(ns):
+                    for bx in range(ns):
+                        best = max(best, _rect_corr(A, cols[bx], lo[a, by], hi[a, by],
+                                                    lo[a, bx], hi[a, bx], src[a, by],
+                                                    wt[a, by], 0.5))
+        out[t] = best
+
+
+@numba.njit(cache=True, nogil=True)
+def _axes(s, zooms, shifts):
+    """:func:`_axis` for every (zoom, shift): tables lo, hi (zoom x shift) and src, wt
+    (zoom x shift x s)."""
+    nz, ns = len(zooms), len(shifts)
     lo = np.empty((nz, ns), np.int64)
     hi = np.empty((nz, ns), np.int64)
     src = np.empty((nz, ns, s), np.int64)
@@ -373,32 +366,28 @@ def _grid_kernel(G, i, j, zooms, shifts, out):
     for a in range(nz):
         for b in range(ns):
             lo[a, b], hi[a, b], src[a, b], wt[a, b] = _axis(s, zooms[a], shifts[b])
-    for t in numba.prange(len(i)):
-        cols = np.empty((ns, s, s))
-        best = -1.0
-        for way in range(2):
-            A, B = (G[i[t]], G[j[t]]) if way == 0 else (G[j[t]], G[i[t]])
-            for a in range(nz):
-                for bx in range(ns):
-                    for x in range(lo[a, bx], hi[a, bx] + 1):
-                        k, f = src[a, bx, x], wt[a, bx, x]
-                        for y in range(s):
-                            cols[bx, y, x] = (1 - f) * B[y, k] + f * B[y, k + 1]
-                for by in range(ns):
-                    for bx in range(ns):
-                        best = max(best, _rect_corr(A, cols[bx], lo[a, by], hi[a, by],
-                                                    lo[a, bx], hi[a, bx], src[a, by],
-                                                    wt[a, by]))
-        out[t] = best
+    return lo, hi, src, wt
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def _rect_corr(A, cols, y0, y1, x0, x1, src, wt):
+def _columns(B, lo, hi, src, wt, cols):
+    """B interpolated along x for each shift of one zoom (``cols[shift]``), over the columns
+    that stay inside."""
+    s = B.shape[0]
+    for bx in range(len(lo)):
+        for x in range(lo[bx], hi[bx] + 1):
+            k, f = src[bx, x], wt[bx, x]
+            for y in range(s):
+                cols[bx, y, x] = (1 - f) * B[y, k] + f * B[y, k + 1]
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _rect_corr(A, cols, y0, y1, x0, x1, src, wt, min_share):
     """Pearson correlation of A with ``cols`` interpolated along y, over rows y0..y1 and
-    columns x0..x1; -2 when that covers less than half the image (as _corr2)."""
+    columns x0..x1; -2 when that covers less than ``min_share`` of the image (as _corr2)."""
     s = A.shape[0]
     n = (y1 - y0 + 1) * (x1 - x0 + 1)
-    if y1 < y0 or x1 < x0 or n < 0.5 * s * s:
+    if y1 < y0 or x1 < x0 or n < min_share * s * s:
         return -2.0
     sa = sb = saa = sbb = sab = 0.0
     for y in range(y0, y1 + 1):
