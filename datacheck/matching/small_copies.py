@@ -175,19 +175,9 @@ def _filled(g: np.ndarray, box) -> bool:
 def candidates(gray: np.ndarray, radius: int, *, workers: int | None = None):
     """Candidate pairs (i, j, distance) among small images in sparse mode; a framed image is
     searched by its window's codes too."""
-    framed, windows, _ = frames(gray)
-    extra = np.flatnonzero(framed)
-    owner = np.concatenate([np.arange(len(gray)), extra])
-    i, j, d = _sparse_candidates(codes(np.concatenate([gray, windows[extra]])), radius,
-                                 workers)
-    i, j = owner[i], owner[j]
-    keep = i != j
-    i, j, d = np.minimum(i, j)[keep], np.maximum(i, j)[keep], d[keep]
-    order = np.lexsort((d, j, i))
-    i, j, d = i[order], j[order], d[order]
-    first = np.ones(len(i), dtype=bool)
-    first[1:] = (i[1:] != i[:-1]) | (j[1:] != j[:-1])
-    return i[first], j[first], d[first]
+    owner, every = _searched_codes(gray)
+    i, j, d = _closest(*_sparse_candidates(every, radius, workers), owner)
+    return np.minimum(i, j), np.maximum(i, j), d
 
 
 def candidates_touching(gray: np.ndarray, new: np.ndarray, radius: int, *,
@@ -196,10 +186,7 @@ def candidates_touching(gray: np.ndarray, new: np.ndarray, radius: int, *,
     new image (and its window, when framed) searched against every image's codes, the few
     new codes as the database. A new image with more than DENSE_ABOVE plain-code neighbours
     searches with its own code only; the others keep their TOP_K nearest matches."""
-    framed, windows, _ = frames(gray)
-    extra = np.flatnonzero(framed)
-    owner = np.concatenate([np.arange(len(gray)), extra])
-    every = codes(np.concatenate([gray, windows[extra]]))
+    owner, every = _searched_codes(gray)
     query = np.flatnonzero(np.isin(owner, new))
     v = every.shape[1]
     a, m, _ = hamming_cross(every[:, 0], every[query, 0], radius, workers=workers)
@@ -208,20 +195,10 @@ def candidates_touching(gray: np.ndarray, new: np.ndarray, radius: int, *,
     sparse = query[degree <= DENSE_ABOVE]
     dense = query[degree > DENSE_ABOVE]
     a, m, d = hamming_cross(every.ravel(), every[sparse].ravel(), radius, workers=workers)
-    i, j = owner[a // v], owner[sparse[m // v]]
     b, n, e = hamming_cross(every[:, 0], every[dense, 0], radius, workers=workers)
-    i = np.concatenate([i, owner[b]])
-    j = np.concatenate([j, owner[dense[n]]])
-    d = np.concatenate([d, e]).astype(np.int64)
-    keep = i != j
-    i, j, d = i[keep], j[keep], d[keep]
-    # the best distance per pair, then the TOP_K nearest of each sparse new image
-    order = np.lexsort((d, np.maximum(i, j), np.minimum(i, j)))
-    i, j, d = i[order], j[order], d[order]
-    first = np.ones(len(i), dtype=bool)
-    first[1:] = (np.minimum(i, j)[1:] != np.minimum(i, j)[:-1]) | \
-        (np.maximum(i, j)[1:] != np.maximum(i, j)[:-1])
-    i, j, d = i[first], j[first], d[first]
+    i, j, d = _closest(np.concatenate([a // v, b]), np.concatenate([sparse[m // v], dense[n]]),
+                       np.concatenate([d, e]).astype(np.int64), owner)
+    # the TOP_K nearest of each sparse new image (j: the new one)
     order = np.lexsort((d, j))
     i, j, d = i[order], j[order], d[order]
     start = np.ones(len(j), dtype=bool)
@@ -229,6 +206,29 @@ def candidates_touching(gray: np.ndarray, new: np.ndarray, radius: int, *,
     rank = np.arange(len(j)) - np.flatnonzero(start)[np.cumsum(start) - 1]
     keep = (rank < TOP_K) | np.isin(j, owner[dense])
     return i[keep], j[keep], d[keep]
+
+
+def _searched_codes(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(owner, codes): the variant codes of every thumbnail, then of every framed one's
+    window; ``owner[k]``, the image whose code row k is."""
+    framed, windows, _ = frames(gray)
+    extra = np.flatnonzero(framed)
+    return (np.concatenate([np.arange(len(gray)), extra]),
+            codes(np.concatenate([gray, windows[extra]])))
+
+
+def _closest(a: np.ndarray, b: np.ndarray, d: np.ndarray, owner: np.ndarray):
+    """Code-row pairs (a, b, distance) as image pairs (``owner``): an image with itself (its
+    window) dropped, and one row per pair of images, the closest (in its given order)."""
+    i, j = owner[a], owner[b]
+    keep = i != j
+    i, j, d = i[keep], j[keep], d[keep]
+    order = np.lexsort((d, np.maximum(i, j), np.minimum(i, j)))
+    i, j, d = i[order], j[order], d[order]
+    lo, hi = np.minimum(i, j), np.maximum(i, j)
+    first = np.ones(len(i), dtype=bool)
+    first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
+    return i[first], j[first], d[first]
 
 
 def verify(gray, side_i, side_j, a, b, options, aligned: bool):
