@@ -73,6 +73,18 @@ bench-e2e: bench-deps
 bench-formats: $(STAMP)
 	$(PY) benchmarks/formats.py $(BENCH_ARGS)
 
+# The image-quality peers (benchmarks/quality.py) pin their own numpy, Pillow and OpenCV: a venv
+# of their own, with nothing from the project's.
+QUALITY_PEERS := benchmarks/.venv-quality
+.PHONY: bench-quality
+$(QUALITY_PEERS)/.installed:
+	$(PYTHON) -m venv $(QUALITY_PEERS)
+	$(QUALITY_PEERS)/bin/python -m pip install --quiet cleanvision==0.3.7 fastdup==2.54
+	touch $@
+
+bench-quality: $(STAMP) $(QUALITY_PEERS)/.installed
+	$(PY) benchmarks/quality.py --peer-python $(QUALITY_PEERS)/bin/python $(BENCH_ARGS)
+
 # --- the GPU run (benchmarks/gpu.sh): what travels to a lent GPU machine ------------------------
 # Its python3 (3.12) has torch, numba, pandas, scikit-learn, pyarrow, Pillow; cleanlab, imagehash
 # and PyWavelets travel as wheels, CIFAR-10 test as files (both ignored by git).

@@ -1,9 +1,7 @@
-"""The data-checklist checks on real data: shortcuts (false positives and power), quality
-(against cleanvision), and their cost.
+"""The shortcuts check on real data: false positives, power and cost (quality has its own
+benchmark, benchmarks/quality.py).
 
     .venv/bin/python benchmarks/checklist.py shortcuts [--seeds 200] [--plant-seeds 200]
-    .venv/bin/python benchmarks/checklist.py cleanvision --python /tmp/venv-cv/bin/python
-    .venv/bin/python benchmarks/checklist.py quality [--cleanvision CSV_DIR]
 
 shortcuts: CIFAR-10 test images (../shared/datasets/cifar10-test) and BSDS500 photos
 re-encoded once per variant (JPEG q75 as the baseline; PNG; JPEG q30; an sRGB ICC profile;
@@ -12,10 +10,6 @@ from half size), scanned; each seed draws 5 classes (CIFAR: x 500, BSDS: x 100) 
 assigned at random; for a planted shortcut the first class's images come from the variant.
 False positives: no variant (labels independent of everything), CIFAR's real labels and BSDS
 grouped by full-resolution detail (content, no planted shortcut).
-
-quality: datacheck's quality findings next to cleanvision's issues (CSV files that
-``checklist.py cleanvision --python PY`` writes with cleanvision's Imagelab) on CIFAR-10 test and
-BSDS500, with montages of the images only one of them flags in benchmarks/_out/.
 """
 
 from __future__ import annotations
@@ -31,14 +25,13 @@ import pandas as pd
 from PIL import Image, ImageEnhance, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, HERE, SHARED, header, table  # noqa: E402
+from _common import DATA, SHARED, header, table  # noqa: E402
 
 from datacheck.features.scan import ScanOptions, feature_config, open_cache, scan_table  # noqa: E402
 from datacheck.sources.dataset import load_dataset  # noqa: E402
 
 CIFAR = SHARED / "cifar10-test" / "test"
 BSDS = SHARED / "bsds500"
-OUT = HERE / "_out"
 
 
 def _srgb() -> bytes:
@@ -213,94 +206,10 @@ def main() -> None:
     s = sub.add_parser("shortcuts")
     s.add_argument("--seeds", type=int, default=200, help="labellings without a plant")
     s.add_argument("--plant-seeds", type=int, default=200, help="labellings per planted variant")
-    q = sub.add_parser("quality")
-    q.add_argument("--cleanvision", type=Path, default=DATA / "cleanvision")
-    c = sub.add_parser("cleanvision", help="write cleanvision's issue CSVs (run it first)")
-    c.add_argument("--python", required=True,
-                   help="a python with cleanvision 0.3.7, matplotlib and tabulate installed")
     args = parser.parse_args()
     if args.what == "shortcuts":
         bench_shortcuts(args.seeds, args.plant_seeds)
-    elif args.what == "cleanvision":
-        run_cleanvision(args.python)
-    else:
-        bench_quality(args.cleanvision)
 
-
-
-CLEANVISION_SCRIPT = """
-import sys, glob
-from cleanvision import Imagelab
-files = sorted(glob.glob(sys.argv[2]))
-lab = Imagelab(filepaths=files)
-lab.find_issues({k: {} for k in ("dark", "light", "blurry", "low_information", "odd_size")})
-lab.issues.to_csv(sys.argv[1])
-"""
-#: cleanvision issue -> datacheck quality kind
-PAIRED = {"dark": "dark", "light": "light", "blurry": "blurry", "low_information": "blank",
-          "odd_size": "odd_size"}
-
-
-def run_cleanvision(python: str) -> None:
-    import subprocess
-
-    out = DATA / "cleanvision"
-    out.mkdir(parents=True, exist_ok=True)
-    for csv, pattern in (("cifar10-test.csv", CIFAR / "*" / "*.jpg"),
-                         ("bsds.csv", BSDS / "*" / "*.jpg")):
-        subprocess.run([python, "-c", CLEANVISION_SCRIPT, str(out / csv), str(pattern)],
-                       check=True)
-
-
-def montage(paths: list[Path], out: Path, side: int = 96, per_row: int = 8) -> None:
-    paths = paths[:32]
-    if not paths:
-        return
-    sheet = Image.new("RGB", (per_row * (side + 4), -(-len(paths) // per_row) * (side + 4)),
-                      "white")
-    for i, p in enumerate(paths):
-        img = Image.open(p).convert("RGB")
-        scale = side / max(img.size)
-        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
-                         Image.NEAREST if scale > 1 else Image.BICUBIC)
-        sheet.paste(img, ((i % per_row) * (side + 4), (i // per_row) * (side + 4)))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(out)
-
-
-def bench_quality(cv_dir: Path) -> None:
-    from datacheck.checks.quality import check_quality
-    from datacheck.features.image_props import thumb_properties
-
-    header("quality: datacheck vs cleanvision")
-    rows = []
-    for name, folder in (("CIFAR-10 test", CIFAR), ("BSDS500", BSDS)):
-        csv = cv_dir / f"{folder.parent.name if name.startswith('CIFAR') else 'bsds'}.csv"
-        if not folder.is_dir() or not csv.is_file():
-            print(f"skipped {name}: needs {folder} and {csv} (run `checklist.py cleanvision`)")
-            continue
-        t, th = scanned(folder)
-        result = check_quality(t, thumb_properties(th)["edge"])
-        ours = result.findings
-        cv = pd.read_csv(csv, index_col=0)
-        cv.index = [str(Path(p).relative_to(folder).as_posix()) for p in cv.index]
-        for issue, kind in PAIRED.items():
-            theirs = set(cv.index[cv[f"is_{issue}_issue"]])
-            mine = set(ours.loc[ours["kind"] == kind, "path"])
-            both = theirs & mine
-            rows.append([name, f"{issue} / {kind}", len(theirs), len(mine), len(both)])
-            slug = f"{name.split()[0].lower()}-{kind}"
-            montage([folder / p for p in sorted(mine - theirs)], OUT / f"{slug}-datacheck-only.png")
-            montage([folder / p for p in sorted(theirs - mine)],
-                    OUT / f"{slug}-cleanvision-only.png")
-            montage([folder / p for p in sorted(both)], OUT / f"{slug}-both.png")
-        other = ours[~ours["kind"].isin(PAIRED.values())]
-        for kind, n in other["kind"].value_counts().items():
-            rows.append([name, f"— / {kind}", "", int(n), ""])
-            montage([folder / p for p in other.loc[other["kind"] == kind, "path"]],
-                    OUT / f"{name.split()[0].lower()}-{kind}-datacheck-only.png")
-    table(["dataset", "cleanvision / datacheck", "cleanvision", "datacheck", "both"], rows)
-    print(f"\nmontages: {OUT}/<dataset>-<kind>-{{both,datacheck-only,cleanvision-only}}.png")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from PIL import Image, ImageFile, ImageFilter
 
 from ..matching.similar import SMALL_SIDE
 from ..sources.storage import read_bytes
+from . import detail
 from .image_props import edge_steepness, file_properties, tone
 from .variants import variant_hashes
 
@@ -64,6 +65,8 @@ class Decoded:
     software: str = ""
     border: float = float("nan")
     edge: float = float("nan")  # datacheck.features.image_props.thumb_properties
+    fine_edge: float = float("nan")  # datacheck.features.detail (NaN: the file shows detail)
+    detail_ratio: float = float("nan")
     thumb: bytes = b""  # THUMB x THUMB x 3 uint8, row-major
     variants: bytes = b""  # len(variants.VARIANT_NAMES) uint64 hashes (features.variants)
     nbytes: int = 0  # length of the encoded file (a shard row's size is known only here)
@@ -103,7 +106,7 @@ def decode_bytes(data: bytes, *, hash_name: str = "phash", draft: bool = True) -
         return Decoded(digest, problem=f"cannot decode ({type(exc).__name__}: {exc})"[:200])
     try:
         return _features(img, digest, width, height, mode, fmt, hash_name,
-                         file_properties(img, data))
+                         file_properties(img, data), data)
     except Exception as exc:
         return Decoded(digest, problem=f"cannot decode ({type(exc).__name__}: {exc})"[:200])
 
@@ -127,7 +130,8 @@ def decode_read(read, *, hash_name: str = "phash", draft: bool = True) -> Decode
     return decoded
 
 
-def _features(img, digest, width, height, mode, fmt, hash_name, props: dict) -> Decoded:
+def _features(img, digest, width, height, mode, fmt, hash_name, props: dict,
+              data: bytes) -> Decoded:
     if getattr(img, "n_frames", 1) > 1:
         img.seek(0)
     rgb = to_rgb(img)
@@ -152,9 +156,27 @@ def _features(img, digest, width, height, mode, fmt, hash_name, props: dict) -> 
         edge=edge_steepness(px),
         **tone(px, np.asarray(small_gray)),
         **props,
+        **_detail(gray, data, width, height, props["jpeg_quality"]),
         thumb=px.tobytes(),
         variants=variants.tobytes(),
     )
+
+
+def _detail(gray, data: bytes, width: int, height: int, quality: float) -> dict[str, float]:
+    """Blur and upscaling measures at the image's own resolution (:mod:`.detail`) from its
+    luminance as decoded (in full, or a JPEG draft); NaN on small images (the thumbnail shows
+    their detail), where a JPEG's bits show it has fine detail, or where the second decode
+    fails."""
+    if max(width, height) < detail.MIN_SIDE:
+        return {}
+    if gray.size == (width, height):
+        return detail.measure_loaded(gray, width, height)
+    if not detail.may_lack_detail(len(data), width, height, quality, np.asarray(gray)):
+        return {}
+    try:
+        return detail.measure_jpeg(data, width, height)
+    except (OSError, ValueError):
+        return {}
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

@@ -89,7 +89,7 @@ class _Page:
             body = {
                 "leakage": self.leakage, "duplicates": self.duplicates,
                 "label_noise": self.label_noise, "integrity": self.integrity,
-                "balance": self.balance,
+                "balance": self.balance, "quality": self.quality,
             }.get(name, self.generic)(check)
             spec = registry.get(name)
             anchor = name if spec else f"check-{k}"
@@ -217,6 +217,24 @@ class _Page:
         if rest:
             out += self.generic({"findings": rest})
         return out + note
+
+    def quality(self, check: dict) -> str:
+        """A contact sheet per kind (dark, blurry, upscaled, ...): each image with what was
+        measured."""
+        rows, note = self.cap(list(check.get("findings") or []), "images")
+        kinds: dict[str, list] = {}
+        for r in rows:
+            kinds.setdefault(str(r.get("kind")), []).append(r)
+        out = []
+        for kind, group in kinds.items():
+            figs = "".join(
+                self.thumb(r.get("path"), _caption(r.get("split"), r.get("label"), r.get("path"))
+                           + f'<div class="detail">{e(r.get("detail"))}</div>')
+                for r in group)
+            out.append(f'<h3 class="sheet">{e(kind.replace("_", " "))} '
+                       f'<span class="meta">{len(group):,}</span></h3>'
+                       f'<div class="row">{figs}</div>')
+        return "".join(out) + note
 
     def integrity(self, check: dict) -> str:
         rows, note = self.cap(list(check.get("findings") or []), "files")

@@ -51,6 +51,7 @@ overflow-wrap:anywhere}
 figure{margin:0;width:var(--t)}
 figcaption{font-size:11px;color:var(--mut);margin-top:3px;overflow-wrap:anywhere}
 figcaption .lab{color:var(--fg);font-weight:600}
+figcaption .detail{color:var(--fg);margin-top:2px}
 .thumb{display:block;width:var(--t);height:var(--t);object-fit:contain;border-radius:5px;
 background:#eef1f4;border:1px solid #e1e6eb}
 img.px{image-rendering:pixelated}
