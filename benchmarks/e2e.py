@@ -256,7 +256,7 @@ def main() -> None:
                          ["--scheduler", "LOCALCLUSTER"], {}))
         # numba caches compiled kernels per source file: a fresh worktree would pay its JIT
         # (~30-40 s) inside the timed run, so each code tree audits 200 images first, untimed
-        _, warm = subset(root, 200, tmp / "warm")
+        _, warm = subset(root, 2000, tmp / "warm")
         for k, env in enumerate({str(e): e for _, _, _, e in runs}.values()):
             measured(audit_cmd(warm, tmp / f"warm-out-{k}", tmp / f"warm-cache-{k}"), env)
         cluster = None

@@ -18,6 +18,8 @@ Printed: for each tool, how many plants of each kind it flags as that kind (for 
 upscaled, in brackets: flagged as either), and how many unmodified images it flags per kind
 (the worst kind and all kinds together). datacheck also
 reports the share of unmodified JPEGs its detail measure decoded a second time (its cost).
+Then the cost: CPU ms per image of datacheck's decode with and without the detail stage, on
+BSDS500 photos and on the 640x480 mosaics of ``e2e.py``.
 Montages of what datacheck flags on unmodified images and of the plants it misses go to
 benchmarks/_out/quality-<base>-<kind>-{unmodified,missed}.png.
 
@@ -29,6 +31,7 @@ datacheck runs.
 from __future__ import annotations
 
 import argparse
+import io
 import subprocess
 import sys
 import tempfile
@@ -49,6 +52,8 @@ from datacheck.sources.dataset import load_dataset  # noqa: E402
 FOLDER = DATA / "quality"
 OUT = HERE / "_out"
 PLANTS = 100
+#: Runs of the cost table, alternating with and without the detail stage (the min is kept).
+REPEATS = 5
 #: Bump when the recipe changes, so old folders are rebuilt.
 RECIPE = "v2"
 KINDS = ("dark", "light", "blurry", "blank", "odd_size", "upscaled")
@@ -185,6 +190,44 @@ def montage(paths: list[Path], out: Path, side: int = 160, per_row: int = 8) -> 
     sheet.save(out)
 
 
+def cost_table() -> None:
+    """Decode CPU per image with and without the detail stage, in one process."""
+    from e2e import mosaic
+
+    import datacheck.features.images as images
+
+    photos = [np.asarray(Image.open(p).convert("RGB"))
+              for p in sorted((SHARED / "bsds500").glob("*/*.jpg"))]
+    sets = {"BSDS500 photos (481x321, q90)": [
+        p.read_bytes() for p in sorted((make_base("bsds") / "normal").iterdir())[:300]],
+        "e2e.py mosaics (640x480, q90; tiles upscaled 1-2.7x)": [
+            _jpeg(mosaic(photos, k)) for k in range(300)]}
+    measured, rows = images._detail, []
+    for name, datas in sets.items():
+        times = {"with": [], "without": []}
+        for _ in range(REPEATS):
+            for key, stage in (("with", measured), ("without", lambda *a: {})):
+                images._detail = stage
+                start = time.process_time()
+                decoded = [images.decode_bytes(d) for d in datas]
+                times[key].append((time.process_time() - start) / len(datas) * 1e3)
+                if key == "with":
+                    again = np.mean([d.fine_edge == d.fine_edge for d in decoded])
+        images._detail = measured
+        with_ms, without_ms = min(times["with"]), min(times["without"])
+        rows.append([name, len(datas), f"{again:.0%}", f"{without_ms:.2f}", f"{with_ms:.2f}",
+                     f"+{with_ms - without_ms:.2f} ({with_ms / without_ms - 1:+.0%})"])
+    print("\nCost: CPU ms per image of `decode_bytes`, with the detail stage and without it "
+          f"(min of {REPEATS}, one process)")
+    table(["images", "n", "decoded again", "ms without", "ms with", "added"], rows)
+
+
+def _jpeg(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--peer-python", help="python of the peer venv (_quality_peers.py)")
@@ -206,6 +249,7 @@ def main() -> None:
            "unmodified: any", "s"], rows)
     print("\n" + "\n".join(notes))
     print(f"montages: {OUT}/quality-<base>-<kind>-{{unmodified,missed}}.png")
+    cost_table()
     footer()
 
 

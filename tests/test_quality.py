@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
@@ -95,3 +96,16 @@ def test_html_report_shows_a_sheet_per_kind(planted):
     for kind in ("blurry", "upscaled", "light"):
         assert f"{kind} {sum(v == kind for v in expected.values())}" in " ".join(text.split())
     assert len(page.images()) >= len(expected)
+
+
+def test_detail_kernels_match_their_numpy_definitions():
+    from datacheck.features.detail import _mean_steps, _steepness
+    from datacheck.features.image_props import _edge
+
+    for im in list(source_photos().values())[:6]:
+        lum = np.asarray(im.convert("L"))
+        assert _steepness(lum) == pytest.approx(_edge(lum.astype(np.float32)), rel=1e-6)
+        g = lum.astype(np.float64) / 255
+        steps = np.abs(np.diff(g, axis=1)).mean() + np.abs(np.diff(g, axis=0)).mean()
+        assert _mean_steps(lum) == pytest.approx(steps, rel=1e-9)
+    assert _steepness(np.full((40, 40), 128, np.uint8)) == 0.0

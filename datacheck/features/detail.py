@@ -56,14 +56,31 @@ def may_lack_detail(nbytes: int, width: int, height: int, quality: float,
     """Whether a JPEG's size hints at missing fine detail: fewer bits per pixel than a photo
     with the same coarse detail (``draft_gray``, its 1/8-scale luminance, uint8) at the same
     quality. Flat images are left to the blank check."""
-    g = np.asarray(draft_gray, np.float32) / 255
-    detail = float(np.abs(np.diff(g, axis=1)).mean() + np.abs(np.diff(g, axis=0)).mean())
+    detail = _mean_steps(np.ascontiguousarray(draft_gray, np.uint8))
     if detail <= 0 or nbytes <= 0 or not quality == quality:
         return False
     scale = 5000 / quality if quality < 50 else max(200 - 2 * quality, 1)
     expected = (BPP_AT_Q90 + BPP_PER_LOG_SCALE * math.log(scale / 20)
                 + BPP_PER_LOG_DETAIL * math.log(detail))
     return math.log(nbytes * 8 / (width * height)) - expected < HINT_MARGIN
+
+
+@numba.njit(cache=True, nogil=True)
+def _mean_steps(lum):
+    """Mean absolute step between horizontal neighbours plus that between vertical ones, in
+    0..2 (1 = full range): a uint8 image's coarse detail, ~50x cheaper than numpy's diffs."""
+    h, w = lum.shape
+    across = down = 0
+    for y in range(h):
+        for x in range(w):
+            v = np.int32(lum[y, x])
+            if x + 1 < w:
+                across += abs(np.int32(lum[y, x + 1]) - v)
+            if y + 1 < h:
+                down += abs(np.int32(lum[y + 1, x]) - v)
+    if h < 2 or w < 2:
+        return 0.0
+    return (across / (h * (w - 1)) + down / ((h - 1) * w)) / 255
 
 
 def measure(gray: Image.Image) -> dict[str, float]:
@@ -85,9 +102,9 @@ def _steepness(lum):
     squares = np.zeros(2 * 255 * 255 + 1, np.int32)
     for y in range(h - 1):
         for x in range(w - 1):
-            v = int(lum[y, x])
+            v = np.int32(lum[y, x])
             levels[v] += 1
-            dx, dy = int(lum[y, x + 1]) - v, int(lum[y + 1, x]) - v
+            dx, dy = np.int32(lum[y, x + 1]) - v, np.int32(lum[y + 1, x]) - v
             squares[dx * dx + dy * dy] += 1
         levels[lum[y, w - 1]] += 1
     for x in range(w):
