@@ -25,7 +25,7 @@ from .sources.dataset import load_dataset
 def audit(path: str | os.PathLike | object, *, checks: Iterable[str] | None = None,
           split_map: Mapping[str, str] | None = None, root: str | os.PathLike | None = None,
           seed: int = 0, progress: bool = True, rev: str | None = None,
-          **options: Any) -> AuditReport:
+          decisions: str | os.PathLike | None = None, **options: Any) -> AuditReport:
     """Audit the dataset at ``path`` (folder tree or manifest) with the named checks.
 
     ``checks=None`` runs every default check (label_noise trains within ``train_minutes``).
@@ -37,6 +37,9 @@ def audit(path: str | os.PathLike | object, *, checks: Iterable[str] | None = No
     (:mod:`datacheck.sources.revision`). ``path`` may also be a Hugging Face
     ``Dataset``/``DatasetDict`` or a map-style torch ``Dataset`` of (image, label), or a dict
     of them by split (:mod:`datacheck.sources.in_memory`).
+    Every finding gets a stable ``id``; the review ``decisions`` file (default:
+    ``datacheck.decisions.yaml`` at the top of the dataset's git repository, used when it
+    exists) marks findings reviewed or "fix pending" (:mod:`datacheck.review`).
     """
     every = registry.registry()
     explicit = checks is not None
@@ -76,6 +79,7 @@ def audit(path: str | os.PathLike | object, *, checks: Iterable[str] | None = No
                 skipped[name] = str(reason)
     finally:
         store.close()
+    review = _review(ctx.results, table, decisions, None if at else dataset.root)
     labels = table["label"].dropna()
     readable = table[table["problem"].isna()]
     return AuditReport(
@@ -91,7 +95,35 @@ def audit(path: str | os.PathLike | object, *, checks: Iterable[str] | None = No
         samples=pick_samples(readable, seed=seed),
         digests=dict(zip(readable["path"].tolist(), readable["digest"].tolist(), strict=True)),
         images=versions.image_table(table),
+        review=review,
     )
+
+
+def _review(results: dict, table, decisions, root) -> dict | None:
+    """Give every finding its id and mark the decided ones; the review summary, or None when
+    there is no decisions file."""
+    from .review import decisions as decided
+    from .review.ids import add_ids
+    from .review.marks import mark
+
+    known = table[table["digest"].notna()]
+    digest_of = dict(zip(known["path"], known["digest"], strict=True))
+    for name, result in results.items():
+        if len(result.findings):
+            results[name] = dataclasses.replace(
+                result, findings=add_ids(name, result.findings, digest_of))
+    if decisions is not None:
+        path = Path(decisions)
+        if not path.is_file():
+            raise BadInputError(f"decisions file {path} does not exist")
+    elif isinstance(root, Path):
+        path = decided.default_path(root)
+    else:
+        return None
+    if not path.is_file():
+        return None
+    return mark(results, decided.load(path), set(digest_of.values()) | {
+        f"path:{p}" for p in table["path"]}, path)
 
 
 def _settings(opts: dict[str, Any], names: list[str], every) -> dict[str, Any]:

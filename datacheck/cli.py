@@ -93,6 +93,9 @@ def audit_options(func):
                      default="text", show_default=True, help="What to print on stdout."),
         click.option("--fail-on", callback=_names, default="", metavar="CHECKS",
                      help="Exit 1 when one of these checks fails (comma list, or 'any')."),
+        click.option("--decisions", type=click.Path(dir_okay=False), default=None,
+                     help="Review decisions file [default: datacheck.decisions.yaml at the top "
+                          "of the dataset's git repository, when it exists]."),
         click.option("--progress/--no-progress", default=True, show_default=True,
                      help="Progress bars on stderr (shown only on a terminal)."),
     ]
@@ -363,6 +366,69 @@ def diff_cmd(paths, rev, diff_checks, split_map, root, out, fmt, html_file, fail
     if failing:
         click.echo(f"failing: {', '.join(failing)}", err=True)
         sys.exit(1)
+
+
+@cli.command("decide")
+@click.argument("path", type=click.Path(path_type=str))
+@click.argument("ids", nargs=-1, required=True)
+@click.option("--ok", "choice", flag_value="ok", help="Accepted, or not a problem.")
+@click.option("--drop", "choice", flag_value="drop", help="Drop the image(s) (a leak: the copy "
+              "in the later split).")
+@click.option("--keep-one", "choice", flag_value="keep-one",
+              help="Keep the first image of a duplicate cluster, drop the rest.")
+@click.option("--relabel", metavar="LABEL", help="Give the image(s) this label.")
+@click.option("--move", metavar="SPLIT", help="Move the image(s) to this split.")
+@click.option("--note", default="", help="Why (kept with the decision).")
+@click.option("--decisions", type=click.Path(dir_okay=False), default=None,
+              help="Decisions file [default: datacheck.decisions.yaml at the top of the "
+                   "dataset's git repository, else beside the dataset].")
+@click.option("--root", type=click.Path(file_okay=False), default=None,
+              help="Folder a manifest's paths are relative to [default: its folder].")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None,
+              help="Feature cache folder (as for audit).")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+@_handle_errors
+def decide_cmd(path, ids, choice, relabel, move, note, decisions, root, cache_dir,
+               progress) -> None:
+    """Record a review decision for findings IDS (from `datacheck audit`) of the dataset at
+    PATH: --ok, or a fix (--drop, --keep-one, --relabel LABEL, --move SPLIT)."""
+    from .decide import decide
+
+    chosen = [c for c in (choice, relabel and "relabel", move and "move") if c]
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one of --ok, --drop, --keep-one, --relabel, --move")
+    file, written = decide(path, list(ids), chosen[0], value=relabel or move, note=note,
+                           decisions=decisions, root=root, cache_dir=cache_dir,
+                           progress=progress)
+    for d in written:
+        click.echo(f"{d.id}: {d.decision}{' ' + d.value if d.value else ''} "
+                   f"({', '.join(d.paths) or 'no image'})")
+    click.echo(f"wrote {file}")
+
+
+@cli.command("apply")
+@click.argument("path", type=click.Path(path_type=str))
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="The cleaned manifest to write (CSV: path,label,split,group).")
+@click.option("--decisions", type=click.Path(dir_okay=False), default=None,
+              help="Decisions file [default: datacheck.decisions.yaml at the top of the "
+                   "dataset's git repository, else beside the dataset].")
+@click.option("--root", type=click.Path(file_okay=False), default=None,
+              help="Folder a manifest's paths are relative to [default: its folder].")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None,
+              help="Feature cache folder (as for audit).")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+@_handle_errors
+def apply_cmd(path, out, decisions, root, cache_dir, progress) -> None:
+    """Write a manifest of the dataset at PATH with every decided fix applied (drop, relabel,
+    move, keep one); the image files are not touched."""
+    from .decide import apply
+
+    manifest, changes = apply(path, out, decisions=decisions, root=root, cache_dir=cache_dir,
+                              progress=progress)
+    counts = changes["action"].value_counts()
+    done = ", ".join(f"{n:,} {a}" for a, n in counts.items()) or "no changes"
+    click.echo(f"wrote {out}: {len(manifest):,} images ({done})")
 
 
 @cli.command("init")

@@ -9,6 +9,10 @@ stage, and ``clean/changes.csv`` saying what was dropped or moved and why:
   disagree are dropped whole (no label can be trusted);
 - label_noise (when audited): ``drop`` or ``relabel`` findings whose score is at most
   ``label_noise_max_score`` (low score = likely wrong), ``keep`` leaves them.
+
+Reviewed findings (``datacheck decide``, the decisions file the audit read) come first: a fix
+decided for a finding (drop, relabel, move, keep one) replaces the policy above, and a finding
+decided ``ok`` is left alone. The policies apply to the findings nobody reviewed.
 """
 
 from __future__ import annotations
@@ -20,14 +24,20 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from params import load_params  # noqa: E402
+from params import CACHE, load_params  # noqa: E402
 
+import datacheck  # noqa: E402
 from datacheck import load_dataset, load_report  # noqa: E402
+from datacheck.review import decisions as decided  # noqa: E402
+from datacheck.review.fixes import CHANGE_COLUMNS, apply_fixes  # noqa: E402
 
 
 def plan_changes(table: pd.DataFrame, report: dict, params: dict) -> pd.DataFrame:
-    """One row per change: path, action (drop|move|relabel), value, reason."""
-    checks = report["checks"]
+    """One row per change: path, action (drop|move|relabel), value, reason, for the findings
+    no decision covers."""
+    checks = {name: {**check, "findings": [f for f in check.get("findings", [])
+                                           if not f.get("review")]}
+              for name, check in report["checks"].items()}
     changes = []
     for f in checks.get("integrity", {}).get("findings", []):
         if f["kind"] == "unreadable":  # tiny, odd-aspect and minority-mode images are usable
@@ -56,8 +66,19 @@ def plan_changes(table: pd.DataFrame, report: dict, params: dict) -> pd.DataFram
         why = f"label_noise: given {f['given']}, suggested {f['suggested']}"
         changes.append((f["path"], "relabel", f["suggested"], why) if noise_policy == "relabel"
                        else (f["path"], "drop", None, why))
-    frame = pd.DataFrame(changes, columns=["path", "action", "value", "reason"])
+    frame = pd.DataFrame(changes, columns=CHANGE_COLUMNS)
     return frame.drop_duplicates("path", keep="first").reset_index(drop=True)
+
+
+def decided_changes(data: str, report: dict) -> pd.DataFrame:
+    """The fixes decided in the decisions file the audit read (none without one)."""
+    file = (report.get("review") or {}).get("file")
+    fixes = {i: d for i, d in decided.load(Path(file)).items()
+             if d.decision in decided.FIXES} if file else {}
+    if not fixes:
+        return pd.DataFrame(columns=CHANGE_COLUMNS)
+    images = datacheck.audit(data, checks=["integrity"], cache_dir=CACHE, progress=False).images
+    return apply_fixes(images, fixes)[1]
 
 
 def apply_changes(table: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
@@ -79,7 +100,8 @@ def main() -> None:
     report = load_report(Path(every.get("audit", {}).get("out", "reports/audit"),
                               "report.json"))
     table = load_dataset(data).table
-    changes = plan_changes(table, report, params)
+    changes = pd.concat([decided_changes(data, report), plan_changes(table, report, params)])
+    changes = changes.drop_duplicates("path", keep="first").reset_index(drop=True)
     clean = apply_changes(table, changes)
     out = Path(params.get("out", "clean"))
     out.mkdir(parents=True, exist_ok=True)

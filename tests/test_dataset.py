@@ -86,3 +86,13 @@ def test_manifest_with_explicit_root(tmp_path, patches):
     assert ds.root == (tmp_path / "data").resolve() and ds.table["bytes"].iloc[0] > 0
     with pytest.raises(BadInputError, match="manifests only"):
         load_dataset(tmp_path / "data", root=tmp_path)
+
+
+def test_manifest_empty_group_cells_are_no_group(tmp_path, patches):
+    for i in range(3):
+        save(patches[i], tmp_path / f"{i}.jpg")
+    (tmp_path / "m.csv").write_text("path,label,split,group\n0.jpg,a,train,\n1.jpg,a,test,\n"
+                                    "2.jpg,b,test,person7\n")
+    table = load_dataset(tmp_path / "m.csv").table.set_index("path")
+    assert table.loc[["0.jpg", "1.jpg"], "group"].isna().all()
+    assert table.loc["2.jpg", "group"] == "person7"

@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-PIPELINE_FILES = ["dvc.yaml", "params.yaml", ".dvcignore", "pipelines", "datacheck/demo.py"]
+PIPELINE_FILES = ["dvc.yaml", "params.yaml", ".dvcignore", "pipelines", "datacheck/demo.py",
+                  "datacheck.decisions.yaml"]
 
 
 def sh(cwd: Path, *args: str) -> str:
@@ -89,3 +90,22 @@ def test_planted_leak_changes_metrics_diff(project):
     changed = diff["reports/audit/metrics.json"]
     assert changed["leakage.pairs"]["diff"] == 1
     assert changed["leakage.exact_pairs"]["diff"] == 1
+
+
+def test_a_review_decision_reruns_clean_and_training(project):
+    """Deciding a leak is fine (`datacheck decide ... --ok`) changes the decisions file: the
+    audit, clean, train and evaluate stages run again and clean keeps that image."""
+    report = json.loads((project / "reports/audit/report.json").read_text())
+    leak = report["checks"]["leakage"]["findings"][0]
+    dropped = (project / "clean/changes.csv").read_text().count("leakage")
+    sh(project, "datacheck", "decide", "data", leak["id"], "--ok", "--note", "accepted",
+       "--cache", ".datacheck-cache", "--no-progress")
+    status = sh(project, "dvc", "status")
+    assert "audit:" in status and "prepare:" not in status
+    log = sh(project, "dvc", "repro")
+    for stage in ("audit", "clean", "train", "evaluate"):
+        assert f"Running stage '{stage}'" in log
+    changes = (project / "clean/changes.csv").read_text()
+    assert changes.count("leakage") == dropped - 1 and leak["b"] not in changes
+    report = json.loads((project / "reports/audit/report.json").read_text())
+    assert report["checks"]["leakage"]["metrics"]["reviewed"] == 1

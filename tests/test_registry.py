@@ -49,7 +49,9 @@ def test_a_registered_check_runs_and_renders_everywhere(toy_check, clean_dataset
                    progress=False)
     data = report.to_dict()
     assert list(data["checks"]) == ["integrity", "grey"]
-    assert data["checks"]["grey"]["findings"] == [{"kind": "grey", "path": "train/a/grey.png"}]
+    (finding,) = data["checks"]["grey"]["findings"]
+    assert finding == {"id": finding["id"], "kind": "grey", "path": "train/a/grey.png"}
+    assert finding["id"].startswith("grey-")  # a stable id for a third-party check too
     markdown = render_markdown(data)
     assert "| greyscale file |" in markdown and "train/a/grey\\.png" in markdown
     from rich.console import Console

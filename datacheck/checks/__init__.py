@@ -65,6 +65,9 @@ class Check:
     line: Callable[[dict[str, Any]], str] | None = None
     #: Run when no check is named (label_noise trains within its time budget).
     default: bool = True
+    #: The status one finding alone gives, when the check's status is the worst of its
+    #: findings': lets a review take findings decided "ok" out of the status.
+    severity: Callable[[dict[str, Any]], str] | None = None
 
 
 #: Registered checks by name.

@@ -79,4 +79,5 @@ register(Check(
     options=("copies",), kinds=("exact", "near"),
     columns=(("kind", "kind"), ("split", "split"), ("paths", "files"), ("labels", "labels")),
     line=lambda row: f"{row['kind']} in {row['split']}: " + ", ".join(row["paths"][:4]),
+    severity=lambda row: "fail" if row["kind"] == "exact" or row["label_conflict"] else "warn",
 ))

@@ -64,4 +64,5 @@ register(Check(
     kinds=("unreadable", "tiny", "aspect", "mode"),
     columns=(("path", "file"), ("problem", "problem")),
     line=lambda row: f"{row['path']}: {row['problem']}",
+    severity=lambda row: "fail" if row["kind"] == "unreadable" else "warn",
 ))

@@ -103,4 +103,5 @@ register(Check(
     columns=(("kind", "kind"), ("split_a", "split"), ("a", "file"), ("split_b", "split"),
              ("b", "copy"), ("transform", "transform"), ("distance", "bits")),
     line=_line,
+    severity=lambda row: "fail",
 ))

@@ -144,4 +144,5 @@ register(Check(
     columns=(("kind", "kind"), ("path", "file"), ("split", "split"), ("label", "class"),
              ("detail", "detail")),
     line=lambda row: f"{row['path']}: {row['detail']}",
+    severity=lambda row: "warn",
 ))

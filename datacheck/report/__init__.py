@@ -42,6 +42,8 @@ class AuditReport:
     #: One row per image (path, digest, split, label, group, bytes, problem), written as
     #: images.parquet: what ``datacheck diff`` compares (:mod:`datacheck.history.versions`).
     images: pd.DataFrame | None = field(default=None, repr=False)
+    #: The review decisions applied (:func:`datacheck.review.marks.mark`), None without a file.
+    review: dict | None = None
 
     @property
     def status(self) -> str:
@@ -62,6 +64,7 @@ class AuditReport:
             "settings": self.settings,
             "checks": {n: _check_dict(self.checks[n]) for n in ordered},
             **({"skipped": self.skipped} if self.skipped else {}),
+            **({"review": self.review} if self.review is not None else {}),
         }
 
     def to_json(self, data: dict[str, Any] | None = None) -> str:

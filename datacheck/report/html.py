@@ -154,7 +154,7 @@ class _Page:
                 + self.thumb(r.get("a"))
                 + f'<div class="mid">{mid}<div class="arrow">⇄</div></div>'
                 + self.thumb(r.get("b"))
-                + f'</div><div class="who">{who}</div></div>')
+                + f'</div><div class="who">{who}</div>{_finding_id(r)}</div>')
         return f'<div class="grid">{"".join(cards)}</div>{note}'
 
     def duplicates(self, check: dict) -> str:
@@ -185,7 +185,7 @@ class _Page:
             cards.append(
                 f'<div class="card"><div class="head">{head}<span class="meta">'
                 f'{e(" · ".join(facts))}</span>{conflict}</div>'
-                f'<div class="row">{"".join(figs)}</div></div>')
+                f'<div class="row">{"".join(figs)}</div>{_finding_id(r)}</div>')
         return "".join(cards) + note
 
     def label_noise(self, check: dict) -> str:
@@ -203,7 +203,7 @@ class _Page:
                 text = (f'<span class="given">{e(plain(given))}</span> → '
                         f'<span class="sugg">{e(plain(sugg))}</span>'
                         f'<div class="meta">{e(" · ".join(map(str, facts)))}</div>'
-                        f'<div class="path">{e(r["path"])}</div>')
+                        f'<div class="path">{e(r["path"])}</div>{_finding_id(r)}')
                 cards.append(f'<div class="card side">{self.thumb(r["path"])}<div>{text}</div>'
                              "</div>")
             else:
@@ -229,7 +229,7 @@ class _Page:
         for kind, group in kinds.items():
             figs = "".join(
                 self.thumb(r.get("path"), _caption(r.get("split"), r.get("label"), r.get("path"))
-                           + f'<div class="detail">{e(r.get("detail"))}</div>')
+                           + f'<div class="detail">{e(r.get("detail"))}</div>{_finding_id(r)}')
                 for r in group)
             out.append(f'<h3 class="sheet">{e(kind.replace("_", " "))} '
                        f'<span class="meta">{len(group):,}</span></h3>'
@@ -243,7 +243,7 @@ class _Page:
         body = "".join(
             f"<tr><td class=\"pic\">{self.thumb(r.get('path'))}</td>"
             f"<td class=\"path\">{e(r.get('path'))}</td>"
-            f"<td>{e(r.get('problem'))}</td></tr>" for r in rows)
+            f"<td>{e(r.get('problem'))}{_finding_id(r)}</td></tr>" for r in rows)
         return ('<table><thead><tr><th class="pic"></th><th>file</th><th>problem</th></tr></thead>'
                 f"<tbody>{body}</tbody></table>{note}")
 
@@ -323,6 +323,14 @@ def _paths(value: object) -> Iterable:
         return list(value)[:50]
     except TypeError:
         return []
+
+
+def _finding_id(row: dict) -> str:
+    """The finding's id and review mark, small, for copying into `datacheck decide`."""
+    if not row.get("id"):
+        return ""
+    review = f' · <b>{e(row["review"])}</b>' if row.get("review") else ""
+    return f'<div class="fid">{e(row["id"])}{review}</div>'
 
 
 def _caption(split: object, label: object, path: object) -> str:

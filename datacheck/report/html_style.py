@@ -52,6 +52,8 @@ figure{margin:0;width:var(--t)}
 figcaption{font-size:11px;color:var(--mut);margin-top:3px;overflow-wrap:anywhere}
 figcaption .lab{color:var(--fg);font-weight:600}
 figcaption .detail{color:var(--fg);margin-top:2px}
+.fid{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:11px;
+color:var(--mut);margin-top:4px;user-select:all}
 .thumb{display:block;width:var(--t);height:var(--t);object-fit:contain;border-radius:5px;
 background:#eef1f4;border:1px solid #e1e6eb}
 img.px{image-rendering:pixelated}

@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import checks as registry
 from .escape import md
-from .mdtable import ICON, fold, table
+from .mdtable import ICON, Code, fold, table
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -34,7 +34,14 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 def _findings(name: str, check: dict[str, Any]) -> list[str]:
     rows = check["findings"]
-    head, body = table(registry.columns(name, rows[0]), rows)
+    columns = registry.columns(name, {k: v for k, v in rows[0].items()
+                                      if k not in ("id", "review")})
+    if "id" in rows[0]:
+        columns = [("id", "id"), *columns]
+        rows = [{**r, "id": Code(r["id"])} if r.get("id") else r for r in rows]
+    if any(r.get("review") for r in rows):
+        columns.append(("review", "review"))
+    head, body = table(columns, rows)
     return [f"### {name}: {len(rows):,} finding{'s' if len(rows) != 1 else ''}", "",
             *fold(head, body, "report.json")]
 

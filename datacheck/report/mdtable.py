@@ -18,10 +18,17 @@ def status(value: Any) -> str:
     return "—" if value is None else ICON.get(value) or md(value)
 
 
+class Code(str):
+    """A cell shown as code, unescaped: only for text of letters, digits, ``_`` and ``-``
+    (finding ids)."""
+
+
 def cell(value: Any) -> str:
     """One escaped table cell: lists show 5 items, floats 3 significant digits."""
     if value is None:
         return ""
+    if isinstance(value, Code) and value.replace("-", "").replace("_", "").isalnum():
+        return f"`{value}`"
     if isinstance(value, list):
         shown = "<br>".join(md(plain(v)) for v in value[:5])
         return shown + (f"<br>…+{len(value) - 5}" if len(value) > 5 else "")

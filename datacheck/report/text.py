@@ -33,7 +33,17 @@ def print_summary(report: dict[str, Any], console: Console | None = None) -> Non
         if check["status"] == "pass" or not check["findings"]:
             continue
         console.print(Text(f"{name}:", style="bold"))
-        for row in check["findings"][:SHOWN]:
-            console.print(Text("  " + registry.line(name, row)))
+        # findings decided ok last: what still needs a look comes first
+        rows = sorted(check["findings"], key=lambda r: r.get("review") == "ok")
+        for row in rows[:SHOWN]:
+            console.print(Text("  " + finding_line(name, row)))
         if len(check["findings"]) > SHOWN:
             console.print(Text(f"  … {len(check['findings']) - SHOWN:,} more in the report"))
+
+
+def finding_line(name: str, row: dict[str, Any]) -> str:
+    """A finding's terminal line: its id, the check's line for it, and its review mark."""
+    review = f" [{row['review']}]" if row.get("review") else ""
+    head = f"{row['id']} " if row.get("id") else ""
+    return head + registry.line(name, {k: v for k, v in row.items()
+                                       if k not in ("id", "review")}) + review

@@ -63,7 +63,11 @@ def read_manifest(manifest: Path | str, root: Path | str,
         table["split"] = values.map(mapped).to_numpy()
     else:
         table["split"] = NO_SPLIT
-    table["group"] = raw["group"].astype(str).to_numpy() if "group" in raw.columns else None
+    if "group" in raw.columns:  # an empty cell is no group, not a group named ""
+        groups = raw["group"].astype(str)
+        table["group"] = groups.where(groups.str.strip() != "", None).to_numpy()
+    else:
+        table["group"] = None
     table["bytes"] = [_size(base / p) for p in table["path"]] if isinstance(base, Path) else -1
     for column in raw.columns:
         if column not in _KNOWN:

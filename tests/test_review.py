@@ -1,0 +1,138 @@
+"""Review decisions on a real folder of JPEGs: stable ids, `datacheck decide`, audits that
+honour decisions (--fail-on), `datacheck apply`, and bad decisions files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from datacheck import audit
+from datacheck.cli import cli
+from datacheck.review import decisions as decided
+from tests.conftest import save
+
+
+@pytest.fixture
+def leaky(clean_dataset, patches):
+    """clean_dataset with two train images copied into test (one byte copy, one re-encoded)."""
+    root = clean_dataset
+    shutil.copyfile(root / "train/a/img000.jpg", root / "test/a/leak0.jpg")
+    save(patches[9], root / "test/b/leak9.jpg", quality=70)  # train/b/img009.jpg re-encoded
+    return root
+
+
+def run(*args: str) -> tuple[int, str]:
+    """Exit code and output (stdout and stderr) of a datacheck command."""
+    result = CliRunner().invoke(cli, [*map(str, args), "--no-progress"])
+    return result.exit_code, result.output
+
+
+def audit_json(*args: str) -> tuple[int, dict]:
+    result = CliRunner().invoke(cli, [*map(str, args), "--no-progress", "--format", "json"])
+    return result.exit_code, json.loads(result.stdout)
+
+
+def leak_ids(root, cache) -> dict[str, str]:
+    """The leakage findings' ids by the test-side path."""
+    _, report = audit_json("leakage", root, "--cache", cache)
+    findings = report["checks"]["leakage"]["findings"]
+    return {f["b"]: f["id"] for f in findings}
+
+
+def test_ids_survive_renames_and_moves(leaky, tmp_path):
+    before = leak_ids(leaky, tmp_path / "c")
+    assert set(before) == {"test/a/leak0.jpg", "test/b/leak9.jpg"}
+    (leaky / "test/a/leak0.jpg").rename(leaky / "test/a/renamed.jpg")
+    (leaky / "test/c").mkdir(exist_ok=True)
+    (leaky / "test/b/leak9.jpg").rename(leaky / "test/c/moved.jpg")
+    after = leak_ids(leaky, tmp_path / "c")
+    assert after == {"test/a/renamed.jpg": before["test/a/leak0.jpg"],
+                     "test/c/moved.jpg": before["test/b/leak9.jpg"]}
+
+
+def test_reviewed_leaks_pass_and_a_new_leak_fails_alone(leaky, tmp_path, patches):
+    cache, file = tmp_path / "c", tmp_path / "decisions.yaml"
+    code, _ = run("audit", leaky, "--checks", "leakage", "--fail-on", "leakage", "--cache", cache)
+    assert code == 1
+    ids = leak_ids(leaky, cache)
+    code, out = run("decide", leaky, *ids.values(), "--ok", "--note", "same photo, accepted",
+                    "--decisions", file)
+    assert code == 0, out
+    entries = decided.load(file)
+    assert set(entries) == set(ids.values())
+    assert {e.decision for e in entries.values()} == {"ok"}
+    assert all(e.note == "same photo, accepted" and e.author and e.date for e in entries.values())
+    code, out = run("audit", leaky, "--checks", "leakage", "--fail-on", "leakage", "--cache",
+                    cache, "--decisions", file)
+    assert code == 0, out
+    assert "2 reviewed ok" in out
+    shutil.copyfile(leaky / "train/c/img020.jpg", leaky / "test/c/new.jpg")
+    code, report = audit_json("audit", leaky, "--checks", "leakage", "--fail-on", "leakage",
+                              "--cache", cache, "--decisions", file)
+    assert code == 1
+    open_ones = [f for f in report["checks"]["leakage"]["findings"] if f.get("review") is None]
+    assert [f["b"] for f in open_ones] == ["test/c/new.jpg"]
+    assert report["review"]["reviewed"] == 2 and report["review"]["stale"] == []
+
+
+def test_a_fix_stays_pending_until_applied(leaky, tmp_path):
+    cache, file = tmp_path / "c", tmp_path / "decisions.yaml"
+    ids = leak_ids(leaky, cache)
+    code, out = run("decide", leaky, ids["test/a/leak0.jpg"], "--drop", "--decisions", file)
+    assert code == 0, out
+    code, out = run("decide", leaky, ids["test/b/leak9.jpg"], "--move", "train",
+                    "--decisions", file)
+    assert code == 0, out
+    report = audit(leaky, checks=["leakage"], cache_dir=cache, decisions=file, progress=False)
+    leakage = report.checks["leakage"]
+    assert leakage.status == "fail"  # not applied yet
+    assert sorted(leakage.findings["review"]) == ["fix pending: drop", "fix pending: move train"]
+    manifest = tmp_path / "clean.csv"
+    code, out = run("apply", leaky, "--out", manifest, "--decisions", file)
+    assert code == 0, out
+    rows = pd.read_csv(manifest)
+    assert "test/a/leak0.jpg" not in set(rows["path"])
+    assert rows.loc[rows["path"] == "test/b/leak9.jpg", "split"].item() == "train"
+    assert "train/a/img000.jpg" in set(rows["path"])  # the train side of the exact copy stays
+    cleaned = audit(manifest, root=leaky, checks=["leakage"], cache_dir=cache, decisions=file,
+                    progress=False)
+    assert cleaned.checks["leakage"].status == "pass"
+    assert cleaned.review["resolved"] == 2 and cleaned.review["stale"] == []
+
+
+def test_decisions_about_deleted_images_are_stale(leaky, tmp_path):
+    cache, file = tmp_path / "c", tmp_path / "decisions.yaml"
+    ids = leak_ids(leaky, cache)
+    assert run("decide", leaky, ids["test/a/leak0.jpg"], "--ok", "--decisions", file)[0] == 0
+    (leaky / "test/a/leak0.jpg").unlink()
+    (leaky / "train/a/img000.jpg").unlink()
+    report = audit(leaky, checks=["leakage"], cache_dir=cache, decisions=file, progress=False)
+    assert report.review["stale"] == [ids["test/a/leak0.jpg"]]
+
+
+def test_bad_decisions_and_ids_get_one_line_and_exit_2(leaky, tmp_path, caplog):
+    cache, file = tmp_path / "c", tmp_path / "decisions.yaml"
+    file.write_text("decisions:\n- id: leakage-0123456789\n  decision: maybe\n")
+    code, out = run("audit", leaky, "--checks", "leakage", "--cache", cache, "--decisions", file)
+    assert code == 2 and f"{file}:2: 'decision' must be one of ok, drop" in out
+    file.write_text("decisions:\n- id: leakage-0123456789\n  decision: ok\n   note: [\n")
+    code, out = run("audit", leaky, "--checks", "leakage", "--cache", cache, "--decisions", file)
+    assert code == 2 and f"{file}:4: not valid YAML" in out and "Traceback" not in out
+    file.unlink()
+    code, out = run("decide", leaky, "leakage-0123456789", "--ok", "--decisions", file)
+    assert code == 2 and "leakage-0123456789 matches no finding" in out
+    code, out = run("decide", leaky, "nonsense", "--ok", "--decisions", file)
+    assert code == 2 and "not a finding id" in out
+    assert not file.exists()
+    one = next(iter(leak_ids(leaky, cache).values()))
+    file.write_text(f"decisions:\n- id: {one}\n  decision: drop\n- id: {one}\n  decision: ok\n")
+    with caplog.at_level(logging.WARNING):
+        report = audit(leaky, checks=["leakage"], cache_dir=cache, decisions=file,
+                       progress=False)
+    assert "the later one wins" in caplog.text
+    assert sorted(report.checks["leakage"].findings["review"].fillna("-")) == ["-", "ok"]
