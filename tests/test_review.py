@@ -136,3 +136,28 @@ def test_bad_decisions_and_ids_get_one_line_and_exit_2(leaky, tmp_path, caplog):
                        progress=False)
     assert "the later one wins" in caplog.text
     assert sorted(report.checks["leakage"].findings["review"].fillna("-")) == ["-", "ok"]
+
+
+def test_diff_lists_new_decisions_and_fails_only_on_unreviewed_new_leaks(leaky, tmp_path):
+    from datacheck.report.diff import diff_reports, has_new
+    from datacheck.report.diff_markdown import render_diff_markdown
+
+    cache, file = tmp_path / "c", tmp_path / "decisions.yaml"
+    shutil.copyfile(leaky / "train/a/img000.jpg", leaky / "test/a/leak0.jpg")
+    base = audit(leaky, checks=["leakage"], cache_dir=cache, decisions=None,
+                 progress=False).to_dict()
+    shutil.copyfile(leaky / "train/c/img020.jpg", leaky / "test/c/new.jpg")  # the change
+    new_id = leak_ids(leaky, cache)["test/c/new.jpg"]
+    assert run("decide", leaky, new_id, "--ok", "--note", "known", "--decisions", file)[0] == 0
+    head = audit(leaky, checks=["leakage"], cache_dir=cache, decisions=file,
+                 progress=False).to_dict()
+    diff = diff_reports(base, head)
+    assert [f["b"] for f in diff["leakage"]["added"]] == ["test/c/new.jpg"]
+    assert not has_new(diff, "new-leakage")  # the one new leak is reviewed
+    assert [e["id"] for e in diff["decisions"]["added"]] == [new_id]
+    text = render_diff_markdown(diff)
+    assert "### Review decisions: 1 added" in text and f"`{new_id}`" in text and "known" in text
+    shutil.copyfile(leaky / "train/b/img010.jpg", leaky / "test/b/other.jpg")
+    head = audit(leaky, checks=["leakage"], cache_dir=cache, decisions=file,
+                 progress=False).to_dict()
+    assert has_new(diff_reports(base, head), "new-leakage")

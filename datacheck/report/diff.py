@@ -80,7 +80,22 @@ def diff_reports(base: dict[str, Any], head: dict[str, Any], *,
             ("split",)),
         "class_counts": _class_counts(bchecks, hchecks),
         **({} if images is None else {"data": _data(*images)}),
+        **_diff_decisions(base.get("review"), head.get("review")),
     }
+
+
+def _diff_decisions(base: dict | None, head: dict | None) -> dict[str, Any]:
+    """The review decisions a change added, changed or removed (nothing when neither report
+    read a decisions file)."""
+    if base is None and head is None:
+        return {}
+    old = {e["id"]: e for e in (base or {}).get("entries") or []}
+    new = {e["id"]: e for e in (head or {}).get("entries") or []}
+    return {"decisions": {
+        "added": [e for i, e in new.items() if i not in old],
+        "changed": [{"id": i, "base": old[i], "head": e} for i, e in new.items()
+                    if i in old and old[i] != e],
+        "removed": [e for i, e in old.items() if i not in new]}}
 
 
 def _data(base_images, head_images) -> dict[str, Any]:
@@ -95,16 +110,17 @@ def _data(base_images, head_images) -> dict[str, Any]:
 def has_new(diff: dict[str, Any], kind: str) -> bool:
     """True when ``diff`` has new findings of ``kind`` (leakage, duplicates, label_noise; a
     ``new-`` prefix and ``-`` for ``_`` are accepted, so ``new-leakage`` works as given).
-    Duplicate clusters that gained members count as new."""
+    Duplicate clusters that gained members count as new; findings decided ``ok`` in the head's
+    review decisions do not."""
     key = kind.removeprefix("new-").replace("-", "_")
     if key == "label_issues":
         key = "label_noise"
     if key not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
     part = diff.get(key) or {}
-    if part.get("added"):
+    if any(r.get("review") != "ok" for r in part.get("added") or []):
         return True
-    return any(c.get("joined") for c in part.get("changed") or [])
+    return any(c.get("joined") and c.get("review") != "ok" for c in part.get("changed") or [])
 
 
 def _side(report: dict[str, Any]) -> dict[str, Any]:

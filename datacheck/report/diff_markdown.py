@@ -7,7 +7,7 @@ from typing import Any
 from .. import checks as registry
 from .diff import KINDS, has_new
 from .escape import md, plain
-from .mdtable import cell, details, fold, status, table
+from .mdtable import Code, cell, details, fold, status, table
 
 #: Where rows beyond a table's limit are.
 JSON = "the JSON diff"
@@ -77,6 +77,8 @@ def render_diff_markdown(diff: dict[str, Any]) -> str:
         body = [f"| {' | '.join(md(r.get(c)) for c in cols)} | {_int(r.get('base'))} | "
                 f"{_int(r.get('head'))} | {_signed(r.get('change'))} |" for r in rows]
         lines += ["", f"### {title}: {len(rows):,} changed", "", *fold(table, body, JSON)]
+    if diff.get("decisions"):
+        lines += _decisions(diff["decisions"])
     if data is not None:
         left = BUDGET - sum(len(x) + 1 for x in lines)
         lines[at:at] = render_data_markdown(data, budget=max(left, 2_000))
@@ -96,6 +98,8 @@ def _section(diff: dict[str, Any], key: str, title: str, what: tuple[str, str],
         if not rows:
             continue
         use = list(cols) if all(k in r for r in rows for k, _ in cols[:1]) else _generic_cols(rows)
+        if any(r.get("review") for r in rows) and ("review", "review") not in use:
+            use.append(("review", "review"))
         head, body = table(use, rows)
         out += ["", f"### {title}: {len(rows):,} {label}", ""]
         out += fold(head, body, JSON) if which == "added" else details(
@@ -111,6 +115,23 @@ def _section(diff: dict[str, Any], key: str, title: str, what: tuple[str, str],
     if part.get("identity") == "path" and (part.get("added") or part.get("removed")):
         out += ["", "<sub>Matched by file path: a renamed file shows as removed and new.</sub>"]
     return out
+
+
+def _decisions(part: dict[str, Any]) -> list[str]:
+    """The review decisions the change added, changed or removed."""
+    cols = [("id", "finding"), ("decision", "decision"), ("value", "value"), ("note", "note"),
+            ("author", "author"), ("date", "date")]
+    out: list[str] = []
+    added, removed = part.get("added") or [], part.get("removed") or []
+    changed = [{**c["head"], "decision": f"{c['base'].get('decision')} → "
+                                         f"{c['head'].get('decision')}"}
+               for c in part.get("changed") or []]
+    for rows, label in ((added, "added"), (changed, "changed"), (removed, "removed")):
+        if rows:
+            head, body = table(cols, [{**r, "id": Code(r.get("id") or "")} for r in rows])
+            out += ["", f"### Review decisions: {len(rows):,} {label}", "",
+                    *fold(head, body, JSON)]
+    return out or ["", "### Review decisions: no change"]
 
 
 def _generic_cols(rows: list[dict]) -> list[tuple[str, str]]:

@@ -22,7 +22,8 @@ from .decisions import Decision
 def mark(results: dict[str, CheckResult], decisions: dict[str, Decision],
          present: Iterable[str], file: Path | None) -> dict:
     """Mark every result's findings (they need an ``id`` column) in place; return the review
-    summary the report keeps: the file, counts and the stale decisions' ids."""
+    summary the report keeps: the file, counts, the stale decisions' ids and every decision
+    (``entries``: what ``datacheck diff`` compares)."""
     used: set[str] = set()
     reviewed = pending = 0
     for name, result in list(results.items()):
@@ -51,7 +52,10 @@ def mark(results: dict[str, CheckResult], decisions: dict[str, Decision],
     stale = [d.id for d in unmatched if not any(img in here for img in d.images)]
     return {"file": str(file) if file else None, "decisions": len(decisions),
             "reviewed": reviewed, "fix_pending": pending,
-            "resolved": len(unmatched) - len(stale), "stale": stale}
+            "resolved": len(unmatched) - len(stale), "stale": stale,
+            "entries": [{k: v for k, v in d.as_entry().items()
+                         if k in ("id", "decision", "value", "note", "author", "date")}
+                        for d in decisions.values()]}
 
 
 def _mark(decision: Decision | None) -> str | None:
