@@ -406,6 +406,43 @@ def decide_cmd(path, ids, choice, relabel, move, note, decisions, root, cache_di
     click.echo(f"wrote {file}")
 
 
+@cli.command("review")
+@click.argument("path", type=click.Path(path_type=str))
+@click.option("--checks", callback=_names, default=None,
+              help="Checks whose findings to review (comma list) [default: all].")
+@click.option("--decisions", type=click.Path(dir_okay=False), default=None,
+              help="Decisions file [default: datacheck.decisions.yaml at the top of the "
+                   "dataset's git repository, else beside the dataset].")
+@click.option("--root", type=click.Path(file_okay=False), default=None,
+              help="Folder a manifest's paths are relative to [default: its folder].")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None,
+              help="Feature cache folder (as for audit).")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 (0: a free one).")
+@click.option("--browser/--no-browser", default=True, show_default=True,
+              help="Open the page in the default browser.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+@_handle_errors
+def review_cmd(path, checks, decisions, root, cache_dir, port, browser, progress) -> None:
+    """Go through the findings of the dataset at PATH on a local page (127.0.0.1, with a
+    per-session token) and record decisions as you go; Ctrl-C stops it."""
+    import webbrowser
+
+    from .decide import review_server
+
+    server, url = review_server(path, port=port, decisions=decisions, checks=checks,
+                                root=root, cache_dir=cache_dir, progress=progress)
+    click.echo(f"review page: {url}  (Ctrl-C stops)")
+    if browser:
+        webbrowser.open(url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 @cli.command("apply")
 @click.argument("path", type=click.Path(path_type=str))
 @click.option("--out", required=True, type=click.Path(dir_okay=False),

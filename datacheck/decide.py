@@ -1,6 +1,6 @@
-"""Review decisions from scripts: record what was decided about findings (``decide``), and
-write the dataset with the decided fixes applied (``apply``). The decisions file's format and
-how audits honour it: :mod:`datacheck.review`."""
+"""Review decisions: go through findings on a local page (``review_server``), record what was
+decided from scripts (``decide``), and write the dataset with the decided fixes applied
+(``apply``). The decisions file's format and how audits honour it: :mod:`datacheck.review`."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from . import checks as registry
 from .audit import audit
 from .errors import BadInputError
 from .review import decisions as decided
-from .review.fixes import apply_fixes, targets_of
-from .review.ids import images_of
+from .review.fixes import apply_fixes, decision_for
 from .sources.dataset import load_dataset
 from .sources.split_names import SPLITS
 
@@ -58,7 +57,7 @@ def decide(path: str | os.PathLike, ids: list[str], decision: str, *, value: str
     written = []
     for finding_id in dict.fromkeys(ids):
         name, row = rows[finding_id]
-        made = _decision(finding_id, name, row, decision, value, note, report.images)
+        made = decision_for(finding_id, name, row, decision, value, note, report.images)
         if finding_id in known:
             log.warning("%s: replaces the earlier decision (%s)", finding_id,
                         known[finding_id].decision)
@@ -111,18 +110,22 @@ def _checks_of(ids: list[str]) -> list[str]:
     return list(dict.fromkeys(checks))
 
 
-def _decision(finding_id: str, check: str, row: dict, decision: str, value: str | None,
-              note: str, images: pd.DataFrame) -> decided.Decision:
-    """The entry for one finding: the images a fix changes (all it names, for ok)."""
-    if decision in decided.FIXES:
-        targets = targets_of(check, row, images)
-    else:
-        named = set(images_of(row, dict(zip(images["path"], images["digest"], strict=True))))
-        targets = images[images["digest"].isin(named)
-                         | images["path"].map(lambda p: f"path:{p}" in named)]
-    digests = [d if isinstance(d, str) else f"path:{p}"
-               for p, d in zip(targets["path"], targets["digest"], strict=True)]
-    return decided.Decision(
-        id=finding_id, decision=decision, value=value, note=note, author=decided.author(),
-        date=decided.today(), images=digests, splits=[str(s) for s in targets["split"]],
-        paths=list(targets["path"]))
+def review_server(path: str | os.PathLike, *, port: int = 0,
+                  decisions: str | os.PathLike | None = None,
+                  checks: list[str] | None = None, **options: Any):
+    """Audit the dataset at ``path`` and return a werkzeug server (not yet serving) on
+    127.0.0.1 for its review page, and the page's URL with the session's token."""
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    from .review.page import make_app
+
+    class Quiet(WSGIRequestHandler):
+        def log_request(self, *args, **kwargs) -> None:  # URLs carry the token: not logged
+            pass
+
+    file = _file(path, decisions, options)
+    report = audit(path, checks=checks, decisions=file if file.is_file() else None, **options)
+    app = make_app(report.to_dict(), {n: c.findings for n, c in report.checks.items()
+                                      if len(c.findings)}, report.images, report.source, file)
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=Quiet)
+    return server, f"http://127.0.0.1:{server.server_port}/?token={app.config['TOKEN']}"

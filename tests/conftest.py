@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -82,3 +83,36 @@ def require_dvc() -> None:
     if shutil.which("dvc") is None and not (Path(sys.executable).parent / "dvc").exists():
         pytest.skip("dvc is not installed in this environment (make test installs it)")
     os.environ["DVC_NO_ANALYTICS"] = "1"
+
+
+# -- real Chromium (the HTML report and the review page are tested in it) -------------------
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                  "--hide-scrollbars"]
+
+
+def _find_chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    exe = _find_chromium()
+    if exe is None and hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        try:
+            subprocess.run(["apt-get", "install", "-y", "chromium"], capture_output=True,
+                           timeout=600, check=False,
+                           env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        except (OSError, subprocess.SubprocessError):
+            pass
+        exe = _find_chromium()
+    if exe is None:
+        pytest.skip("no Chromium: none of chromium, chromium-browser, google-chrome is on PATH "
+                    "and `apt-get install -y chromium` was not possible (needs root) or failed")
+    return exe

@@ -20,15 +20,11 @@ from datacheck.features.samples import make_thumbnail, pick_samples
 from datacheck.report.html import render_html
 from datacheck.sources.dataset import load_dataset
 from datacheck.sources.source import open_source
-from tests.conftest import save
+from tests.conftest import CHROMIUM_FLAGS, save
 
 CHECKS = ["integrity", "duplicates", "leakage", "balance"]
 HOSTILE_FILE = "<img src=x onerror=alert(1)>.jpg"
 HOSTILE_LABEL = "<b onmouseover=alert(2)>x"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                  "--hide-scrollbars"]
 
 
 class Page(HTMLParser):
@@ -167,31 +163,6 @@ def test_small_and_odd_images_make_thumbnails(tmp_path):
 
 
 # -- real Chromium --------------------------------------------------------------------------
-
-def _find_chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    exe = _find_chromium()
-    if exe is None and hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
-        try:
-            subprocess.run(["apt-get", "install", "-y", "chromium"], capture_output=True,
-                           timeout=600, check=False,
-                           env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-        except (OSError, subprocess.SubprocessError):
-            pass
-        exe = _find_chromium()
-    if exe is None:
-        pytest.skip("no Chromium: none of chromium, chromium-browser, google-chrome is on PATH "
-                    "and `apt-get install -y chromium` was not possible (needs root) or failed")
-    return exe
-
 
 def _chromium(exe: str, tmp: Path, *args: str) -> subprocess.CompletedProcess:
     profile = tmp / f"profile-{len(list(tmp.glob('profile-*')))}"

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from .decisions import FIXES, Decision
+from .decisions import FIXES, Decision, author, today
 from .ids import images_of
 
 CHANGE_COLUMNS = ["path", "action", "value", "reason"]
@@ -34,6 +34,23 @@ def targets_of(check: str, row: Mapping, images: pd.DataFrame) -> pd.DataFrame:
     hit = images["digest"].isin(names) | images["path"].map(lambda p: f"path:{p}" in names)
     named = {p for key in ("path", "paths", "a", "b") for p in _list(row.get(key))}
     return images[hit & images["path"].isin(named)] if named else images[hit]
+
+
+def decision_for(finding_id: str, check: str, row: Mapping, decision: str, value: str | None,
+                 note: str, images: pd.DataFrame) -> Decision:
+    """The decision entry for one finding, with the images a fix changes (for ``ok``, every
+    image it names: when all are gone, the decision is stale)."""
+    if decision in FIXES:
+        targets = targets_of(check, row, images)
+    else:
+        named = set(images_of(row, dict(zip(images["path"], images["digest"], strict=True))))
+        targets = images[images["digest"].isin(named)
+                         | images["path"].map(lambda p: f"path:{p}" in named)]
+    digests = [d if isinstance(d, str) else f"path:{p}"
+               for p, d in zip(targets["path"], targets["digest"], strict=True)]
+    return Decision(id=finding_id, decision=decision, value=value, note=note, author=author(),
+                    date=today(), images=digests, splits=[str(s) for s in targets["split"]],
+                    paths=list(targets["path"]))
 
 
 def apply_fixes(images: pd.DataFrame, decisions: Mapping[str, Decision]
