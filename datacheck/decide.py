@@ -126,6 +126,7 @@ def review_server(path: str | os.PathLike, *, port: int = 0,
     file = _file(path, decisions, options)
     report = audit(path, checks=checks, decisions=file if file.is_file() else None, **options)
     app = make_app(report.to_dict(), {n: c.findings for n, c in report.checks.items()
-                                      if len(c.findings)}, report.images, report.source, file)
+                                      if len(c.findings)}, report.images, report.source, file,
+                   cache_dir=report.stats.get("cache"))
     server = make_server("127.0.0.1", port, app, threaded=True, request_handler=Quiet)
     return server, f"http://127.0.0.1:{server.server_port}/?token={app.config['TOKEN']}"

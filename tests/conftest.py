@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -116,3 +117,23 @@ def chromium() -> str:
         pytest.skip("no Chromium: none of chromium, chromium-browser, google-chrome is on PATH "
                     "and `apt-get install -y chromium` was not possible (needs root) or failed")
     return exe
+
+
+class Page(HTMLParser):
+    """Every start tag with its attributes, and the text, of an HTML document."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str]]] = []
+        self.text: list[str] = []
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, {k: v or "" for k, v in attrs}))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+    def images(self) -> list[dict[str, str]]:
+        return [a for t, a in self.tags if t == "img"]

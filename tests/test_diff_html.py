@@ -11,8 +11,8 @@ import shutil
 
 from PIL import Image
 
-from tests.conftest import save
-from tests.test_html import HOSTILE_FILE, HOSTILE_LABEL, Page, _chromium, chromium, decoded_images  # noqa: F401
+from tests.conftest import Page, save
+from tests.test_html import HOSTILE_FILE, HOSTILE_LABEL, _chromium, decoded_images
 from tests.test_revision import repo, run  # noqa: F401
 
 

@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import subprocess
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -20,31 +19,11 @@ from datacheck.features.samples import make_thumbnail, pick_samples
 from datacheck.report.html import render_html
 from datacheck.sources.dataset import load_dataset
 from datacheck.sources.source import open_source
-from tests.conftest import CHROMIUM_FLAGS, save
+from tests.conftest import CHROMIUM_FLAGS, Page, save
 
 CHECKS = ["integrity", "duplicates", "leakage", "balance"]
 HOSTILE_FILE = "<img src=x onerror=alert(1)>.jpg"
 HOSTILE_LABEL = "<b onmouseover=alert(2)>x"
-
-
-class Page(HTMLParser):
-    """Every start tag with its attributes, and the text, of an HTML document."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str]]] = []
-        self.text: list[str] = []
-        self.feed(text)
-        self.close()
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, {k: v or "" for k, v in attrs}))
-
-    def handle_data(self, data):
-        self.text.append(data)
-
-    def images(self) -> list[dict[str, str]]:
-        return [a for t, a in self.tags if t == "img"]
 
 
 @pytest.fixture

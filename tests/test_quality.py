@@ -12,8 +12,7 @@ from PIL import Image, ImageFilter
 from datacheck import audit
 from datacheck.features.images import decode_bytes
 from datacheck.report.html import render_html
-from tests.conftest import jpeg_bytes, save, source_photos
-from tests.test_html import Page
+from tests.conftest import Page, jpeg_bytes, save, source_photos
 
 PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "china", "flower"]
 

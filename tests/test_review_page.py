@@ -17,7 +17,10 @@ import urllib.request
 import pytest
 
 from datacheck.decide import review_server
+from datacheck.features.cache import FeatureCache
+from datacheck.features.images import content_digest
 from datacheck.review import decisions as decided
+from datacheck.review.page import THUMB_PX
 from tests.conftest import CHROMIUM_FLAGS, save
 
 
@@ -32,12 +35,12 @@ def served(clean_dataset, patches, tmp_path):
                                 cache_dir=tmp_path / "c", progress=False)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield server, url, file
+    yield server, url, file, root
     server.shutdown()
 
 
-def test_page_needs_its_token_and_listens_on_localhost_only(served):
-    server, url, file = served
+def test_page_needs_its_token_and_listens_on_localhost_only(served, tmp_path):
+    server, url, file, root = served
     assert server.server_address[0] == "127.0.0.1"
     with urllib.request.urlopen(url, timeout=30) as page:
         assert b"datacheck review" in page.read()
@@ -52,10 +55,19 @@ def test_page_needs_its_token_and_listens_on_localhost_only(served):
     with pytest.raises(urllib.error.HTTPError) as err:  # an id that is no finding
         urllib.request.urlopen(request, timeout=30)
     assert err.value.code == 400 and not file.exists()
+    thumb = url.replace("/?", "/thumb?") + "&path=test/a/leak0.jpg"
+    with urllib.request.urlopen(thumb, timeout=30) as answer:
+        assert answer.headers["Content-Type"] == "image/jpeg" and answer.read(2) == b"\xff\xd8"
+    digest = content_digest((root / "test/a/leak0.jpg").read_bytes())
+    store = FeatureCache(tmp_path / "c")
+    try:  # kept by content digest in the feature cache, as the HTML report's thumbnails
+        assert set(store.previews([digest], THUMB_PX)) == {digest}
+    finally:
+        store.close()
 
 
 def test_a_click_and_a_key_in_chromium_record_decisions(served, chromium, tmp_path):
-    _, url, file = served
+    _, url, file, _ = served
     port = _free_port()
     browser = subprocess.Popen(
         [chromium, *CHROMIUM_FLAGS, f"--remote-debugging-port={port}",

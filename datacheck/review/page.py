@@ -5,7 +5,8 @@ from the URL the command prints (constant-time compare); the one write it makes 
 decisions file, through :func:`decisions.save`, for ids of the audited findings only. The
 page: a card per finding (thumbnails, pairs side by side with their difference), filters by
 check, kind and transform, progress, and keys (j/k move, o ok, d drop, e keep one, r relabel,
-m move). Thumbnails are made on request from the dataset's source (``loading=lazy``).
+m move). Thumbnails are asked for as the page scrolls (``loading=lazy``) and kept in the
+feature cache by content digest.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pandas as pd
 from PIL import Image, ImageChops
 
 from .. import checks as registry
+from ..features.cache import FeatureCache
 from ..features.samples import make_thumbnail
 from ..sources.source import Source
 from . import decisions as decided
@@ -49,9 +51,11 @@ def findings_of(report: Mapping) -> list[dict]:
 
 
 def make_app(report: Mapping, findings: Mapping[str, pd.DataFrame], images: pd.DataFrame,
-             source: Source, file: Path, token: str | None = None):
+             source: Source, file: Path, cache_dir: str | None = None,
+             token: str | None = None):
     """The Flask app for one audit: ``findings`` by check (with ``id``), ``images`` its image
-    table (path, digest, split, ...), ``file`` the decisions file to write."""
+    table (path, digest, split, ...), ``file`` the decisions file to write, ``cache_dir`` the
+    feature cache that keeps thumbnails by content digest (as the HTML report's)."""
     from flask import Flask, Response, abort, request
 
     app = Flask(__name__)
@@ -61,6 +65,11 @@ def make_app(report: Mapping, findings: Mapping[str, pd.DataFrame], images: pd.D
     raw = {row["id"]: (check, row) for check, frame in findings.items()
            for row in frame.to_dict("records")}
     known = set(images["path"])
+    digest_of = {p: d for p, d in zip(images["path"], images["digest"], strict=True)
+                 if isinstance(d, str)}
+
+    def thumbnail(path: str) -> Image.Image | None:
+        return _thumbnail(source, path, digest_of.get(path), cache_dir)
 
     @app.before_request
     def _token():
@@ -78,14 +87,14 @@ def make_app(report: Mapping, findings: Mapping[str, pd.DataFrame], images: pd.D
         path = request.args.get("path", "")
         if path not in known:
             abort(404)
-        return _jpeg(_thumbnail(source, path))
+        return _jpeg(thumbnail(path))
 
     @app.get("/diff")
     def diff():
         a, b = request.args.get("a", ""), request.args.get("b", "")
         if a not in known or b not in known:
             abort(404)
-        left, right = _thumbnail(source, a), _thumbnail(source, b)
+        left, right = thumbnail(a), thumbnail(b)
         if left is None or right is None:
             abort(404)
         right = right.resize(left.size)
@@ -121,8 +130,19 @@ def _paths(value) -> list[str]:
     return [value] if isinstance(value, str) else []
 
 
-def _thumbnail(source: Source, path: str) -> Image.Image | None:
-    uri, _, _ = make_thumbnail(source, path, THUMB_PX)
+def _thumbnail(source: Source, path: str, digest: str | None,
+               cache_dir: str | None) -> Image.Image | None:
+    """The thumbnail from the feature cache, else made from the file (and kept)."""
+    store = FeatureCache(cache_dir) if cache_dir and digest else None
+    try:
+        uri = (store.previews([digest], THUMB_PX).get(digest) or (None,))[0] if store else None
+        if uri is None:
+            uri, _, (width, height) = make_thumbnail(source, path, THUMB_PX)
+            if uri is not None and store is not None:
+                store.store_previews(THUMB_PX, [(digest, uri, width, height)])
+    finally:
+        if store is not None:
+            store.close()
     if uri is None:
         return None
     return Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB")
