@@ -55,6 +55,16 @@ def test_page_needs_its_token_and_listens_on_localhost_only(served, tmp_path):
     with pytest.raises(urllib.error.HTTPError) as err:  # an id that is no finding
         urllib.request.urlopen(request, timeout=30)
     assert err.value.code == 400 and not file.exists()
+    leak = next(r for r in _page_data(url)["findings"] if r["check"] == "leakage")
+    for body in ({"id": leak["id"], "decision": "move", "value": "../../etc"},
+                 {"id": leak["id"], "decision": "keep-one"},
+                 {"id": leak["id"], "decision": "rm -rf"}):
+        request = urllib.request.Request(url.replace("/?", "/decide?"), method="POST",
+                                         data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(request, timeout=30)
+        assert err.value.code == 400 and not file.exists()
     thumb = url.replace("/?", "/thumb?") + "&path=test/a/leak0.jpg"
     with urllib.request.urlopen(thumb, timeout=30) as answer:
         assert answer.headers["Content-Type"] == "image/jpeg" and answer.read(2) == b"\xff\xd8"
@@ -149,6 +159,13 @@ class _Cdp:
                 return
             await asyncio.sleep(0.1)
         raise AssertionError(f"timed out waiting for {expression}")
+
+
+def _page_data(url: str) -> dict:
+    """The findings and token the page embeds."""
+    with urllib.request.urlopen(url, timeout=30) as page:
+        text = page.read().decode()
+    return json.loads(text.split("const DATA = ", 1)[1].split(";\n", 1)[0])
 
 
 def _free_port() -> int:

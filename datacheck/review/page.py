@@ -26,6 +26,7 @@ from .. import checks as registry
 from ..features.cache import FeatureCache
 from ..features.samples import make_thumbnail
 from ..sources.source import Source
+from ..sources.split_names import SPLITS
 from . import decisions as decided
 from .fixes import decision_for
 
@@ -107,7 +108,9 @@ def make_app(report: Mapping, findings: Mapping[str, pd.DataFrame], images: pd.D
         finding_id, choice = str(body.get("id", "")), str(body.get("decision", ""))
         value = body.get("value") or None
         if finding_id not in raw or choice not in decided.DECISIONS or (
-                choice in ("relabel", "move") and not value):
+                choice in ("relabel", "move") and not value) or (
+                choice == "move" and value not in SPLITS) or (
+                choice == "keep-one" and raw[finding_id][0] != "duplicates"):
             abort(400)
         check, row = raw[finding_id]
         entries = decided.load(file)
