@@ -50,12 +50,24 @@ def mark(results: dict[str, CheckResult], decisions: dict[str, Decision],
     here = set(present)
     unmatched = [d for i, d in decisions.items() if i not in used]
     stale = [d.id for d in unmatched if not any(img in here for img in d.images)]
-    return {"file": str(file) if file else None, "decisions": len(decisions),
+    return {"file": _shown(file), "decisions": len(decisions),
             "reviewed": reviewed, "fix_pending": pending,
             "resolved": len(unmatched) - len(stale), "stale": stale,
             "entries": [{k: v for k, v in d.as_entry().items()
                          if k in ("id", "decision", "value", "note", "author", "date")}
                         for d in decisions.values()]}
+
+
+def _shown(file: Path | None) -> str | None:
+    """The file relative to the working folder when it is inside it (a report written in a
+    DVC pipeline must not depend on where the repository is checked out), else absolute."""
+    if file is None:
+        return None
+    absolute = Path(file).resolve()
+    try:
+        return absolute.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(absolute)
 
 
 def _mark(decision: Decision | None) -> str | None:
