@@ -371,10 +371,10 @@ def diff_cmd(paths, rev, diff_checks, split_map, root, out, fmt, html_file, fail
 @cli.command("decide")
 @click.argument("path", type=click.Path(path_type=str))
 @click.argument("ids", nargs=-1, required=True)
-@click.option("--ok", "choice", flag_value="ok", help="Accepted, or not a problem.")
-@click.option("--drop", "choice", flag_value="drop", help="Drop the image(s) (a leak: the copy "
-              "in the later split).")
-@click.option("--keep-one", "choice", flag_value="keep-one",
+@click.option("--ok", is_flag=True, help="Accepted, or not a problem.")
+@click.option("--drop", is_flag=True, help="Drop the image(s) (a leak: the copy in the later "
+              "split).")
+@click.option("--keep-one", is_flag=True,
               help="Keep the first image of a duplicate cluster, drop the rest.")
 @click.option("--relabel", metavar="LABEL", help="Give the image(s) this label.")
 @click.option("--move", metavar="SPLIT", help="Move the image(s) to this split.")
@@ -388,13 +388,14 @@ def diff_cmd(paths, rev, diff_checks, split_map, root, out, fmt, html_file, fail
               help="Feature cache folder (as for audit).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @_handle_errors
-def decide_cmd(path, ids, choice, relabel, move, note, decisions, root, cache_dir,
+def decide_cmd(path, ids, ok, drop, keep_one, relabel, move, note, decisions, root, cache_dir,
                progress) -> None:
     """Record a review decision for findings IDS (from `datacheck audit`) of the dataset at
     PATH: --ok, or a fix (--drop, --keep-one, --relabel LABEL, --move SPLIT)."""
     from .decide import decide
 
-    chosen = [c for c in (choice, relabel and "relabel", move and "move") if c]
+    chosen = [name for name, given in (("ok", ok), ("drop", drop), ("keep-one", keep_one),
+                                       ("relabel", relabel), ("move", move)) if given]
     if len(chosen) != 1:
         raise click.UsageError("give exactly one of --ok, --drop, --keep-one, --relabel, --move")
     file, written = decide(path, list(ids), chosen[0], value=relabel or move, note=note,

@@ -128,6 +128,8 @@ def test_bad_decisions_and_ids_get_one_line_and_exit_2(leaky, tmp_path, caplog):
     assert code == 2 and "leakage-0123456789 matches no finding" in out
     code, out = run("decide", leaky, "nonsense", "--ok", "--decisions", file)
     assert code == 2 and "not a finding id" in out
+    code, out = run("decide", leaky, "leakage-0123456789", "--ok", "--drop", "--decisions", file)
+    assert code == 2 and "exactly one of" in out
     assert not file.exists()
     one = next(iter(leak_ids(leaky, cache).values()))
     file.write_text(f"decisions:\n- id: {one}\n  decision: drop\n- id: {one}\n  decision: ok\n")
