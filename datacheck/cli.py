@@ -368,6 +368,25 @@ def diff_cmd(paths, rev, diff_checks, split_map, root, out, fmt, html_file, fail
         sys.exit(1)
 
 
+def _review_options(func):
+    """Options shared by the review commands (decide, review, apply): where the decisions,
+    the manifest's root and the feature cache are, and progress bars."""
+    options = [
+        click.option("--decisions", type=click.Path(dir_okay=False), default=None,
+                     help="Decisions file [default: datacheck.decisions.yaml at the top of "
+                          "the dataset's git repository, else beside the dataset]."),
+        click.option("--root", type=click.Path(file_okay=False), default=None,
+                     help="Folder a manifest's paths are relative to [default: its folder]."),
+        click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None,
+                     help="Feature cache folder (as for audit)."),
+        click.option("--progress/--no-progress", default=True, show_default=True,
+                     help="Progress bars on stderr (shown only on a terminal)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 @cli.command("decide")
 @click.argument("path", type=click.Path(path_type=str))
 @click.argument("ids", nargs=-1, required=True)
@@ -379,14 +398,7 @@ def diff_cmd(paths, rev, diff_checks, split_map, root, out, fmt, html_file, fail
 @click.option("--relabel", metavar="LABEL", help="Give the image(s) this label.")
 @click.option("--move", metavar="SPLIT", help="Move the image(s) to this split.")
 @click.option("--note", default="", help="Why (kept with the decision).")
-@click.option("--decisions", type=click.Path(dir_okay=False), default=None,
-              help="Decisions file [default: datacheck.decisions.yaml at the top of the "
-                   "dataset's git repository, else beside the dataset].")
-@click.option("--root", type=click.Path(file_okay=False), default=None,
-              help="Folder a manifest's paths are relative to [default: its folder].")
-@click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None,
-              help="Feature cache folder (as for audit).")
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@_review_options
 @_handle_errors
 def decide_cmd(path, ids, ok, drop, keep_one, relabel, move, note, decisions, root, cache_dir,
                progress) -> None:
@@ -411,18 +423,11 @@ def decide_cmd(path, ids, ok, drop, keep_one, relabel, move, note, decisions, ro
 @click.argument("path", type=click.Path(path_type=str))
 @click.option("--checks", callback=_names, default=None,
               help="Checks whose findings to review (comma list) [default: all].")
-@click.option("--decisions", type=click.Path(dir_okay=False), default=None,
-              help="Decisions file [default: datacheck.decisions.yaml at the top of the "
-                   "dataset's git repository, else beside the dataset].")
-@click.option("--root", type=click.Path(file_okay=False), default=None,
-              help="Folder a manifest's paths are relative to [default: its folder].")
-@click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None,
-              help="Feature cache folder (as for audit).")
+@_review_options
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="Port on 127.0.0.1 (0: a free one).")
 @click.option("--browser/--no-browser", default=True, show_default=True,
               help="Open the page in the default browser.")
-@click.option("--progress/--no-progress", default=True, show_default=True)
 @_handle_errors
 def review_cmd(path, checks, decisions, root, cache_dir, port, browser, progress) -> None:
     """Go through the findings of the dataset at PATH on a local page (127.0.0.1, with a
@@ -448,14 +453,7 @@ def review_cmd(path, checks, decisions, root, cache_dir, port, browser, progress
 @click.argument("path", type=click.Path(path_type=str))
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="The cleaned manifest to write (CSV: path,label,split,group).")
-@click.option("--decisions", type=click.Path(dir_okay=False), default=None,
-              help="Decisions file [default: datacheck.decisions.yaml at the top of the "
-                   "dataset's git repository, else beside the dataset].")
-@click.option("--root", type=click.Path(file_okay=False), default=None,
-              help="Folder a manifest's paths are relative to [default: its folder].")
-@click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None,
-              help="Feature cache folder (as for audit).")
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@_review_options
 @_handle_errors
 def apply_cmd(path, out, decisions, root, cache_dir, progress) -> None:
     """Write a manifest of the dataset at PATH with every decided fix applied (drop, relabel,

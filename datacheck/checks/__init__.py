@@ -98,19 +98,24 @@ def get(name: str) -> Check | None:
     return registry().get(name)
 
 
+#: Keys every finding gets after the checks (its id, its review mark): not the check's own.
+REVIEW_KEYS = ("id", "review")
+
+
 def line(name: str, row: dict[str, Any]) -> str:
     """One line of text for a finding of check ``name`` (a generic one for unknown checks)."""
     check = get(name)
     if check is not None and check.line is not None:
         return check.line(row)
-    return ", ".join(f"{k}={v}" for k, v in row.items())
+    return ", ".join(f"{k}={v}" for k, v in row.items() if k not in REVIEW_KEYS)
 
 
 def columns(name: str, row: dict[str, Any]) -> list[tuple[str, str]]:
-    """Markdown columns of check ``name`` (every key of ``row`` for unknown checks)."""
+    """Markdown columns of check ``name`` (every key of ``row`` but the review keys for
+    unknown checks)."""
     check = get(name)
     return list(check.columns) if check is not None and check.columns else \
-        [(k, k) for k in row]
+        [(k, k) for k in row if k not in REVIEW_KEYS]
 
 
 def worst(*statuses: str) -> str:

@@ -61,10 +61,10 @@ def _blur(ok: pd.DataFrame, blank: pd.Series, add) -> None:
     else:  # a table scanned without the detail measures: the thumbnail judges every image
         large = pd.Series(False, ok.index)
         fine = ratio = pd.Series(np.nan, ok.index)
-    working = [f"{-(-w // r)}x{-(-h // r)}" for w, h, r in zip(
-        ok["width"], ok["height"], map(working_reduction, ok["width"], ok["height"]),
-        strict=True)]
-    working = pd.Series(working, ok.index)
+    soft = ok[large & ((fine < BLURRY_FINE) | (ratio >= UPSCALED))]  # the only ones named
+    working = pd.Series([f"{-(-w // r)}x{-(-h // r)}" for w, h, r in zip(
+        soft["width"], soft["height"], map(working_reduction, soft["width"], soft["height"]),
+        strict=True)], index=soft.index, dtype=object).reindex(ok.index)
     small_blur = ~large & (ok["edge"] < BLURRY) & ~blank
     add("blurry", small_blur, ok["edge"],
         lambda v: f"blurry: steepest edges {v:.2f} of the contrast per pixel "

@@ -34,8 +34,7 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 def _findings(name: str, check: dict[str, Any]) -> list[str]:
     rows = check["findings"]
-    columns = registry.columns(name, {k: v for k, v in rows[0].items()
-                                      if k not in ("id", "review")})
+    columns = registry.columns(name, rows[0])
     if "id" in rows[0]:
         columns = [("id", "id"), *columns]
         rows = [{**r, "id": Code(r["id"])} if r.get("id") else r for r in rows]

@@ -45,5 +45,4 @@ def finding_line(name: str, row: dict[str, Any]) -> str:
     """A finding's terminal line: its id, the check's line for it, and its review mark."""
     review = f" [{row['review']}]" if row.get("review") else ""
     head = f"{row['id']} " if row.get("id") else ""
-    return head + registry.line(name, {k: v for k, v in row.items()
-                                       if k not in ("id", "review")}) + review
+    return head + registry.line(name, row) + review

@@ -40,8 +40,7 @@ def findings_of(report: Mapping) -> list[dict]:
     for check, result in report["checks"].items():
         for row in result["findings"]:
             images = [p for key in IMAGE_KEYS for p in _paths(row.get(key))]
-            text = registry.line(check, {k: v for k, v in row.items()
-                                         if k not in ("id", "review")})
+            text = registry.line(check, row)
             rows.append({"id": row["id"], "check": check, "kind": row.get("kind"),
                          "transform": row.get("transform"), "images": images[:6],
                          "labels": [row.get("label_a"), row.get("label_b")]
