@@ -20,7 +20,7 @@ import torch
 from _common import SHARED, header
 from PIL import Image
 
-from datacheck.learning import models
+from datacheck.learning import training
 from datacheck.learning.recipes import recipe
 
 CIFAR = SHARED / "cifar10-test"
@@ -54,19 +54,19 @@ def main() -> None:
         train = np.sort(np.concatenate([pool[y[pool] == c][:n // 10] for c in range(10)]))
         rc = recipe("cnn", x, "cpu", epochs=epochs, width=width, side=side)
         torch.manual_seed(0)
-        data = models._to_device(x, "cnn", rc.side, torch.device("cpu"))
+        data = training.to_device(x, "cnn", rc.side, torch.device("cpu"))
         target = torch.as_tensor(y)
         rows = torch.as_tensor(train)
-        net = models._build(rc, data, rows, 10)
+        net = training.build(rc, data, rows, 10)
         cpu = time.process_time()
-        models._fit(net, data, target, rows, rc, augment=True, seed=0,
+        training.fit(net, data, target, rows, rc, augment=True, seed=0,
                     bar=type("Bar", (), {"update": lambda self: None})())
         cpu = time.process_time() - cpu
         t = time.process_time()
-        probs = models._predict(net, data[torch.as_tensor(held)], rc.batch_size)
+        probs = training.predict(net, data[torch.as_tensor(held)], rc.batch_size)
         per_image = (time.process_time() - t) / len(held) * 1000
         acc = float((probs.argmax(1) == y[held]).mean())
-        one = float((models._predict(net, data[torch.as_tensor(held)], rc.batch_size, tta=False)
+        one = float((training.predict(net, data[torch.as_tensor(held)], rc.batch_size, tta=False)
                      .argmax(1) == y[held]).mean())
         print(f"| {len(train):,} | {epochs} | {width} | {side} | {cpu:.0f} | {per_image:.2f} | "
               f"{acc:.3f} | {one:.3f} |", flush=True)

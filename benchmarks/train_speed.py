@@ -16,9 +16,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from datacheck.learning.models import _optimizer
 from datacheck.learning.nets import SmallResNet, WhitenedNet
 from datacheck.learning.recipes import DEFAULTS, Recipe, cpu_has_bf16
+from datacheck.learning.training import optimizer
 
 #: (net, width, thumbnail side, batch size): the CPU recipes' nets
 NETS = (("whitened", 32, 32, 256), ("whitened", 48, 32, 256), ("whitened", 64, 32, 256),
@@ -36,7 +36,7 @@ def ms_per_image(kind: str, width: int, side: int, batch: int, channels_last: bo
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
     epochs, lr, decay, smoothing = DEFAULTS[kind]  # the net's own optimizer and settings
-    opt = _optimizer(net, Recipe("cnn", kind, side, width, epochs, batch, lr, decay, smoothing,
+    opt = optimizer(net, Recipe("cnn", kind, side, width, epochs, batch, lr, decay, smoothing,
                                  mirror=False))
 
     def step():

@@ -16,9 +16,9 @@ from .context import AuditContext
 from .errors import BadInputError
 from .features.samples import pick_samples
 from .features.scan import feature_config, open_cache, scan_table
-from .history import known_content, versions
+from .history import versions
 from .report import AuditReport
-from .sources import in_memory, revision, storage
+from .sources import in_memory, known_content, revision, storage
 from .sources.dataset import load_dataset
 
 

@@ -115,7 +115,8 @@ def predict_folds(cv, x: np.ndarray, fold: np.ndarray, *, model: str, device: st
     ones ``cv`` was fitted on), each from the fold model ``fold[i]``."""
     import torch
 
-    from .learning.models import _predict, _to_device, resolve_device
+    from .learning.models import resolve_device
+    from .learning.training import predict, to_device
 
     dev = resolve_device(device)
     out = np.zeros((len(x), len(cv.classes)), dtype=np.float32)
@@ -123,8 +124,8 @@ def predict_folds(cv, x: np.ndarray, fold: np.ndarray, *, model: str, device: st
         mine = np.flatnonzero(fold == k)
         if len(mine):
             data = (torch.as_tensor(x[mine], dtype=torch.float32, device=dev) if x.ndim == 2
-                    else _to_device(x[mine], model, cv.recipe.side, dev))
-            out[mine] = _predict(net.to(dev), data, 256)
+                    else to_device(x[mine], model, cv.recipe.side, dev))
+            out[mine] = predict(net.to(dev), data, 256)
             net.cpu()
     return out
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from .checks import CheckResult
 from .features.cache import FeatureCache
 from .sources.dataset import Dataset
+
+if TYPE_CHECKING:  # checks import the context; the context only names their result type
+    from .checks import CheckResult
 
 
 @dataclass

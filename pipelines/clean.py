@@ -98,7 +98,7 @@ def main() -> None:
     params, every = load_params("clean")
     data = every.get("prepare", {}).get("out", "data")
     report = load_report(Path(every.get("audit", {}).get("out", "reports/audit"),
-                              "report.json"))
+                              "report.json")).to_dict()
     table = load_dataset(data).table
     changes = pd.concat([decided_changes(data, report), plan_changes(table, report, params)])
     changes = changes.drop_duplicates("path", keep="first").reset_index(drop=True)

@@ -18,7 +18,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from params import load_params  # noqa: E402
 
-from datacheck.learning.decomposition import decompose, render_decomposition  # noqa: E402
+from datacheck.learning.decomposition import decompose  # noqa: E402
+from datacheck.report.decomposition import render_decomposition  # noqa: E402
 
 
 def main() -> None:

@@ -40,6 +40,18 @@ class CheckResult:
             raise ValueError(f"status must be one of {STATUSES}, not {self.status!r}")
 
 
+#: The forms findings take, which decide how the HTML report draws them and how
+#: ``datacheck diff`` matches them across two reports: ``pairs`` (two images ``a``, ``b`` with
+#: ``digest_a``, ``digest_b``; a ``group`` finding by its group and splits), ``clusters``
+#: (``paths``, ``digests``, ``split``), ``images`` (one image ``path``, ``digest``, ``given``
+#: and ``suggested`` labels), ``sheets`` (one image per finding, a contact sheet per
+#: ``kind``), ``files`` (files that cannot be used), ``counts`` (class counts in
+#: ``details``), ``table`` (any findings, as a table).
+SHAPES = ("pairs", "clusters", "images", "sheets", "files", "counts", "table")
+#: The shapes ``datacheck diff`` can match finding by finding.
+DIFFABLE = ("pairs", "clusters", "images")
+
+
 class Skip(Exception):  # noqa: N818 - it is an outcome, not an error
     """Raised by a check's ``run`` when it cannot run on this dataset; the message says why."""
 
@@ -57,8 +69,6 @@ class Check:
     doc: str = ""
     #: Option groups (names in :data:`datacheck.options.GROUPS`) the check reads.
     options: tuple[str, ...] = ()
-    #: Values of the findings' ``kind`` column.
-    kinds: tuple[str, ...] = ()
     #: Markdown table columns: (finding key, header).
     columns: tuple[tuple[str, str], ...] = ()
     #: One line of terminal text per finding.
@@ -68,6 +78,15 @@ class Check:
     #: The status one finding alone gives, when the check's status is the worst of its
     #: findings': lets a review take findings decided "ok" out of the status.
     severity: Callable[[dict[str, Any]], str] | None = None
+    #: The form of its findings (one of :data:`SHAPES`).
+    shape: str = "table"
+    #: What one and many findings are called (``("leak", "leaks")``); with a shape in
+    #: :data:`DIFFABLE`, ``datacheck diff`` compares its findings, else only its status.
+    nouns: tuple[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.shape not in SHAPES:
+            raise ValueError(f"shape must be one of {SHAPES}, not {self.shape!r}")
 
 
 #: Registered checks by name.
@@ -92,6 +111,11 @@ def registry() -> dict[str, Check]:
 
 def names() -> tuple[str, ...]:
     return tuple(registry())
+
+
+def compared() -> dict[str, Check]:
+    """The checks whose findings ``datacheck diff`` compares, in report order."""
+    return {n: c for n, c in registry().items() if c.nouns and c.shape in DIFFABLE}
 
 
 def get(name: str) -> Check | None:

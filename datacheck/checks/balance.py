@@ -125,10 +125,9 @@ def _run(ctx) -> CheckResult:
 
 
 register(Check(
-    name="balance", title="Balance", order=40,
+    name="balance", title="Balance", order=40, shape="counts",
     doc="Class counts per split, imbalance and label-distribution differences.",
     run=_run, options=("balance",),
-    kinds=("missing", "imbalance", "minority", "distribution"),
     columns=(("kind", "kind"), ("split", "split"), ("label", "class"), ("count", "images"),
              ("detail", "detail")),
     line=lambda row: f"{row['split']}: {row['detail']}",

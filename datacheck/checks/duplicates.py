@@ -74,9 +74,10 @@ def check_duplicates(table: pd.DataFrame, pairs: pd.DataFrame) -> CheckResult:
 
 register(Check(
     name="duplicates", title="Duplicates", order=20,
+    shape="clusters", nouns=("duplicate cluster", "duplicate clusters"),
     doc="Exact and near-duplicate clusters within each split.",
     run=lambda ctx: check_duplicates(ctx.table, copy_pairs(ctx)),
-    options=("copies",), kinds=("exact", "near"),
+    options=("copies",),
     columns=(("kind", "kind"), ("split", "split"), ("paths", "files"), ("labels", "labels")),
     line=lambda row: f"{row['kind']} in {row['split']}: " + ", ".join(row["paths"][:4]),
     severity=lambda row: "fail" if row["kind"] == "exact" or row["label_conflict"] else "warn",

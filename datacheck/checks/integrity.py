@@ -58,10 +58,9 @@ def check_integrity(table: pd.DataFrame, *, min_side: int = MIN_SIDE,
 
 
 register(Check(
-    name="integrity", title="Integrity", order=10,
+    name="integrity", title="Integrity", order=10, shape="files",
     doc="Unreadable, truncated and non-image files; tiny, odd-aspect and minority-mode images.",
     run=lambda ctx: check_integrity(ctx.table),
-    kinds=("unreadable", "tiny", "aspect", "mode"),
     columns=(("path", "file"), ("problem", "problem")),
     line=lambda row: f"{row['path']}: {row['problem']}",
     severity=lambda row: "fail" if row["kind"] == "unreadable" else "warn",

@@ -262,22 +262,22 @@ def _run(ctx) -> CheckResult:
         rc = recipe(model, x, device, epochs=opts.epochs, native=native)
         key = cv_cache.key(digests, labels, rc, folds=opts.folds, seed=ctx.seed,
                            device=getattr(device, "type", device), inputs=inputs, budget=budget)
-        return key, cv_cache.load(ctx.store.folder, key)
+        return rc, key, cv_cache.load(ctx.store.folder, key)
 
     # the device is guessed without torch, so that a cached result costs no torch import
     guess = likely_device(opts.device)
-    key, cached = cached_for(guess)
+    rc, key, cached = cached_for(guess)
     if cached is None:
         from ..learning.models import cross_val_probs, resolve_device
 
         dev = resolve_device(opts.device)
         if dev.type != guess:  # the guess was wrong: look again under the real device
-            key, cached = cached_for(dev)
+            rc, key, cached = cached_for(dev)
     fresh = cached is None
-    if fresh:
+    if fresh:  # trains the recipe the key was made from
         _limit_threads(ctx.workers)
         cv = cross_val_probs(x, labels, model=model, folds=opts.folds, epochs=opts.epochs,
-                             native=native, seed=ctx.seed, device=opts.device,
+                             recipe=rc, seed=ctx.seed, device=opts.device,
                              budget=opts.train_minutes * 60, train_images=opts.train_images,
                              progress=ctx.progress)
         cached = cv_cache.Result(cv.probs, cv.classes, cv.fold, cv.accuracy, cv.plan.as_dict())
@@ -381,9 +381,9 @@ def _line(f) -> str:
 
 register(Check(
     name="label_noise", title="Label issues", order=50,
+    shape="images", nouns=("label issue", "label issues"),
     doc="Suspected label errors: cross-validated models + confident learning.",
     run=_run, options=("label_noise",),
-    kinds=("label_issue", "label_conflict"),
     columns=(("given", "given"), ("suggested", "suggested"), ("score", "score"),
              ("path", "file"), ("split", "split")),
     line=_line,

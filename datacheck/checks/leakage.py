@@ -96,10 +96,11 @@ def _line(row: dict) -> str:
 
 
 register(Check(
-    name="leakage", title="Leakage", order=30,
+    name="leakage", title="Leakage", order=30, shape="pairs",
+    nouns=("leak", "leaks"),
     doc="Images (exact or near copies) and groups shared between splits.",
     run=lambda ctx: check_leakage(ctx.table, copy_pairs(ctx)),
-    options=("copies",), kinds=("exact", "near", "group"),
+    options=("copies",),
     columns=(("kind", "kind"), ("split_a", "split"), ("a", "file"), ("split_b", "split"),
              ("b", "copy"), ("transform", "transform"), ("distance", "bits")),
     line=_line,

@@ -98,7 +98,7 @@ def _run(ctx) -> CheckResult:
 register(Check(
     name="order", title="Order", order=47,
     doc="Whether a manifest lists images in label order (runs test per split).",
-    run=_run, kinds=("sorted",),
+    run=_run,
     columns=(("split", "split"), ("runs", "runs"), ("expected_runs", "expected"),
              ("longest", "longest run"), ("label", "class"), ("start", "from row"),
              ("detail", "detail")),

@@ -137,10 +137,10 @@ def check_quality(table: pd.DataFrame) -> CheckResult:
 
 
 register(Check(
-    name="quality", title="Image quality", order=15,
+    name="quality", title="Image quality", order=15, shape="sheets",
     doc="Images too dark, washed out, blurry, upscaled, nearly blank, of odd size or far off "
         "in colour.",
-    run=lambda ctx: check_quality(ctx.table), kinds=KINDS,
+    run=lambda ctx: check_quality(ctx.table),
     columns=(("kind", "kind"), ("path", "file"), ("split", "split"), ("label", "class"),
              ("detail", "detail")),
     line=lambda row: f"{row['path']}: {row['detail']}",

@@ -310,5 +310,4 @@ register(Check(
     name="shift", title="Shift", order=60,
     doc="Distribution shift between two splits (default train-val vs test-val).",
     run=_run, options=("shift",),
-    kinds=("property", "label", "outputs", "domain", "channels", "image"),
 ))

@@ -346,7 +346,7 @@ register(Check(
     doc="Labels predictable from image size, format, mode, metadata, border, JPEG quality or "
         "settings, camera, manifest columns, compressed size, brightness or colour (what the "
         "classifier may learn instead of the object).",
-    run=_run, options=("shortcuts",), kinds=("shortcut", "example", "split"),
+    run=_run, options=("shortcuts",),
     columns=(("kind", "kind"), ("feature", "property"), ("label", "classes"),
              ("split", "split"), ("accuracy", "accuracy"), ("chance", "chance"),
              ("kappa", "kappa"), ("detail", "detail")),

@@ -124,7 +124,7 @@ register(Check(
     name="splits", title="Split sizes", order=42,
     doc="Whether val/test splits (and their classes) are big enough to resolve the error "
         "differences you care about (95% half-width at --expected-error).",
-    run=_run, options=("splits",), kinds=("split", "class"),
+    run=_run, options=("splits",),
     columns=(("kind", "kind"), ("split", "split"), ("label", "class"), ("count", "images"),
              ("halfwidth", "±95%"), ("min_difference", "resolves"), ("detail", "detail")),
     line=lambda row: f"{row['split']}: {row['detail']}",

@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..sources.storage import user_cache_dir
 from .images import THUMB, Decoded
 from .variants import VARIANT_NAMES
 
@@ -48,17 +47,6 @@ CREATE TABLE IF NOT EXISTS previews (
 #: Column types of :meth:`FeatureCache.features` (also when it returns no row).
 _DTYPES = {f.name: {"float": "float64", "int": "int64"}.get(str(f.type), "object")
            for f in fields(Decoded) if f.name in SCALAR_COLUMNS}
-
-
-def default_cache_dir(root: Path) -> Path:
-    """``ROOT/.datacheck``, or a per-dataset folder in the user's cache when ROOT is read-only."""
-    local = root / ".datacheck"
-    if os.access(root, os.W_OK) or (local.is_dir() and os.access(local, os.W_OK)):
-        return local
-    base = user_cache_dir()
-    key = hashlib.blake2b(str(root).encode(), digest_size=8).hexdigest()
-    log.warning("%s is read-only; caching under %s", root, base / key)
-    return base / key
 
 
 class FeatureCache:

@@ -16,7 +16,6 @@ import imagehash
 import numpy as np
 from PIL import Image, ImageFile, ImageFilter
 
-from ..matching.similar import SMALL_SIDE
 from ..sources.storage import read_bytes
 from . import detail
 from .image_props import edge_steepness, file_properties, tone
@@ -31,6 +30,10 @@ HASHES = {
 #: Side of the RGB thumbnail kept for verifying near-duplicate pairs and for models; image
 #: properties (brightness, sharpness, ...) are measured on it too.
 THUMB = 32
+#: Images this small (pixels a side) are small images: those whose smaller side is at most
+#: this are matched for copies on their thumbnails (:mod:`datacheck.matching.small_copies`),
+#: and report previews at most this large are drawn with crisp pixels.
+SMALL_SIDE = 64
 #: Draft decodes JPEGs to the smallest DCT scale (down to 1/8) that keeps at least this many
 #: pixels a side: the 32x32 copy phash works on. Measured in tests/test_images.py.
 DRAFT_SIDE = 32

@@ -11,10 +11,7 @@ import warnings
 from PIL import Image, ImageOps
 
 from ..sources.source import Source
-from .images import to_rgb
-
-#: Images at most this many pixels a side are stored as PNG and drawn with crisp pixels.
-SMALL_SIDE = 64
+from .images import SMALL_SIDE, to_rgb
 
 
 def pick_samples(table, *, per_split: int = 3, seed: int = 0) -> dict[str, dict[str, list[str]]]:

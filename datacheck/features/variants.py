@@ -270,20 +270,3 @@ def variant_view(g: np.ndarray, k: int) -> np.ndarray:
     if k == TRIMMED:
         return window(g, trim_box(np.clip(g, 0, 255).astype(np.uint8)))
     return window(g, WINDOWS[k - len(_DIHEDRAL)][1])
-
-
-def view_similarity(gray: np.ndarray, query: np.ndarray, owner: np.ndarray,
-                    kind: np.ndarray, both: np.ndarray) -> np.ndarray:
-    """How well each query's grey thumbnail matches its owner's thumbnail seen as the variant
-    ``kind`` that matched (``both``: the query is seen through the same window too, as for two
-    caption windows): their best correlation under a small zoom and shift
-    (:func:`matching.small_align.grid_similarity`). A cheap check of a hash match before the
-    files are read."""
-    from ..matching.small_align import grid_similarity
-
-    views = np.empty((2 * len(query), *gray.shape[1:]), dtype=np.float32)
-    for n, (q, o, k, b) in enumerate(zip(query.tolist(), owner.tolist(), kind.tolist(),
-                                         both.tolist(), strict=True)):
-        views[2 * n] = variant_view(gray[q], k) if b else gray[q]
-        views[2 * n + 1] = variant_view(gray[o], k)
-    return grid_similarity(views, np.arange(0, len(views), 2), np.arange(1, len(views), 2))

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BadInputError
-from ..report.escape import md
 
 SPLITS = ("train", "train-val", "test-val", "test")
 COMPONENTS = {
@@ -82,17 +81,3 @@ def decompose(errors: dict[str, np.ndarray], *, goal: float = 0.0, n_boot: int =
                                    "low": round(float(np.percentile(sample, lo)), 6),
                                    "high": round(float(np.percentile(sample, hi)), 6)}
     return out
-
-
-def render_decomposition(result: dict) -> str:
-    """Markdown: error per split, then the components with their intervals."""
-    lines = ["| split | images | error | ±95% |", "|---|---:|---:|---:|",
-             f"| goal | | {result['goal']:.2%} | |"]
-    for s, v in result["splits"].items():
-        lines.append(f"| {md(s)} | {v['n']:,} | {v['error']:.2%} | {v['resolution']:.2%} |")
-    lines += ["", "| component | value | 95% interval |", "|---|---:|---|"]
-    for name, v in result["components"].items():
-        label = name.replace("_", " ")
-        lines.append(f"| {label} | n/a | split missing |" if v is None else
-                     f"| {label} | {v['value']:+.2%} | {v['low']:+.2%} to {v['high']:+.2%} |")
-    return "\n".join(lines) + "\n"

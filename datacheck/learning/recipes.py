@@ -37,7 +37,7 @@ DEFAULTS = {"resnet": (12, 3e-3, 5e-4, 0.1), "whitened": (10, 0.2, 5e-4, 0.2),
 #: reached 68.1% in 109 CPU s, against 70.3% in 192 s at 32 px, 66.1% in 91 s at width 16,
 #: 64.8% in 113 s at 5 epochs and 63.4% in 123 s on 4,000 photos: within a time budget it
 #: trains the most images to the best accuracy.
-#: CIFAR-10 test 10k, 5-fold, 2 idle cores (benchmarks/README.md): width 32, 10 epochs, float32
+#: CIFAR-10 test 10k, 5-fold, 2 idle cores (benchmarks/ARCHIVE.md): width 32, 10 epochs, float32
 #: 74.0% in 184 s; with bfloat16 and channels-last 74.2% in 112 s; width 48, 12 epochs 77.8% in
 #: 232 s (20% symmetric flips: F1 0.781; width 64 / 10 epochs 0.783 in 278 s, width 32 / 20
 #: epochs 0.774 in 224 s). The ResNet on colour photos: 64% at 32 px.
@@ -52,7 +52,7 @@ DEVICE_RECIPES = {("cpu", "resnet"): (16, 16, 12, 128), ("cuda", "resnet"): (32,
 #: symmetric flips) and 0.618 -> 0.729 (10% class-pair), at 74.7% instead of 77.8% on clean
 #: labels (it leaves out the hardest clean images too); 25% gave 0.757 (symmetric). Digits
 #: (ResNet, 3 seeds) 20% class-pair F1 0.968 -> 0.975, Fashion-MNIST 0.894 -> 0.876
-#: (benchmarks/README.md).
+#: (benchmarks/ARCHIVE.md).
 SMALL_LOSS = 0.15
 SMALL_LOSS_AFTER = 0.25
 #: Bump when a change to training changes the out-of-fold probabilities (cached CV results

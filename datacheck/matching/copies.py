@@ -31,11 +31,19 @@ import numpy as np
 import pandas as pd
 
 from ..features import variants
+from ..features.images import SMALL_SIDE
 from ..features.parallel import available_cores
 from ..options import group, option
 from . import small_copies
 from .candidates import candidates, candidates_touching, small_crowd
-from .similar import ALIGN_BELOW, MIN_ALIGNED, SMALL_SIDE, _gray, aligned_similarity, pair_scores
+from .similar import (
+    ALIGN_BELOW,
+    MIN_ALIGNED,
+    _gray,
+    aligned_similarity,
+    pair_scores,
+    view_similarity,
+)
 
 if TYPE_CHECKING:
     from ..context import AuditContext
@@ -162,7 +170,7 @@ def find_copies(table: pd.DataFrame, thumbs_of: Callable[[np.ndarray], np.ndarra
         # two photos in the same plain frame correlate through the frame: their contents must
         framed_pair = np.flatnonzero(ok & ~both_small[near] & framed[i[near]] & framed[j[near]])
         if len(framed_pair):
-            inner = variants.view_similarity(
+            inner = view_similarity(
                 gray, a[framed_pair], b[framed_pair],
                 np.full(len(framed_pair), variants.TRIMMED), np.ones(len(framed_pair), bool))
             ok[framed_pair] = inner >= MIN_VIEW
@@ -197,7 +205,7 @@ def _worth_reading(cand: dict, pick: np.ndarray, gray: np.ndarray, rows: np.ndar
     good = np.zeros(len(pick), dtype=bool)
     look = np.flatnonzero(kind >= 0)
     if len(look):
-        good[look] = variants.view_similarity(
+        good[look] = view_similarity(
             gray, np.searchsorted(rows, query[look]), np.searchsorted(rows, owner[look]),
             kind[look], both[look]) >= MIN_VIEW
     return good

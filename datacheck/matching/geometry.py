@@ -9,7 +9,7 @@ cell agrees at correlation >= 0.5. A pair is a copy when >= 60% of the overlappi
 in both directions and the overlap covers >= 30% of each image. The dense check is what
 rejects different photos that share a tile (mosaics: up to 152 RANSAC inliers, but <= 35% of
 cells agree). Measured on BSDS500 planted copies and mosaics: benchmarks/leakage_photos.py,
-benchmarks/README.md. ~9 ms CPU a pair with one orientation of B, ~14 ms with both.
+benchmarks/ARCHIVE.md. ~9 ms CPU a pair with one orientation of B, ~14 ms with both.
 """
 
 from __future__ import annotations

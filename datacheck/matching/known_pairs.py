@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..features.images import SMALL_SIDE
 from . import small_copies
-from .similar import SMALL_SIDE
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,6 @@ from math import comb
 
 import numba
 import numpy as np
-import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -365,7 +364,3 @@ def clusters(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     labels = labels.astype(np.int64)
     labels[sizes[labels] == 1] = -1
     return labels
-
-
-def pairs_frame(i, j, d) -> pd.DataFrame:
-    return pd.DataFrame({"i": i, "j": j, "distance": d.astype(np.int64)})

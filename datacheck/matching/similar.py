@@ -27,7 +27,7 @@ reach 0.75-0.84 (mosaics of different photo crops in benchmarks/e2e.py: 9 false 
 ``MIN_ALIGNED`` (0.88) once one thumbnail is zoomed (1-1.12x) and shifted (+-1.5 px) onto the
 other, the geometry of a crop of up to ~10%: 5-10% crops of BSDS500 photos score >= 0.89
 aligned, those mosaics <= 0.84, random photo pairs <= 0.60.
-Figures: benchmarks/README.md.
+Figures: benchmarks/ARCHIVE.md.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-#: Pairs of images whose smaller sides are both at most this use the small-image tests.
-SMALL_SIDE = 64
+from ..features import variants
+from .warp_grid import grid_similarity
 
 #: Share of pixels allowed to exceed ``max_residual_small`` in the small-image residual test.
 RESIDUAL_SHARE = 0.005
@@ -231,3 +231,18 @@ def pair_scores(thumbs: np.ndarray, side_i: np.ndarray, side_j: np.ndarray, i: n
         if more.any():
             res[pick[more]] = fit_residual(small, a[more], b[more])
     return sim, res
+
+
+def view_similarity(gray: np.ndarray, query: np.ndarray, owner: np.ndarray,
+                    kind: np.ndarray, both: np.ndarray) -> np.ndarray:
+    """How well each query's grey thumbnail matches its owner's thumbnail seen as the variant
+    ``kind`` that matched (``both``: the query is seen through the same window too, as for two
+    caption windows): their best correlation under a small zoom and shift
+    (:func:`warp_grid.grid_similarity`). A cheap check of a hash match before the
+    files are read."""
+    views = np.empty((2 * len(query), *gray.shape[1:]), dtype=np.float32)
+    for n, (q, o, k, b) in enumerate(zip(query.tolist(), owner.tolist(), kind.tolist(),
+                                         both.tolist(), strict=True)):
+        views[2 * n] = variants.variant_view(gray[q], k) if b else gray[q]
+        views[2 * n + 1] = variants.variant_view(gray[o], k)
+    return grid_similarity(views, np.arange(0, len(views), 2), np.arange(1, len(views), 2))

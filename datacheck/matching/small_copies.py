@@ -34,7 +34,7 @@ there; a framed and a plain one may match either way. Such a pair accepted on th
 named ``framed``.
 
 Figures: benchmarks/leakage_cifar.py, benchmarks/small_images.py, benchmarks/small60k.py,
-benchmarks/README.md.
+benchmarks/ARCHIVE.md.
 """
 
 from __future__ import annotations

@@ -45,6 +45,17 @@ class AuditReport:
     #: The review decisions applied (:func:`datacheck.review.marks.mark`), None without a file.
     review: dict | None = None
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AuditReport:
+        """The report of a ``datacheck.audit/1`` dict (:meth:`to_dict` gives it back): the
+        findings become object columns, so every value stays as the JSON had it."""
+        checks = {name: CheckResult(name, c["status"], c["summary"], dict(c["metrics"]),
+                                    pd.DataFrame(c["findings"], dtype=object),
+                                    dict(c.get("details") or {}))
+                  for name, c in data["checks"].items()}
+        return cls(dict(data["dataset"]), dict(data["settings"]), checks,
+                   skipped=dict(data.get("skipped") or {}), review=data.get("review"))
+
     @property
     def status(self) -> str:
         return worst(*(c.status for c in self.checks.values()))
@@ -109,9 +120,12 @@ class AuditReport:
         return paths
 
 
-def load_report(path: str | Path) -> dict[str, Any]:
-    """A report.json written by ``datacheck audit``; anything else is one clear BadInputError."""
+def load_report(path: str | Path) -> AuditReport:
+    """The :class:`AuditReport` of a report.json written by ``datacheck audit`` (with the
+    images.parquet beside it, when there is one); anything else is one clear BadInputError.
+    Its :meth:`AuditReport.to_dict` is the JSON as read."""
     from ..errors import BadInputError
+    from ..history.versions import images_beside
 
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -123,7 +137,12 @@ def load_report(path: str | Path) -> dict[str, Any]:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
         raise BadInputError(f"{path}: expected schema {SCHEMA!r}, found {found!r} (give the "
                             f"report.json written by datacheck audit)")
-    return data
+    try:
+        report = AuditReport.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadInputError(f"{path}: not a complete {SCHEMA} report ({exc})") from None
+    report.images = images_beside(path)
+    return report
 
 
 def flat_metrics(data: dict[str, Any]) -> dict[str, float]:

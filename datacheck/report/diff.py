@@ -2,30 +2,31 @@
 
 ``diff_reports(base, head)`` takes two ``AuditReport.to_dict()`` dicts (schema
 ``datacheck.audit/1``) and returns a ``datacheck.diff/1`` dict;
-``diff_markdown.render_diff_markdown``
-turns it into a pull-request comment and ``has_new`` answers ``--fail-on new-leakage``.
+``diff_markdown.render_diff_markdown`` turns it into a pull-request comment and ``has_new``
+answers ``--fail-on new-leakage``.
 
 Identities: a finding is matched across the two reports by what it is about, not by its place
-in the list.
+in the list. Each check's spec says whether and how (``Check.shape`` and ``Check.nouns``, see
+:data:`datacheck.checks.SHAPES`); diff compares findings of the shapes that it can match:
 
 - An image is identified by its content digest when the findings of that check carry digests
-  in *both* reports (``digest_a``/``digest_b`` on leaks, ``digests`` beside ``paths`` on
-  duplicate clusters, ``digest`` on label issues), so a renamed or moved file is not a new
-  finding. Audits write them; a report from before they did falls back to paths relative to
-  the dataset root (a renamed file then shows as one finding removed and one added). Each
-  section of the diff names the identity it used (``"identity": "digest" | "path"``).
+  in *both* reports (``digest_a``/``digest_b`` on pairs, ``digests`` beside ``paths`` on
+  clusters, ``digest`` on images), so a renamed or moved file is not a new finding. Audits
+  write them; a report from before they did falls back to paths relative to the dataset root
+  (a renamed file then shows as one finding removed and one added). Each section of the diff
+  names the identity it used (``"identity": "digest" | "path"``).
 - Given the two per-image tables (``images.parquet`` beside each report.json), the diff also
   has a ``data`` section: what the change did to the images themselves (added, removed,
   modified, renamed, relabelled, moved between splits, regrouped; :mod:`history.versions`).
-- A leak is the unordered pair of its two images (plus the kind ``group`` and the group name
-  for group leaks, whose pair of files is only an example). A change of kind (exact -> near) or
-  distance is not a new leak. Identical pairs are counted as a multiset, so two leaks of one
-  content digest stay two.
-- A duplicate cluster is matched to the cluster of the same split that shares the most member
-  images; unmatched clusters are added or removed, matched ones whose members changed are
-  ``changed`` with the members that ``joined`` and ``left``.
-- A label issue is its image plus its given label (a new suggestion for the same image and
-  label is the same issue).
+- ``pairs`` (leaks): the unordered pair of its two images (plus the kind ``group`` and the
+  group name for group leaks, whose pair of files is only an example). A change of kind
+  (exact -> near) or distance is not a new finding. Identical pairs are counted as a
+  multiset, so two leaks of one content digest stay two.
+- ``clusters`` (duplicates): matched to the cluster of the same split that shares the most
+  member images; unmatched clusters are added or removed, matched ones whose members changed
+  are ``changed`` with the members that ``joined`` and ``left``.
+- ``images`` (label issues): the image plus its given label (a new suggestion for the same
+  image and label is the same issue).
 
 A check present in only one report is not compared (``"compared": false`` with the reason):
 nothing is reported new or removed for it, and :func:`has_new` is false for it.
@@ -38,11 +39,11 @@ from collections import Counter
 from collections.abc import Callable, Hashable
 from typing import Any
 
+from .. import checks as registry
 from ..errors import BadInputError
 
 SCHEMA = "datacheck.diff/1"
 AUDIT_SCHEMA = "datacheck.audit/1"
-KINDS = ("leakage", "duplicates", "label_noise")
 
 
 # -- diff ---------------------------------------------------------------------------------------
@@ -71,9 +72,8 @@ def diff_reports(base: dict[str, Any], head: dict[str, Any], *,
         "settings": settings,
         "checks": {n: {"base_status": (bchecks.get(n) or {}).get("status"),
                        "head_status": (hchecks.get(n) or {}).get("status")} for n in names},
-        "leakage": _compare(bchecks, hchecks, "leakage", _diff_leakage),
-        "duplicates": _compare(bchecks, hchecks, "duplicates", _diff_duplicates),
-        "label_noise": _compare(bchecks, hchecks, "label_noise", _diff_label_noise),
+        **{name: _compare(bchecks, hchecks, name, check.shape)
+           for name, check in registry.compared().items()},
         "split_counts": _changes(
             {(s,): n for s, n in ((base.get("dataset") or {}).get("splits") or {}).items()},
             {(s,): n for s, n in ((head.get("dataset") or {}).get("splits") or {}).items()},
@@ -108,15 +108,16 @@ def _data(base_images, head_images) -> dict[str, Any]:
 
 
 def has_new(diff: dict[str, Any], kind: str) -> bool:
-    """True when ``diff`` has new findings of ``kind`` (leakage, duplicates, label_noise; a
-    ``new-`` prefix and ``-`` for ``_`` are accepted, so ``new-leakage`` works as given).
+    """True when ``diff`` has new findings of ``kind`` (a check that diff compares, e.g.
+    leakage; a ``new-`` prefix and ``-`` for ``_`` are accepted, so ``new-leakage`` works).
     Duplicate clusters that gained members count as new; findings decided ``ok`` in the head's
     review decisions do not."""
     key = kind.removeprefix("new-").replace("-", "_")
     if key == "label_issues":
         key = "label_noise"
-    if key not in KINDS:
-        raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
+    kinds = registry.compared()
+    if key not in kinds:
+        raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(kinds)}")
     part = diff.get(key) or {}
     if any(r.get("review") != "ok" for r in part.get("added") or []):
         return True
@@ -129,22 +130,22 @@ def _side(report: dict[str, Any]) -> dict[str, Any]:
             "splits": ds.get("splits") or {}, "classes": ds.get("classes")}
 
 
-def _compare(bchecks: dict, hchecks: dict, name: str,
-             func: Callable[[list, list], dict]) -> dict[str, Any]:
+def _compare(bchecks: dict, hchecks: dict, name: str, shape: str) -> dict[str, Any]:
     missing = [side for side, checks in (("base", bchecks), ("head", hchecks))
                if name not in checks]
     if missing:
         empty: dict[str, Any] = {"compared": False, "identity": None, "added": [],
                                  "removed": []}
-        if name == "duplicates":
+        if shape == "clusters":
             empty["changed"] = []
         if len(missing) == 2:
             empty["reason"] = "in neither report"
         else:
             empty["reason"] = f"not in the {missing[0]} report"
         return empty
-    return {"compared": True, **func(list(bchecks[name].get("findings") or []),
-                                     list(hchecks[name].get("findings") or []))}
+    match = MATCHERS[shape]
+    return {"compared": True, **match(list(bchecks[name].get("findings") or []),
+                                      list(hchecks[name].get("findings") or []))}
 
 
 def _all_have(rows: list[dict], *keys: str) -> bool:
@@ -172,7 +173,7 @@ def _multiset_diff(base: list[dict], head: list[dict],
     return added, removed
 
 
-def _diff_leakage(base: list[dict], head: list[dict]) -> dict[str, Any]:
+def _diff_pairs(base: list[dict], head: list[dict]) -> dict[str, Any]:
     copies = [r for r in base + head if r.get("kind") != "group"]
     by_digest = _all_have(copies, "digest_a", "digest_b")  # (no copies: nothing to tell)
     a_key, b_key = ("digest_a", "digest_b") if by_digest else ("a", "b")
@@ -188,7 +189,7 @@ def _diff_leakage(base: list[dict], head: list[dict]) -> dict[str, Any]:
     return {"identity": "digest" if by_digest else "path", "added": added, "removed": removed}
 
 
-def _diff_duplicates(base: list[dict], head: list[dict]) -> dict[str, Any]:
+def _diff_clusters(base: list[dict], head: list[dict]) -> dict[str, Any]:
     by_digest = all(
         isinstance(r.get("digests"), list) and len(r["digests"]) == len(r.get("paths") or [])
         and all(r["digests"]) for r in base + head)
@@ -247,7 +248,7 @@ def _excess(row: dict, extra: Counter, other: dict, by_digest: bool) -> list[str
     return out
 
 
-def _diff_label_noise(base: list[dict], head: list[dict]) -> dict[str, Any]:
+def _diff_images(base: list[dict], head: list[dict]) -> dict[str, Any]:
     singles = [r for r in base + head if "path" in r]
     by_digest = _all_have(singles, "digest")
 
@@ -263,9 +264,16 @@ def _diff_label_noise(base: list[dict], head: list[dict]) -> dict[str, Any]:
     return {"identity": "digest" if by_digest else "path", "added": added, "removed": removed}
 
 
+#: How findings of each shape (:class:`datacheck.checks.Compared`) are matched.
+MATCHERS: dict[str, Callable[[list, list], dict[str, Any]]] = {
+    "pairs": _diff_pairs, "clusters": _diff_clusters, "images": _diff_images}
+
+
 def _class_counts(bchecks: dict, hchecks: dict) -> list[dict[str, Any]]:
-    bc = ((bchecks.get("balance") or {}).get("details") or {}).get("counts")
-    hc = ((hchecks.get("balance") or {}).get("details") or {}).get("counts")
+    """Class counts that changed, from the check whose findings are ``counts`` (balance)."""
+    name = next((n for n, c in registry.registry().items() if c.shape == "counts"), None)
+    bc = ((bchecks.get(name) or {}).get("details") or {}).get("counts")
+    hc = ((hchecks.get(name) or {}).get("details") or {}).get("counts")
     if bc is None or hc is None:
         return []
     flat = [{(s, lab): n for s, per in counts.items() for lab, n in per.items()}

@@ -18,8 +18,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .. import checks as registry
 from ..sources.source import Source, open_source
-from .diff import KINDS, has_new
+from ..sources.storage import CACHE_FOLDER
+from .diff import has_new
 from .escape import html_text as e
 from .escape import plain
 from .html_style import badge, breakable, document, num
@@ -54,16 +56,16 @@ def render_diff_html(diff: dict[str, Any], *, base_root: str | os.PathLike,
 def report_folders(reports: list[dict[str, Any]], cache_dir: str | os.PathLike | None = None
                    ) -> tuple[list[Source], Path | str | None]:
     """The folders the image paths of two ``datacheck.audit/1`` reports (base, head) are
-    relative to (:func:`dataset_folder`), and the feature cache whose thumbnails the page may
+    relative to (:func:`dataset_source`), and the feature cache whose thumbnails the page may
     reuse: ``cache_dir``, else the head folder's ``.datacheck`` when there is one."""
-    folders = [datasetopen_source(r) for r in reports]
+    folders = [dataset_source(r) for r in reports]
     head = folders[1].local_folder
-    if cache_dir is None and head is not None and (head / ".datacheck").is_dir():
-        cache_dir = head / ".datacheck"
+    if cache_dir is None and head is not None and (head / CACHE_FOLDER).is_dir():
+        cache_dir = head / CACHE_FOLDER
     return folders, cache_dir
 
 
-def datasetopen_source(report: dict[str, Any]) -> Source:
+def dataset_source(report: dict[str, Any]) -> Source:
     """Where the image paths of a ``datacheck.audit/1`` report are: its dataset root as the
     audit named it, re-opened at its commit for a report of ``audit --rev`` (a manifest's
     folder for a manifest). A root that cannot be opened gives placeholders, not an error."""
@@ -117,12 +119,11 @@ class _DiffPage:
                                      + self.data_rows(kind, side, rows)))
             if data.get("counts"):
                 sections.append(("counts", "Per class", self.counts(data["counts"])))
-        for key, title in (("leakage", "Leakage"), ("duplicates", "Duplicates"),
-                           ("label_noise", "Label noise")):
-            body = self.findings(key)
+        for key, check in registry.compared().items():
+            body = self.findings(key, check.shape)
             if body:
-                sections.append((key, title, f"<h2>{title}</h2>{body}"))
-        new = any(has_new(d, k) for k in KINDS) or bool((data.get("summary") or {})
+                sections.append((key, check.title, f"<h2>{e(check.title)}</h2>{body}"))
+        new = any(has_new(d, k) for k in registry.compared()) or bool((data.get("summary") or {})
                                                         .get("leak_risk"))
         base, head = d.get("base") or {}, d.get("head") or {}
         top = (f"<h1>datacheck diff</h1>{badge('fail' if new else 'pass')}"
@@ -134,7 +135,7 @@ class _DiffPage:
                         sections=sections, px=self.px, footer=e(d.get("schema", "")))
 
     def summary(self) -> str:
-        from ..history.versions import summary_text
+        from .data_diff import summary_text
         from .diff_markdown import summary_line
 
         d = self.diff
@@ -200,22 +201,22 @@ class _DiffPage:
                 f'<th class="num">change</th></tr></thead><tbody>{body}</tbody></table>')
 
     # -- findings the change added or removed -------------------------------------------------
-    def findings(self, key: str) -> str:
+    def findings(self, key: str, shape: str) -> str:
         part = self.diff.get(key) or {}
         if not part.get("compared"):
             return ""
         out = ""
         for which, side in (("added", "head"), ("removed", "base")):
             rows, note = self.cap(list(part.get(which) or []), "findings")
-            card = {"leakage": self.leakage_card, "duplicates": self.duplicates_card,
-                    "label_noise": self.label_noise_card}[key]
+            card = {"pairs": self.pair_card, "clusters": self.cluster_card,
+                    "images": self.image_card}[shape]
             if rows:
                 cards = "".join(card(r, side) for r in rows)
                 out += (f"<h3>{len(part[which]):,} {'new' if side == 'head' else 'removed'}"
                         f'</h3><div class="grid">{cards}</div>{note}')
         return out
 
-    def leakage_card(self, r: dict, side: str) -> str:
+    def pair_card(self, r: dict, side: str) -> str:
         if r.get("kind") == "group":
             return (f'<div class="card"><b>group</b> {e(r.get("group"))}<div class="who">'
                     f'{_ends(r)}</div></div>')
@@ -226,7 +227,7 @@ class _DiffPage:
                 + self.pic(side, r.get("b"), r.get("digest_b"))
                 + f'</div><div class="who">{_ends(r)}</div></div>')
 
-    def duplicates_card(self, r: dict, side: str) -> str:
+    def cluster_card(self, r: dict, side: str) -> str:
         paths, digests = list(r.get("paths") or []), list(r.get("digests") or [])
         figs = "".join(self.pic(side, p, digests[i] if i < len(digests) else None,
                                 f'<div class="path">{breakable(p)}</div>')
@@ -236,9 +237,9 @@ class _DiffPage:
         return (f'<div class="card"><span class="meta">{e(r.get("split"))} · '
                 f'{len(paths):,} images</span><div class="row">{figs}{more}</div></div>')
 
-    def label_noise_card(self, r: dict, side: str) -> str:
+    def image_card(self, r: dict, side: str) -> str:
         if "path" not in r:
-            return self.duplicates_card(r, side)
+            return self.cluster_card(r, side)
         return (f'<div class="card side">{self.pic(side, r.get("path"), r.get("digest"))}<div>'
                 f'<span class="given">{e(plain(r.get("given")))}</span> → '
                 f'<span class="sugg">{e(plain(r.get("suggested")))}</span>'

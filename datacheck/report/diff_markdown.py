@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import checks as registry
-from .diff import KINDS, has_new
+from .diff import has_new
 from .escape import md, plain
 from .mdtable import Code, cell, details, fold, status, table
 
@@ -13,19 +13,15 @@ from .mdtable import Code, cell, details, fold, status, table
 JSON = "the JSON diff"
 
 
-
-
 def summary_line(diff: dict[str, Any]) -> str:
     """``1 new leak, 0 removed · 0 new duplicate clusters, 0 removed · ...`` (plain text)."""
     parts = []
-    for key, one, many in (("leakage", "leak", "leaks"),
-                           ("duplicates", "duplicate cluster", "duplicate clusters"),
-                           ("label_noise", "label issue", "label issues")):
+    for key, check in registry.compared().items():
         part = diff.get(key) or {}
         if not part.get("compared"):
             continue
         n, r = len(part.get("added") or []), len(part.get("removed") or [])
-        text = f"{n:,} new {one if n == 1 else many}, {r:,} removed"
+        text = f"{n:,} new {check.nouns[n != 1]}, {r:,} removed"
         grown = sum(1 for c in part.get("changed") or [] if c.get("joined"))
         if grown:
             text += f", {grown:,} grown"
@@ -39,10 +35,11 @@ def summary_line(diff: dict[str, Any]) -> str:
 def render_diff_markdown(diff: dict[str, Any]) -> str:
     """A GitHub pull-request comment for a ``datacheck.diff/1`` dict. Every file name, label and
     value from the reports is escaped; long tables fold into ``<details>``."""
-    from ..history.versions import BUDGET, has_change, render_data_markdown, summary_text
+    from ..history.versions import has_change
+    from .data_diff import BUDGET, render_data_markdown, summary_text
 
     data = diff.get("data")
-    new = any(has_new(diff, k) for k in KINDS) or has_change(data, "leak-risk")
+    new = any(has_new(diff, k) for k in registry.compared()) or has_change(data, "leak-risk")
     icon = "❌" if new else "✅"
     base, head = diff.get("base") or {}, diff.get("head") or {}
     headline = summary_line(diff) + (f" · data: {summary_text(data)}" if data is not None
@@ -61,11 +58,8 @@ def render_diff_markdown(diff: dict[str, Any]) -> str:
         mark = "" if b == h else " ⬅️ changed"
         lines.append(f"| {md(name)} | {status(b)} | {status(h)}{mark} |")
     at = len(lines)  # the data section goes here, sized to what the rest leaves
-    for key, what in (("leakage", ("leak", "leaks")),
-                      ("duplicates", ("duplicate cluster", "duplicate clusters")),
-                      ("label_noise", ("label issue", "label issues"))):
-        spec = registry.get(key)
-        lines += _section(diff, key, spec.title, what, spec.columns)
+    for key, spec in registry.compared().items():
+        lines += _section(diff, key, spec.title, spec.nouns, spec.columns)
     for key, title, cols in (("split_counts", "Images per split", ("split",)),
                              ("class_counts", "Images per class", ("split", "label"))):
         rows = diff.get(key) or []
@@ -137,12 +131,6 @@ def _decisions(part: dict[str, Any]) -> list[str]:
 def _generic_cols(rows: list[dict]) -> list[tuple[str, str]]:
     keys = list(dict.fromkeys(k for r in rows for k in r))
     return [(k, md(k)) for k in keys]
-
-
-
-
-
-
 
 
 def _int(value: Any) -> str:

@@ -86,12 +86,8 @@ class _Page:
         sections.append(("summary", "Summary", self.summary(report)))
         for k, name in enumerate(checks):
             check = checks[name]
-            body = {
-                "leakage": self.leakage, "duplicates": self.duplicates,
-                "label_noise": self.label_noise, "integrity": self.integrity,
-                "balance": self.balance, "quality": self.quality,
-            }.get(name, self.generic)(check)
             spec = registry.get(name)
+            body = getattr(self, spec.shape if spec else "table")(check)
             anchor = name if spec else f"check-{k}"
             title = spec.title if spec else name
             n = len(check.get("findings") or [])
@@ -128,7 +124,7 @@ class _Page:
         return ("<h2>Summary</h2><table><thead><tr><th>check</th><th>status</th>"
                 f"<th>summary</th></tr></thead><tbody>{''.join(rows)}</tbody></table>{more}")
 
-    def leakage(self, check: dict) -> str:
+    def pairs(self, check: dict) -> str:
         rows, note = self.cap(list(check.get("findings") or []), "pairs")
         if not rows:
             return ""
@@ -157,7 +153,7 @@ class _Page:
                 + f'</div><div class="who">{who}</div>{_finding_id(r)}</div>')
         return f'<div class="grid">{"".join(cards)}</div>{note}'
 
-    def duplicates(self, check: dict) -> str:
+    def clusters(self, check: dict) -> str:
         rows, note = self.cap(list(check.get("findings") or []), "clusters")
         if not rows:
             return ""
@@ -188,7 +184,7 @@ class _Page:
                 f'<div class="row">{"".join(figs)}</div>{_finding_id(r)}</div>')
         return "".join(cards) + note
 
-    def label_noise(self, check: dict) -> str:
+    def images(self, check: dict) -> str:
         rows, note = self.cap(list(check.get("findings") or []), "label issues")
         if not rows:
             return ""
@@ -211,14 +207,14 @@ class _Page:
         out = f'<div class="grid">{"".join(cards)}</div>' if cards else ""
         clusters = [r for r in others if isinstance(r.get("paths"), list)]
         if clusters:
-            out += "<h3>Same image, different labels</h3>" + self.duplicates(
+            out += "<h3>Same image, different labels</h3>" + self.clusters(
                 {"findings": clusters})
         rest = [r for r in others if not isinstance(r.get("paths"), list)]
         if rest:
-            out += self.generic({"findings": rest})
+            out += self.table({"findings": rest})
         return out + note
 
-    def quality(self, check: dict) -> str:
+    def sheets(self, check: dict) -> str:
         """A contact sheet per kind (dark, blurry, upscaled, ...): each image with what was
         measured."""
         rows, note = self.cap(list(check.get("findings") or []), "images")
@@ -236,7 +232,7 @@ class _Page:
                        f'<div class="row">{figs}</div>')
         return "".join(out) + note
 
-    def integrity(self, check: dict) -> str:
+    def files(self, check: dict) -> str:
         rows, note = self.cap(list(check.get("findings") or []), "files")
         if not rows:
             return ""
@@ -247,7 +243,7 @@ class _Page:
         return ('<table><thead><tr><th class="pic"></th><th>file</th><th>problem</th></tr></thead>'
                 f"<tbody>{body}</tbody></table>{note}")
 
-    def balance(self, check: dict) -> str:
+    def counts(self, check: dict) -> str:
         out = ""
         counts = (check.get("details") or {}).get("counts") or {}
         if counts:
@@ -277,7 +273,7 @@ class _Page:
                     f"<tbody>{body}</tbody></table>{note}")
         return out
 
-    def generic(self, check: dict) -> str:
+    def table(self, check: dict) -> str:
         """Any other check (shift, future ones): a table of its findings' keys, with a thumbnail
         where a finding names one image (``path``)."""
         rows, note = self.cap(list(check.get("findings") or []), "findings")

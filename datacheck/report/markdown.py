@@ -27,8 +27,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     for name, check in report["checks"].items():
         if check["findings"]:
             lines += ["", *_findings(name, check)]
-    if "balance" in report["checks"] and "details" in report["checks"]["balance"]:
-        lines += ["", *_counts(report["checks"]["balance"]["details"]["counts"])]
+    for name, check in report["checks"].items():  # the class counts (balance's details)
+        spec = registry.get(name)
+        if spec and spec.shape == "counts" and "counts" in (check.get("details") or {}):
+            lines += ["", *_counts(check["details"]["counts"])]
     return "\n".join(lines) + "\n"
 
 

@@ -15,8 +15,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ..features.images import SMALL_SIDE
 from ..features.parallel import available_cores
-from ..features.samples import SMALL_SIDE, make_thumbnail
+from ..features.samples import make_thumbnail
 from ..sources.source import Source, open_source
 from .escape import html_text as e
 

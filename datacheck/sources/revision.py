@@ -10,7 +10,7 @@ cat-file``), or, for an object the local cache lacks, through DVCFileSystem from
 configured remote, fetched before decoding starts; one that no remote has is a one-line
 :class:`BadInputError` (exit 2).
 
-Which files at a revision need no reading at all: :mod:`datacheck.history.known_content`.
+Which files at a revision need no reading at all: :mod:`datacheck.sources.known_content`.
 
 Worker processes are forked and see the open snapshots; a Dask cluster (spawned workers) cannot
 read a revision.
@@ -67,12 +67,11 @@ def at_revision(path: str | os.PathLike, rev: str, *, root: str | os.PathLike | 
     rel = _inside(top, local, path)
     rel_root = None if root is None else _inside(top, Path(os.fspath(root)).absolute(), root)
     if cache_dir is None:  # the working tree's cache, so both sides share decoded images
-        from ..features.cache import default_cache_dir
-
         folder = local if local.is_dir() else local.parent
         if not folder.is_dir():
             folder = top
-        cache_dir = default_cache_dir(folder) if folder != top else top / ".datacheck"
+        cache_dir = (storage.cache_dir_for(folder) if folder != top
+                     else top / storage.CACHE_FOLDER)
     snap = Snapshot(top, rev, commit, Path(cache_dir))
     snap.activate()
     if snap.kind(rel) is None:
@@ -84,7 +83,7 @@ def at_revision(path: str | os.PathLike, rev: str, *, root: str | os.PathLike | 
               describe={"rev": rev, "commit": commit})
 
 
-def _git(top: Path, *args: str, text: bool = True) -> subprocess.CompletedProcess:
+def git(top: Path, *args: str, text: bool = True) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(["git", "-C", str(top), *args], capture_output=True, text=text,
                               check=False)
@@ -96,7 +95,7 @@ def _toplevel(local: Path) -> Path:
     probe = local
     while not probe.is_dir():
         probe = probe.parent
-    out = _git(probe, "rev-parse", "--show-toplevel")
+    out = git(probe, "rev-parse", "--show-toplevel")
     if out.returncode != 0:
         raise BadInputError(f"{local}: not inside a git repository (--rev reads git history)")
     return Path(out.stdout.strip()).resolve()
@@ -105,7 +104,7 @@ def _toplevel(local: Path) -> Path:
 def _resolve(top: Path, rev: str) -> str:
     if not rev or rev.startswith("-"):
         raise BadInputError(f"--rev {rev!r}: not a git revision")
-    out = _git(top, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
+    out = git(top, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
     if out.returncode != 0:
         raise BadInputError(f"--rev {rev}: no such revision in {top}")
     return out.stdout.strip()
@@ -163,7 +162,7 @@ class Snapshot:
                 self._fs = DVCFileSystem(str(self.top), rev=self.commit)
             except Exception as exc:
                 raise BadInputError(f"--rev {self.rev}: cannot open the repository at "
-                                    f"{self.top} ({_first_line(exc)})") from None
+                                    f"{self.top} ({storage.first_line(exc)})") from None
         return self._fs
 
     def kind(self, rel: str) -> str | None:
@@ -225,7 +224,7 @@ class Snapshot:
         return self._odb.oid_to_path(md5)
 
     def known_sizes(self) -> dict[str, int]:
-        from ..history.known_content import known_db  # it reads snapshots: imported when needed
+        from .known_content import known_db  # it reads snapshots: imported when needed
 
         db = known_db(self.cache_dir, create=False)
         if db is None:
@@ -244,7 +243,7 @@ class Snapshot:
             raise
         except Exception as exc:
             raise BadInputError(f"--rev {self.rev}: cannot read {args[0] if args else ''} "
-                                f"({_first_line(exc)})") from None
+                                f"({storage.first_line(exc)})") from None
 
     def read(self, rel: str) -> bytes:
         entry = self.files.get(rel)
@@ -261,7 +260,7 @@ class Snapshot:
             except FileNotFoundError:
                 pass
         elif "sha" in entry:
-            out = _git(self.top, "cat-file", "blob", entry["sha"], text=False)
+            out = git(self.top, "cat-file", "blob", entry["sha"], text=False)
             if out.returncode == 0:
                 return out.stdout
         return self.dvcfs.cat_file("/" + rel)
@@ -341,10 +340,3 @@ fsspec.register_implementation(PROTOCOL, RevisionFileSystem, clobber=True)
 
 
 # -- known checksums ----------------------------------------------------------------------------
-
-def _first_line(exc: BaseException) -> str:
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return text[:200]
-
-
-

@@ -133,10 +133,7 @@ class FolderSource(Source):
         return out
 
     def cache_dir(self) -> Path:
-        if not self.is_local:
-            return storage.cache_dir_for(self.root)
-        from ..features.cache import default_cache_dir
-        return default_cache_dir(Path(self.root))
+        return storage.cache_dir_for(self.root)
 
 
 @dataclass(frozen=True)
@@ -151,8 +148,7 @@ class ZipSource(Source):
         return [archive.read(ref) for ref in refs]
 
     def cache_dir(self) -> Path:
-        from ..features.cache import default_cache_dir
-        return default_cache_dir(Path(self.root).parent)
+        return storage.cache_dir_for(Path(self.root).parent)
 
     def shown(self) -> str:
         return Path(self.root).as_posix()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import os
 import re
 from collections.abc import Sequence
@@ -26,6 +27,8 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from ..errors import BadInputError
+
+log = logging.getLogger(__name__)
 
 #: ``proto://`` or chained ``proto::proto://`` at the start of a string.
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*(::[A-Za-z][A-Za-z0-9+.\-]*)*://")
@@ -79,9 +82,9 @@ def url_to_fs(url: str):
         if "protocol not known" in str(exc).lower():
             raise BadInputError(f"{url}: unknown protocol {protocol(url)!r} (fsspec has no "
                                 f"backend for it)") from None
-        raise BadInputError(f"{url}: {_first_line(exc)}") from None
+        raise BadInputError(f"{url}: {first_line(exc)}") from None
     except Exception as exc:  # a backend that fails to start (missing JVM, bad options, ...)
-        raise BadInputError(f"{url}: cannot open {protocol(url)}:// ({_first_line(exc)})") \
+        raise BadInputError(f"{url}: cannot open {protocol(url)}:// ({first_line(exc)})") \
             from None
 
 
@@ -90,10 +93,11 @@ def _install_hint(url: str, exc: Exception) -> str:
     if proto in _EXTRAS:
         package, extra = _EXTRAS[proto]
         return f"no backend for {proto}:// — install {package}: pip install 'datacheck[{extra}]'"
-    return f"no backend for {proto}:// — {_first_line(exc)}"
+    return f"no backend for {proto}:// — {first_line(exc)}"
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (at most 200 characters), for one-line errors."""
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     return text[:200]
 
@@ -130,7 +134,7 @@ def kind(url: str) -> str | None:
     except FileNotFoundError:
         return None
     except Exception as exc:  # permissions, network
-        raise BadInputError(f"{url}: cannot read ({_first_line(exc)})") from None
+        raise BadInputError(f"{url}: cannot read ({first_line(exc)})") from None
     return "directory" if info.get("type") == "directory" else "file"
 
 
@@ -142,7 +146,7 @@ def listing(root: str) -> tuple[dict[str, dict], set[str]]:
     try:
         found = fs.find(base, withdirs=True, detail=True)
     except Exception as exc:
-        raise BadInputError(f"{root}: cannot list ({_first_line(exc)})") from None
+        raise BadInputError(f"{root}: cannot list ({first_line(exc)})") from None
     files, dirs = {}, set()
     for name, info in found.items():
         name = name.rstrip("/")
@@ -240,10 +244,22 @@ def user_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "datacheck"
 
 
-def cache_dir_for(root: str) -> Path:
-    """Default feature-cache folder of a URL dataset: a per-URL folder in the user's cache
-    (like a read-only local dataset's), never the remote root."""
-    return user_cache_dir() / ("url-" + hashlib.blake2b(root.encode(), digest_size=8).hexdigest())
+#: The feature cache's folder inside a writable local dataset folder.
+CACHE_FOLDER = ".datacheck"
+
+
+def cache_dir_for(root: Location) -> Path:
+    """The one rule for where a dataset's feature cache lives by default: ``ROOT/.datacheck``
+    for a writable local folder; otherwise a per-root folder in the user's cache
+    (``url-<hash>`` for a URL), never the remote or read-only root."""
+    key = hashlib.blake2b(str(root).encode(), digest_size=8).hexdigest()
+    if isinstance(root, str) and is_url(root):
+        return user_cache_dir() / f"url-{key}"
+    local = Path(root) / CACHE_FOLDER
+    if os.access(root, os.W_OK) or (local.is_dir() and os.access(local, os.W_OK)):
+        return local
+    log.warning("%s is read-only; caching under %s", root, user_cache_dir() / key)
+    return user_cache_dir() / key
 
 
 def read_relative(root: Location, rel: str) -> bytes:

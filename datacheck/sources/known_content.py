@@ -20,7 +20,8 @@ import sqlite3
 from pathlib import Path
 
 from ..errors import BadInputError
-from ..sources.revision import Snapshot, _first_line, _git, snapshot_of
+from .revision import Snapshot, git, snapshot_of
+from .storage import first_line
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ def _fetch(snap: Snapshot, need: list[tuple[str, dict]]) -> None:
         more = f" ({len(failed):,} files missing)" if len(failed) > 1 else ""
         raise BadInputError(
             f"{rel} at {snap.rev}: not in the DVC cache and not fetched from a remote "
-            f"({entry['checksum']}; {_first_line(exc)}){more}: run `dvc fetch` or `dvc pull` "
+            f"({entry['checksum']}; {first_line(exc)}){more}: run `dvc fetch` or `dvc pull` "
             f"for that revision")
 
 
@@ -175,9 +176,14 @@ def learn(dataset, table, store) -> int:
 
 
 def _dvc_or_git_top(root: Path) -> Path | None:
+    """The nearest folder at or above ``root`` with a ``.git``; a folder this user may not
+    look into ends the search (the checksums are a shortcut, never a reason to fail)."""
     for probe in (root, *root.parents):
-        if (probe / ".git").exists():
-            return probe
+        try:
+            if (probe / ".git").exists():
+                return probe
+        except OSError:
+            return None
     return None
 
 
@@ -232,10 +238,10 @@ def _git_index(root: Path, top: Path, todo) -> list[tuple[str, str, int]]:
     """Blob ids of files git tracks under ``root`` that git reports unmodified."""
     rel_root = os.path.relpath(root, top).replace(os.sep, "/")
     rel_root = "" if rel_root == "." else rel_root + "/"
-    staged = _git(top, "ls-files", "-s", "-z", "--", rel_root or ".")
+    staged = git(top, "ls-files", "-s", "-z", "--", rel_root or ".")
     if staged.returncode != 0 or not staged.stdout:
         return []
-    changed = _git(top, "diff-files", "--name-only", "-z", "--", rel_root or ".")
+    changed = git(top, "diff-files", "--name-only", "-z", "--", rel_root or ".")
     dirty = set(changed.stdout.split("\0")) if changed.returncode == 0 else None
     if dirty is None:
         return []
