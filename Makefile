@@ -21,8 +21,32 @@ demo: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
 	$(VENV)/bin/dvc metrics show reports/eval/metrics.json
 
-test: $(STAMP)
-	$(PY) -m pytest -q
+# The suite on every core (pytest-xdist, one worker a CPU; PYTEST_WORKERS=0 runs it in one
+# process; PYTEST_ARGS="-m 'not slow'" leaves out the tests that train models or run DVC).
+# --dist loadgroup: tests that share an expensive fixture (a trained model, a DVC repository)
+# carry one xdist_group, so one worker builds it once (tests/conftest.py).
+PYTEST_WORKERS ?= auto
+PYTEST_ARGS    ?=
+test: $(STAMP) chromium
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# Chromium for the browser tests (the HTML report, the diff page, the review page): installed
+# with apt-get when none is on PATH and this is root; otherwise one warning line, and those
+# tests skip saying why.
+CHROMIUM_NAMES := chromium chromium-browser google-chrome google-chrome-stable
+.PHONY: chromium
+chromium:
+	@for name in $(CHROMIUM_NAMES); do command -v $$name >/dev/null 2>&1 && exit 0; done; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium for the browser tests (apt-get)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  { apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null 2>&1 && \
+	      apt-get install -y -qq chromium >/dev/null 2>&1; }; } || \
+	  echo "warning: apt-get install chromium failed: the browser tests will be skipped"; \
+	else \
+	  echo "warning: no Chromium on PATH and not root to install it: the browser tests will be skipped"; \
+	fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check datacheck tests benchmarks pipelines

@@ -5,38 +5,10 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image, ImageEnhance
+from PIL import Image
 
 from datacheck import audit
-from tests.conftest import NO_MODEL, save
-
-#: copy kind -> (edit, suffix of the copy)
-EDITS = {
-    "bytecopy": None,
-    "jpeg50": (lambda im: im, ".jpg", {"quality": 50}),
-    "half": (lambda im: im.resize((im.width // 2, im.height // 2), Image.BILINEAR), ".jpg", {}),
-    "crop5": (lambda im: im.crop((3, 3, im.width - 3, im.height - 3)), ".jpg", {}),
-    "crop2side": (lambda im: im.crop((3, 0, im.width, im.height)), ".jpg", {}),
-    "bright": (lambda im: ImageEnhance.Brightness(im).enhance(1.1), ".jpg", {}),
-    "dark": (lambda im: ImageEnhance.Brightness(im).enhance(0.9), ".jpg", {}),
-    "to_png": (lambda im: im, ".png", {}),
-}
-
-
-def plant_copies(root, sources):
-    """Copy training images into test with each edit; return the expected (a, b) pairs."""
-    expected = set()
-    for src, (kind, edit) in zip(sources, EDITS.items()):
-        rel = src.relative_to(root)
-        target = root / "test" / rel.parts[1] / f"{src.stem}_{kind}.jpg"
-        if edit is None:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, target)
-        else:
-            func, suffix, kw = edit
-            target = save(func(Image.open(src).convert("RGB")), target.with_suffix(suffix), **kw)
-        expected.add((rel.as_posix(), target.relative_to(root).as_posix()))
-    return expected
+from tests.helpers import EDITS, NO_MODEL, plant_copies, save
 
 
 def test_planted_leaks_found_with_full_precision_and_recall(clean_dataset, tmp_path):
@@ -69,8 +41,9 @@ def test_duplicates_within_split_and_label_conflicts(clean_dataset, tmp_path):
     shutil.copyfile(first, a / "copy2.jpg")
     img = Image.open(sorted(a.glob("*.jpg"))[3])
     save(img, clean_dataset / "train" / "b" / "relabelled.jpg", quality=60)
-    report = audit(clean_dataset, checks=["duplicates"], cache_dir=tmp_path / "c",
+    report = audit(clean_dataset, checks=["duplicates", "leakage"], cache_dir=tmp_path / "c",
                    progress=False)
+    assert report.checks["leakage"].status == "pass"  # every copy here is inside train
     dup = report.checks["duplicates"]
     assert dup.status == "fail"
     assert dup.metrics["exact_clusters"] == 1 and dup.metrics["near_clusters"] == 1
@@ -80,6 +53,16 @@ def test_duplicates_within_split_and_label_conflicts(clean_dataset, tmp_path):
     exact = dup.findings[dup.findings["kind"] == "exact"].iloc[0]
     assert sorted(exact["paths"]) == sorted(
         f"train/a/{n}" for n in (first.name, "copy1.jpg", "copy2.jpg"))
+
+
+def test_near_copies_with_disagreeing_labels_fail(clean_dataset, tmp_path):
+    a = clean_dataset / "train" / "a"
+    save(Image.open(sorted(a.glob("*.jpg"))[3]), clean_dataset / "train/b/relabelled.jpg",
+         quality=60)
+    dup = audit(clean_dataset, checks=["duplicates"], cache_dir=tmp_path / "c",
+                progress=False).checks["duplicates"]
+    assert dup.metrics["exact_clusters"] == 0 and dup.metrics["label_conflicts"] == 1
+    assert dup.status == "fail"
 
 
 def test_group_leakage_from_manifest(tmp_path, patches):

@@ -26,7 +26,7 @@ from datacheck.features.image_props import (
 )
 from datacheck.learning.decomposition import decompose
 from datacheck.sources.dataset import load_dataset
-from tests.conftest import distinct_patches, save
+from tests.helpers import distinct_patches, save
 
 
 @pytest.fixture(scope="module")
@@ -353,6 +353,10 @@ def jitter(img):
 '''
 
 
+#: The tests of digits_tree (and its feature cache) run on one pytest-xdist worker.
+ON_DIGITS_TREE = pytest.mark.xdist_group("digits_tree")
+
+
 @pytest.fixture(scope="module")
 def digits_tree(tmp_path_factory):
     from sklearn.datasets import load_digits
@@ -387,6 +391,7 @@ def _augment(root, name, tmp_path, *extra):
         "--device", "cpu", *extra])
 
 
+@ON_DIGITS_TREE
 @pytest.mark.parametrize("judge", ["thumbnails", "embed"])
 def test_rotating_digits_is_too_strong_and_six_becomes_nine(digits_tree, tmp_path, judge,
                                                              pooling_model):
@@ -402,6 +407,7 @@ def test_rotating_digits_is_too_strong_and_six_becomes_nine(digits_tree, tmp_pat
     assert page.count("data:image/png;base64,") >= 100 and "default-src 'none'" in page
 
 
+@ON_DIGITS_TREE
 @pytest.mark.parametrize("judge", ["thumbnails", "embed"])
 def test_mild_brightness_jitter_passes(digits_tree, tmp_path, judge, pooling_model):
     extra = ["--embed", pooling_model] if judge == "embed" else []

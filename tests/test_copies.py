@@ -8,7 +8,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from datacheck import audit
 from datacheck.features.variants import VARIANT_NAMES, variant_hashes
-from tests.conftest import save, source_photos
+from tests.helpers import layout_mosaics, save, source_photos
 
 #: Planted kind -> (edit of the original, the transform datacheck must name).
 EDITS = {
@@ -100,11 +100,7 @@ def test_variant_hashes_of_a_mirrored_photo_match_its_mirror_variant(photos):
 def test_different_photos_of_one_layout_are_not_copies(tmp_path, patches):
     """Mosaics of different photos' tiles in one 2x2 layout share layout, not content."""
     root = tmp_path / "data"
-    rng = np.random.default_rng(3)
-    for k in range(12):
-        canvas = Image.new("RGB", (256, 256))
-        for t, idx in enumerate(rng.choice(len(patches), 4, replace=False)):
-            canvas.paste(patches[idx], ((t % 2) * 128, (t // 2) * 128))
+    for k, canvas in enumerate(layout_mosaics(patches, 12)):
         save(canvas, root / ("train" if k % 2 else "test") / "m" / f"mosaic{k}.jpg")
     report = audit(root, checks=["duplicates", "leakage"], cache_dir=tmp_path / "c",
                    progress=False, workers=1)

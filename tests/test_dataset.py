@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from datacheck import BadInputError, load_dataset
-from tests.conftest import save
+from tests.helpers import save
 
 
 def test_split_class_tree(clean_dataset):

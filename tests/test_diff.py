@@ -13,7 +13,7 @@ from datacheck import audit
 from datacheck.errors import BadInputError
 from datacheck.report.diff import SCHEMA, diff_reports, has_new
 from datacheck.report.diff_markdown import render_diff_markdown
-from tests.conftest import save
+from tests.helpers import save
 
 CHECKS = ["integrity", "duplicates", "leakage", "balance"]
 HOSTILE = "<img src=x onerror=alert(1)>|@octocat [x](y) `z`.jpg"
@@ -56,7 +56,8 @@ def test_planted_train_to_test_copy_is_exactly_one_new_leak(clean_dataset, tmp_p
     assert diff["base"]["images"] == 48 and diff["head"]["images"] == 49
 
     text = render_diff_markdown(diff)
-    assert text.startswith("## datacheck diff: ❌ 1 new leak, 0 removed")
+    assert text.startswith(  # the checks in report order
+        "## datacheck diff: ❌ 0 new duplicate clusters, 0 removed · 1 new leak, 0 removed")
     assert "### Leakage: 1 new" in text
     assert "copy\\.jpg" in text  # escaped file name in the table
     assert "| leakage | ✅ pass | ❌ fail ⬅️ changed |" in text
@@ -76,7 +77,7 @@ def test_identical_reports_give_no_changes(clean_dataset, tmp_path):
         assert all(c["base_status"] == c["head_status"] for c in diff["checks"].values())
         assert nothing_new(diff)
         assert render_diff_markdown(diff).startswith(
-            "## datacheck diff: ✅ 0 new leaks, 0 removed · 0 new duplicate clusters, 0 removed")
+            "## datacheck diff: ✅ 0 new duplicate clusters, 0 removed · 0 new leaks, 0 removed")
     assert first["checks"]["leakage"]["findings"]  # there was something to match
 
 
@@ -248,3 +249,13 @@ def test_bad_input():
         diff_reports({"schema": "other"}, {"schema": "datacheck.audit/1"})
     with pytest.raises(ValueError, match="unknown kind"):
         has_new({}, "balance")
+
+
+def test_a_leak_whose_images_swap_splits_is_the_same_leak():
+    def report(a, b, da, db):
+        return {"schema": "datacheck.audit/1", "checks": {"leakage": {"status": "fail",
+                "findings": [{"kind": "near", "a": a, "split_a": "train", "b": b,
+                              "split_b": "test", "digest_a": da, "digest_b": db}]}}}
+    leak = diff_reports(report("train/x.jpg", "test/y.jpg", "d-x", "d-y"),
+                        report("train/y.jpg", "test/x.jpg", "d-y", "d-x"))["leakage"]
+    assert leak["identity"] == "digest" and leak["added"] == leak["removed"] == []

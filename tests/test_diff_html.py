@@ -1,6 +1,7 @@
 """datacheck diff --html: the data diff as one self-contained page with thumbnails, on the
-real git + DVC repository of test_revision (renames, relabels, moves, adds, re-encodes), the
-base read at its revision; and two plain folders compared from their report.json files."""
+real git + DVC repository of test_revision (conftest's ``dvc_repo``: renames, relabels, moves,
+adds, re-encodes), the base read at its revision; and two plain folders compared from their
+report.json files."""
 
 from __future__ import annotations
 
@@ -9,11 +10,21 @@ import io
 import re
 import shutil
 
+import pytest
 from PIL import Image
 
-from tests.conftest import Page, save
-from tests.test_html import HOSTILE_FILE, HOSTILE_LABEL, _chromium, decoded_images
-from tests.test_revision import repo, run  # noqa: F401
+from tests.helpers import (
+    HOSTILE_FILE,
+    HOSTILE_LABEL,
+    Page,
+    decoded_images,
+    run_chromium,
+    run_cli,
+    save,
+)
+
+#: On the pytest-xdist worker that builds conftest's dvc_repo for test_revision.
+ON_DVC_REPO = pytest.mark.xdist_group("dvc_repo")
 
 
 def sections(html: str) -> dict[str, str]:
@@ -29,10 +40,11 @@ def decoded(uri: str) -> Image.Image:
         return img
 
 
-def test_diff_rev_html_shows_every_change_with_thumbnails(repo, tmp_path):  # noqa: F811
-    root, out = repo["root"], tmp_path / "out"
-    result = run("diff", "--rev", "HEAD~1", "data", "--no-progress", "--cache",
-                 tmp_path / "cache", "--out", out, "--html", tmp_path / "page.html", cwd=root)
+@ON_DVC_REPO
+def test_diff_rev_html_shows_every_change_with_thumbnails(dvc_repo, tmp_path):
+    root, out = dvc_repo["root"], tmp_path / "out"
+    result = run_cli("diff", "--rev", "HEAD~1", "data", "--no-progress", "--cache",
+                     tmp_path / "cache", "--out", out, "--html", tmp_path / "page.html", cwd=root)
     assert result.exit_code == 0, result.output
     html = (out / "diff.html").read_text(encoding="utf-8")
     assert html == (tmp_path / "page.html").read_text(encoding="utf-8")
@@ -51,14 +63,14 @@ def test_diff_rev_html_shows_every_change_with_thumbnails(repo, tmp_path):  # no
         before, after = (a["src"] for a in Page(pair).images())
         assert before != after
     # old and new label side by side; moves into a later split flagged
-    for old, new in repo["relabelled"].items():
+    for old, new in dvc_repo["relabelled"].items():
         was, now = old.split("/")[1], new.split("/")[1]
         assert (f'<span class="given">{was}</span> → <span class="sugg">{now}</span>'
                 in parts["data-relabelled"])
     assert parts["data-split_moved"].count("leak risk") == 5
     assert parts["data-split_moved"].count('<span class="given">train</span> → '
                                            '<span class="sugg">test</span>') == 5
-    for old, new in list(repo["renamed"].items())[:5]:
+    for old, new in list(dvc_repo["renamed"].items())[:5]:
         for path in (old, new):
             assert path.replace("/", "/<wbr>") in parts["data-renamed"]
     assert "leakage" not in parts  # the renamed leak is not a new one
@@ -75,11 +87,11 @@ def test_two_reports_html_reads_each_side_and_escapes_names(tmp_path, patches):
     (head / "train/a/0.jpg").rename(head / "train" / HOSTILE_LABEL / "0.jpg")  # relabelled
     Image.open(head / "train/b/1.jpg").save(head / "train/b/1.jpg", quality=40)  # modified
     for side in (base, head):
-        result = run("audit", side.name, "--checks", "integrity,leakage", "--out",
-                     f"{side.name}-report", "--no-progress", cwd=tmp_path)
+        result = run_cli("audit", side.name, "--checks", "integrity,leakage", "--out",
+                         f"{side.name}-report", "--no-progress", cwd=tmp_path)
         assert result.exit_code in (0, 1), result.output
-    result = run("diff", "base-report/report.json", "head-report/report.json", "--html",
-                 "diff.html", cwd=tmp_path)
+    result = run_cli("diff", "base-report/report.json", "head-report/report.json", "--html",
+                     "diff.html", cwd=tmp_path)
     assert result.exit_code == 0, result.output
     html = (tmp_path / "diff.html").read_text(encoding="utf-8")
     parts = sections(html)
@@ -95,20 +107,21 @@ def test_two_reports_html_reads_each_side_and_escapes_names(tmp_path, patches):
                 if t in ("script", "iframe", "link") or any(k.startswith("on") for k in a)]
 
 
-def test_chromium_renders_the_diff_page(repo, chromium, tmp_path):  # noqa: F811
-    root = repo["root"]
+@ON_DVC_REPO
+def test_chromium_renders_the_diff_page(dvc_repo, chromium, tmp_path):
+    root = dvc_repo["root"]
     page = tmp_path / "diff.html"
-    result = run("diff", "--rev", "HEAD~1", "data", "--no-progress", "--cache",
-                 tmp_path / "cache", "--html", page, cwd=root)
+    result = run_cli("diff", "--rev", "HEAD~1", "data", "--no-progress", "--cache",
+                     tmp_path / "cache", "--html", page, cwd=root)
     assert result.exit_code == 0, result.output
     html = page.read_text(encoding="utf-8")
     expected = len(Page(html).images())
     assert expected == 91
-    dom = _chromium(chromium, tmp_path, "--dump-dom", page.as_uri())
+    dom = run_chromium(chromium, tmp_path, "--dump-dom", page.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert len(Page(dom.stdout).images()) == expected
     assert decoded_images(chromium, tmp_path, html) == expected
     shot = tmp_path / "diff.png"
-    run_ = _chromium(chromium, tmp_path, f"--screenshot={shot}", "--window-size=1280,2000",
-                     page.as_uri())
+    run_ = run_chromium(chromium, tmp_path, f"--screenshot={shot}", "--window-size=1280,2000",
+                        page.as_uri())
     assert run_.returncode == 0 and shot.exists(), run_.stderr[-2000:]

@@ -2,8 +2,10 @@
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
@@ -99,6 +101,7 @@ def test_extreme_shapes_and_modes_are_findings_or_decoded(tmp_path):
     assert _snapshot(root) == before  # nothing written into the dataset
 
 
+@pytest.mark.slow
 def test_a_folder_of_100k_files(tmp_path):
     """100,000 entries in one folder (none an image): indexed, reported, no crash; the reports
     fold the long list instead of printing it all."""
@@ -127,6 +130,28 @@ def _nobody_can_reach(path) -> None:
         parent.chmod(parent.stat().st_mode | 0o055)
 
 
+def _numba_kernels_for_another_user(cache_dir) -> None:
+    """Copy the numba kernels this checkout compiled (datacheck/**/__pycache__) to where a user
+    who cannot write there finds them with NUMBA_CACHE_DIR=cache_dir: numba would otherwise
+    compile every kernel again for that user (~30 s), and a kernel not copied still compiles."""
+    import shutil
+
+    import datacheck
+
+    try:
+        from numba.core.caching import _CacheLocator
+        subpath = _CacheLocator.get_suitable_cache_subpath
+    except (ImportError, AttributeError):  # another numba: let it compile
+        return
+    for folder in Path(datacheck.__file__).parent.rglob("__pycache__"):
+        kernels = [f for f in folder.iterdir() if f.suffix in (".nbi", ".nbc")]
+        if kernels:
+            target = cache_dir / subpath(str(folder.parent / "module.py"))
+            target.mkdir(parents=True, exist_ok=True)
+            for kernel in kernels:
+                shutil.copy2(kernel, target / kernel.name)
+
+
 def test_read_only_dataset_is_audited_and_left_untouched(tmp_path, clean_dataset):
     """The default cache moves to the user's cache folder; the dataset is not written to.
 
@@ -146,23 +171,22 @@ def test_read_only_dataset_is_audited_and_left_untouched(tmp_path, clean_dataset
     out = tmp_path / "out"
     command = [sys.executable, "-m", "datacheck", "audit", str(root), "--checks",
                "integrity,duplicates,leakage,balance", "--out", str(out), "--no-progress"]
-    env = {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")}
+    env = {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"),
+           "NUMBA_CACHE_DIR": str(home / "numba")}
+    _numba_kernels_for_another_user(home / "numba")
     if os.geteuid() == 0:
         setpriv = shutil.which("setpriv")
         if setpriv is None:
-            import pytest
-
             pytest.skip("running as root without setpriv: cannot drop privileges")
         drop = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
         _nobody_can_reach(tmp_path)
-        home.chmod(0o777)
+        for path in (home, *(home / "numba").rglob("*")):
+            path.chmod(0o777 if path.is_dir() else 0o666)
         out.mkdir(mode=0o777)
         out.chmod(0o777)
         probe = subprocess.run([*drop, sys.executable, "-c", "import datacheck"],
                                capture_output=True, text=True, env=env, timeout=120)
         if probe.returncode != 0:
-            import pytest
-
             pytest.skip("user nobody cannot import datacheck from this checkout (its folder is "
                         "private, e.g. a clone inside `mktemp -d`); clone into a folder other "
                         "users can read to run this test")

@@ -7,7 +7,6 @@ import io
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -19,15 +18,20 @@ from datacheck.features.samples import make_thumbnail, pick_samples
 from datacheck.report.html import render_html
 from datacheck.sources.dataset import load_dataset
 from datacheck.sources.source import open_source
-from tests.conftest import CHROMIUM_FLAGS, Page, save
+from tests.helpers import (
+    HOSTILE_FILE,
+    HOSTILE_LABEL,
+    Page,
+    decoded_images,
+    run_chromium,
+    save,
+)
 
 CHECKS = ["integrity", "duplicates", "leakage", "balance"]
-HOSTILE_FILE = "<img src=x onerror=alert(1)>.jpg"
-HOSTILE_LABEL = "<b onmouseover=alert(2)>x"
 
 
 @pytest.fixture
-def leaky(clean_dataset, patches) -> Path:
+def hostile_dataset(clean_dataset, patches) -> Path:
     """clean_dataset plus a train->test copy with a hostile name, an exact duplicate inside
     train, a corrupt file and a class folder with a hostile name."""
     root = clean_dataset
@@ -40,10 +44,11 @@ def leaky(clean_dataset, patches) -> Path:
 
 
 @pytest.fixture
-def page(leaky, tmp_path) -> tuple[dict, str]:
-    report = audit(leaky, checks=CHECKS, cache_dir=tmp_path / "cache", progress=False).to_dict()
-    samples = pick_samples(load_dataset(leaky).table, per_split=2)
-    return report, render_html(report, leaky, samples=samples)
+def page(hostile_dataset, tmp_path) -> tuple[dict, str]:
+    root = hostile_dataset
+    report = audit(root, checks=CHECKS, cache_dir=tmp_path / "cache", progress=False).to_dict()
+    samples = pick_samples(load_dataset(root).table, per_split=2)
+    return report, render_html(report, root, samples=samples)
 
 
 def test_page_is_self_contained_with_inline_thumbnails(page):
@@ -143,35 +148,13 @@ def test_small_and_odd_images_make_thumbnails(tmp_path):
 
 # -- real Chromium --------------------------------------------------------------------------
 
-def _chromium(exe: str, tmp: Path, *args: str) -> subprocess.CompletedProcess:
-    profile = tmp / f"profile-{len(list(tmp.glob('profile-*')))}"
-    return subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-                          capture_output=True, text=True, timeout=180, check=False,
-                          env={**os.environ, "HOME": str(tmp)})
-
-
-def decoded_images(exe: str, tmp: Path, html: str) -> int:
-    """How many images of ``html`` the browser decoded. The pages have no script (and their
-    CSP forbids one), so a copy with the policy removed and a probe added reports it."""
-    probe = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html)
-    probe = probe.replace("</body>", "<script>addEventListener('load', () => {"
-                          "document.body.dataset.decoded = [...document.images].filter("
-                          "i => i.complete && i.naturalWidth > 0).length})</script></body>")
-    probe_file = tmp / "probe.html"
-    probe_file.write_text(probe, encoding="utf-8")
-    out = _chromium(exe, tmp, "--dump-dom", probe_file.as_uri())
-    decoded = re.search(r'data-decoded="(\d+)"', out.stdout)
-    assert decoded, out.stdout[-500:]
-    return int(decoded.group(1))
-
-
 def test_chromium_renders_every_thumbnail(page, chromium, tmp_path):
     _, html = page
     report_file = tmp_path / "report.html"
     report_file.write_text(html, encoding="utf-8")
     expected = len(Page(html).images())
 
-    dom = _chromium(chromium, tmp_path, "--dump-dom", report_file.as_uri())
+    dom = run_chromium(chromium, tmp_path, "--dump-dom", report_file.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
     rendered = Page(dom.stdout)
     images = rendered.images()
@@ -185,8 +168,8 @@ def test_chromium_renders_every_thumbnail(page, chromium, tmp_path):
     assert decoded_images(chromium, tmp_path, html) == expected
 
     shot = tmp_path / "report.png"
-    run = _chromium(chromium, tmp_path, f"--screenshot={shot}", "--window-size=1280,2400",
-                    report_file.as_uri())
+    run = run_chromium(chromium, tmp_path, f"--screenshot={shot}", "--window-size=1280,2400",
+                       report_file.as_uri())
     assert run.returncode == 0 and shot.exists(), run.stderr[-2000:]
     with Image.open(shot) as img:
         assert img.size == (1280, 2400)
@@ -197,12 +180,13 @@ def test_chromium_renders_every_thumbnail(page, chromium, tmp_path):
         shutil.copyfile(shot, keep)
 
 
-def test_thumbnails_are_cached_by_content(leaky, tmp_path, monkeypatch):
+def test_thumbnails_are_cached_by_content(hostile_dataset, tmp_path, monkeypatch):
     """An unchanged image is decoded for the page once: the second page comes from the cache,
     byte for byte; a changed file is decoded again."""
     import datacheck.report.thumbs as thumbs
 
-    report = audit(leaky, checks=CHECKS, cache_dir=tmp_path / "cache", progress=False)
+    root = hostile_dataset
+    report = audit(root, checks=CHECKS, cache_dir=tmp_path / "cache", progress=False)
     made = []
     real = thumbs.make_thumbnail
 
@@ -215,12 +199,12 @@ def test_thumbnails_are_cached_by_content(leaky, tmp_path, monkeypatch):
     assert len(made) >= 4
     made.clear()
     assert report.to_html() == first
-    readable = {(leaky / rel).resolve() for rel in report.digests}
+    readable = {(root / rel).resolve() for rel in report.digests}
     assert not [p for p in made if Path(p).resolve() in readable]  # only placeholders again
-    changed = audit(leaky, checks=CHECKS, cache_dir=tmp_path / "cache", progress=False)
+    changed = audit(root, checks=CHECKS, cache_dir=tmp_path / "cache", progress=False)
     leak = changed.checks["leakage"].findings.iloc[0]
-    save(Image.open(leaky / leak["b"]).convert("L").convert("RGB"), leaky / leak["b"])
-    again = audit(leaky, checks=CHECKS, cache_dir=tmp_path / "cache", progress=False)
+    save(Image.open(root / leak["b"]).convert("L").convert("RGB"), root / leak["b"])
+    again = audit(root, checks=CHECKS, cache_dir=tmp_path / "cache", progress=False)
     made.clear()
     again.to_html()
     assert [Path(p).name for p in made if Path(p).resolve() in readable] == [

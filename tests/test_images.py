@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from datacheck.features.images import decode_bytes, decode_file, hash_to_int
-from tests.conftest import jpeg_bytes, source_photos
+from tests.helpers import jpeg_bytes, source_photos
 
 
 def bits(a: int, b: int) -> int:

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from datacheck.features import image_props, variants
-from tests.conftest import source_photos
+from tests.helpers import source_photos
 
 
 def _images() -> dict[str, np.ndarray]:

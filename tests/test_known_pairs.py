@@ -12,7 +12,7 @@ from PIL import Image, ImageOps
 
 import datacheck.matching.copies as copies
 from datacheck import audit
-from tests.conftest import distinct_patches, save
+from tests.helpers import distinct_patches, save
 
 CHECKS = ["integrity", "duplicates", "leakage"]
 

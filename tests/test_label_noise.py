@@ -28,6 +28,10 @@ def write_digits(root, labels, count=None):
     return {f"train/{labels[k]}/{k:04d}.png" for k in range(count)}
 
 
+#: The tests of the trained noisy_report run on one pytest-xdist worker: it trains once.
+ON_NOISY_REPORT = pytest.mark.xdist_group("noisy_report")
+
+
 @pytest.fixture(scope="module")
 def noisy_report(tmp_path_factory):
     root = tmp_path_factory.mktemp("digits")
@@ -42,6 +46,8 @@ def noisy_report(tmp_path_factory):
     return report.checks["label_noise"], truth, root
 
 
+@ON_NOISY_REPORT
+@pytest.mark.slow
 def test_flipped_labels_are_found_with_precision_and_recall(noisy_report):
     result, truth, _ = noisy_report
     flagged = set(result.findings["path"])
@@ -122,17 +128,17 @@ def test_weak_model_ranks_by_self_confidence():
 def test_small_loss_leaves_out_the_highest_losses():
     import torch
 
-    from datacheck.learning.models import _small_loss
+    from datacheck.learning.training import small_loss
 
     losses = torch.tensor([0.1, 5.0, 0.3, 0.2, 4.0, 0.4, 0.5, 0.6, 0.7, 0.8])
     one_class = torch.zeros(10, dtype=torch.long)
-    assert _small_loss(losses, one_class, 0.0) == losses.mean()
-    assert torch.isclose(_small_loss(losses, one_class, 0.2), torch.tensor(0.45))  # no 5, 4
-    assert _small_loss(losses[:1], one_class[:1], 0.9) == losses[0]  # always keeps one
+    assert small_loss(losses, one_class, 0.0) == losses.mean()
+    assert torch.isclose(small_loss(losses, one_class, 0.2), torch.tensor(0.45))  # no 5, 4
+    assert small_loss(losses[:1], one_class[:1], 0.9) == losses[0]  # always keeps one
     # per class: a class whose images all have high losses keeps them; the others lose 20%
     two = torch.tensor([0, 1, 0, 0, 1, 0, 0, 0, 0, 0])
     expected = torch.tensor([0.1, 0.3, 0.2, 0.4, 0.5, 0.6, 5.0, 4.0]).mean()
-    assert torch.isclose(_small_loss(losses, two, 0.2), expected)
+    assert torch.isclose(small_loss(losses, two, 0.2), expected)
 
 
 def test_likely_device_without_torch(monkeypatch):
@@ -159,6 +165,7 @@ def test_the_command_line_lets_openmp_threads_sleep(monkeypatch):
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
 
 
+@pytest.mark.slow
 def test_shuffled_labels_fail_as_unrelated(tmp_path):
     labels = np.random.default_rng(1).permutation(load_digits().target)
     write_digits(tmp_path, labels, count=600)
@@ -224,6 +231,8 @@ def test_bad_budget_exits_2_with_one_line(tmp_path, flag, value, message):
 # --- issue 12: honest lines, features keyed by path, --embed, cached cross-validation ---
 
 
+@ON_NOISY_REPORT
+@pytest.mark.slow
 def test_lines_read_given_suggested_score_path(noisy_report):
     from datacheck.checks import line
 
@@ -237,19 +246,23 @@ def test_lines_read_given_suggested_score_path(noisy_report):
                      result.summary), result.summary
 
 
+@ON_NOISY_REPORT
+@pytest.mark.slow
 def test_unchanged_reaudit_trains_nothing(noisy_report, monkeypatch):
-    from datacheck.learning import models
+    from datacheck.learning import training
 
     result, _, root = noisy_report
     assert result.details["cached"] is False
     calls = []
-    monkeypatch.setattr(models, "_fit", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(training, "fit", lambda *a, **k: calls.append(1))
     again = audit(root, checks=["label_noise"], cache_dir=root / ".c", progress=False)
     again = again.checks["label_noise"]
     assert calls == [] and again.details["cached"] is True
     assert again.findings["path"].tolist() == result.findings["path"].tolist()
 
 
+@ON_NOISY_REPORT
+@pytest.mark.slow
 def test_unchanged_reaudit_does_not_import_torch(noisy_report):
     """The cached result is found without torch (its import alone is ~1.3 s of a re-audit)."""
     _, _, root = noisy_report
@@ -301,15 +314,15 @@ def test_features_keyed_by_path(tmp_path, fmt):
 def test_embed_torchscript_is_cached_and_a_relabel_retrains(tmp_path, monkeypatch):
     import torch
 
-    from datacheck.learning import embed, models
+    from datacheck.learning import embed, training
 
     digit_features(tmp_path)
     net = torch.jit.script(torch.nn.Sequential(torch.nn.AvgPool2d(4), torch.nn.Flatten()))
     model = tmp_path / "embedder.pt"
     net.save(str(model))
     calls = []  # fold models trained (not the budget's timing steps, which pass no on_epoch)
-    fit = models._fit
-    monkeypatch.setattr(models, "_fit", lambda *a, **k: (k.get("on_epoch") and calls.append(1),
+    fit = training.fit
+    monkeypatch.setattr(training, "fit", lambda *a, **k: (k.get("on_epoch") and calls.append(1),
                                                          fit(*a, **k))[1])
     kw = dict(checks=["label_noise"], cache_dir=tmp_path / ".c", embed=str(model),
               progress=False)
@@ -384,6 +397,7 @@ def test_device_recipes_and_mirror(monkeypatch):
     assert tiny.recipe.side == 16 and tiny.probs.shape == (40, 2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("hardware_bf16", [False, True])
 def test_cnn_trains_in_the_recipes_precision_and_layout(monkeypatch, hardware_bf16):
     """Both CPU precisions train and predict: the fold models carry the recipe's precision to
@@ -417,7 +431,7 @@ def test_first_layer_whitens_the_training_patches():
     pixels and channels are strongly correlated, its outputs have near-identity covariance."""
     import torch
 
-    from datacheck.learning.models import WhitenedNet
+    from datacheck.learning.nets import WhitenedNet
 
     rng = np.random.default_rng(0)
     blocks = rng.normal(size=(300, 8, 8, 1)) + 0.3 * rng.normal(size=(300, 8, 8, 3))
@@ -441,6 +455,7 @@ def test_first_layer_whitens_the_training_patches():
     assert np.allclose(white, np.eye(12), atol=0.05), np.round(white, 2)
 
 
+@pytest.mark.slow
 def test_a_default_audit_runs_label_noise_within_the_budget(tmp_path, monkeypatch):
     """No size limit: a default audit whose budget cannot train every image trains a sample
     (the sample floor lowered so that 1,797 digits are 'large') and still scores them all."""
@@ -494,6 +509,7 @@ def test_stratified_sample_keeps_proportions_and_rare_classes():
     assert np.array_equal(picked, stratified_sample(y, 1000, minimum=10, seed=0))
 
 
+@pytest.mark.slow
 def test_every_image_outside_the_sample_is_scored_by_models_that_never_saw_it(tmp_path):
     """Digits written to disk, 600 of 1,797 train: the other 1,197 get the average of the
     five fold models, each trained on part of the 600, and flipped labels among them are
@@ -523,13 +539,14 @@ def test_every_image_outside_the_sample_is_scored_by_models_that_never_saw_it(tm
     assert precision >= 0.85 and recall >= 0.85, (precision, recall)
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_training_leaves_the_cache_usable(tmp_path):
     """SIGINT inside the cross-validation: no traceback, no half-written result, and the
     next run trains and finishes on the same cache."""
     import signal
     import time
 
-    write_digits(tmp_path, load_digits().target)
+    write_digits(tmp_path, load_digits().target, count=1000)  # enough to interrupt
     cache = tmp_path / ".c"
     cmd = [sys.executable, "-m", "datacheck", "label-noise", str(tmp_path), "--cache",
            str(cache), "--no-progress"]
@@ -540,7 +557,7 @@ def test_ctrl_c_during_training_leaves_the_cache_usable(tmp_path):
     deadline = time.monotonic() + 60
     while not list(cache.glob("*.sqlite*")) and time.monotonic() < deadline:
         time.sleep(0.1)
-    time.sleep(4)  # the scan is done: now the folds train (~15 s)
+    time.sleep(4)  # the scan is done: now the folds train (~10 s on 2 idle cores)
     assert proc.poll() is None, "finished before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)

@@ -12,7 +12,7 @@ from PIL import Image, ImageFilter
 from datacheck import audit
 from datacheck.features.images import decode_bytes
 from datacheck.report.html import render_html
-from tests.conftest import Page, jpeg_bytes, save, source_photos
+from tests.helpers import Page, jpeg_bytes, save, source_photos
 
 PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "china", "flower"]
 

@@ -14,7 +14,7 @@ from datacheck.checks import REGISTRY, registry
 from datacheck.cli import cli
 from datacheck.report.markdown import render_markdown
 from datacheck.report.text import print_summary
-from tests.conftest import NO_MODEL
+from tests.helpers import NO_MODEL
 
 
 def _grey_images(ctx) -> CheckResult:
@@ -31,7 +31,7 @@ def _grey_images(ctx) -> CheckResult:
 @pytest.fixture
 def toy_check():
     register(Check(name="grey", title="Grey images", order=70, run=_grey_images,
-                   doc="Images stored as greyscale.", kinds=("grey",),
+                   doc="Images stored as greyscale.",
                    columns=(("path", "greyscale file"),), line=lambda r: f"grey: {r['path']}",
                    default=False))
     yield

@@ -5,7 +5,7 @@ import shutil
 from datacheck import audit
 from datacheck.report.escape import html_text, md
 from datacheck.report.markdown import render_markdown
-from tests.conftest import NO_MODEL, save
+from tests.helpers import NO_MODEL, save
 
 HOSTILE = "<img src=x onerror=alert(1)>|[x](http:evil.example)@octocat #1 `code` *b*"
 

@@ -8,7 +8,7 @@ import sys
 import time
 
 from datacheck import audit
-from tests.conftest import NO_MODEL, distinct_patches, save
+from tests.helpers import NO_MODEL, distinct_patches, save
 
 
 def make_dataset(root, n=300):

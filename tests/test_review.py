@@ -14,11 +14,11 @@ from click.testing import CliRunner
 from datacheck import audit
 from datacheck.cli import cli
 from datacheck.review import decisions as decided
-from tests.conftest import save
+from tests.helpers import save
 
 
 @pytest.fixture
-def leaky(clean_dataset, patches):
+def two_leaks(clean_dataset, patches):
     """clean_dataset with two train images copied into test (one byte copy, one re-encoded)."""
     root = clean_dataset
     shutil.copyfile(root / "train/a/img000.jpg", root / "test/a/leak0.jpg")
@@ -44,35 +44,36 @@ def leak_ids(root, cache) -> dict[str, str]:
     return {f["b"]: f["id"] for f in findings}
 
 
-def test_ids_survive_renames_and_moves(leaky, tmp_path):
-    before = leak_ids(leaky, tmp_path / "c")
+def test_ids_survive_renames_and_moves(two_leaks, tmp_path):
+    before = leak_ids(two_leaks, tmp_path / "c")
     assert set(before) == {"test/a/leak0.jpg", "test/b/leak9.jpg"}
-    (leaky / "test/a/leak0.jpg").rename(leaky / "test/a/renamed.jpg")
-    (leaky / "test/c").mkdir(exist_ok=True)
-    (leaky / "test/b/leak9.jpg").rename(leaky / "test/c/moved.jpg")
-    after = leak_ids(leaky, tmp_path / "c")
+    (two_leaks / "test/a/leak0.jpg").rename(two_leaks / "test/a/renamed.jpg")
+    (two_leaks / "test/c").mkdir(exist_ok=True)
+    (two_leaks / "test/b/leak9.jpg").rename(two_leaks / "test/c/moved.jpg")
+    after = leak_ids(two_leaks, tmp_path / "c")
     assert after == {"test/a/renamed.jpg": before["test/a/leak0.jpg"],
                      "test/c/moved.jpg": before["test/b/leak9.jpg"]}
 
 
-def test_reviewed_leaks_pass_and_a_new_leak_fails_alone(leaky, tmp_path, patches):
+def test_reviewed_leaks_pass_and_a_new_leak_fails_alone(two_leaks, tmp_path, patches):
     cache, file = tmp_path / "c", tmp_path / "decisions.yaml"
-    code, _ = run("audit", leaky, "--checks", "leakage", "--fail-on", "leakage", "--cache", cache)
+    code, _ = run("audit", two_leaks, "--checks", "leakage", "--fail-on", "leakage", "--cache",
+                  cache)
     assert code == 1
-    ids = leak_ids(leaky, cache)
-    code, out = run("decide", leaky, *ids.values(), "--ok", "--note", "same photo, accepted",
+    ids = leak_ids(two_leaks, cache)
+    code, out = run("decide", two_leaks, *ids.values(), "--ok", "--note", "same photo, accepted",
                     "--decisions", file)
     assert code == 0, out
     entries = decided.load(file)
     assert set(entries) == set(ids.values())
     assert {e.decision for e in entries.values()} == {"ok"}
     assert all(e.note == "same photo, accepted" and e.author and e.date for e in entries.values())
-    code, out = run("audit", leaky, "--checks", "leakage", "--fail-on", "leakage", "--cache",
+    code, out = run("audit", two_leaks, "--checks", "leakage", "--fail-on", "leakage", "--cache",
                     cache, "--decisions", file)
     assert code == 0, out
     assert "2 reviewed ok" in out
-    shutil.copyfile(leaky / "train/c/img020.jpg", leaky / "test/c/new.jpg")
-    code, report = audit_json("audit", leaky, "--checks", "leakage", "--fail-on", "leakage",
+    shutil.copyfile(two_leaks / "train/c/img020.jpg", two_leaks / "test/c/new.jpg")
+    code, report = audit_json("audit", two_leaks, "--checks", "leakage", "--fail-on", "leakage",
                               "--cache", cache, "--decisions", file)
     assert code == 1
     open_ones = [f for f in report["checks"]["leakage"]["findings"] if f.get("review") is None]
@@ -80,78 +81,81 @@ def test_reviewed_leaks_pass_and_a_new_leak_fails_alone(leaky, tmp_path, patches
     assert report["review"]["reviewed"] == 2 and report["review"]["stale"] == []
 
 
-def test_a_fix_stays_pending_until_applied(leaky, tmp_path):
+def test_a_fix_stays_pending_until_applied(two_leaks, tmp_path):
     cache, file = tmp_path / "c", tmp_path / "decisions.yaml"
-    ids = leak_ids(leaky, cache)
-    code, out = run("decide", leaky, ids["test/a/leak0.jpg"], "--drop", "--decisions", file)
+    ids = leak_ids(two_leaks, cache)
+    code, out = run("decide", two_leaks, ids["test/a/leak0.jpg"], "--drop", "--decisions", file)
     assert code == 0, out
-    code, out = run("decide", leaky, ids["test/b/leak9.jpg"], "--move", "train",
+    code, out = run("decide", two_leaks, ids["test/b/leak9.jpg"], "--move", "train",
                     "--decisions", file)
     assert code == 0, out
-    report = audit(leaky, checks=["leakage"], cache_dir=cache, decisions=file, progress=False)
+    report = audit(two_leaks, checks=["leakage"], cache_dir=cache, decisions=file, progress=False)
     leakage = report.checks["leakage"]
     assert leakage.status == "fail"  # not applied yet
     assert sorted(leakage.findings["review"]) == ["fix pending: drop", "fix pending: move train"]
     manifest = tmp_path / "clean.csv"
-    code, out = run("apply", leaky, "--out", manifest, "--decisions", file)
+    code, out = run("apply", two_leaks, "--out", manifest, "--decisions", file)
     assert code == 0, out
     rows = pd.read_csv(manifest)
     assert "test/a/leak0.jpg" not in set(rows["path"])
     assert rows.loc[rows["path"] == "test/b/leak9.jpg", "split"].item() == "train"
     assert "train/a/img000.jpg" in set(rows["path"])  # the train side of the exact copy stays
-    cleaned = audit(manifest, root=leaky, checks=["leakage"], cache_dir=cache, decisions=file,
+    cleaned = audit(manifest, root=two_leaks, checks=["leakage"], cache_dir=cache, decisions=file,
                     progress=False)
     assert cleaned.checks["leakage"].status == "pass"
     assert cleaned.review["resolved"] == 2 and cleaned.review["stale"] == []
 
 
-def test_decisions_about_deleted_images_are_stale(leaky, tmp_path):
+def test_decisions_about_deleted_images_are_stale(two_leaks, tmp_path):
     cache, file = tmp_path / "c", tmp_path / "decisions.yaml"
-    ids = leak_ids(leaky, cache)
-    assert run("decide", leaky, ids["test/a/leak0.jpg"], "--ok", "--decisions", file)[0] == 0
-    (leaky / "test/a/leak0.jpg").unlink()
-    (leaky / "train/a/img000.jpg").unlink()
-    report = audit(leaky, checks=["leakage"], cache_dir=cache, decisions=file, progress=False)
+    ids = leak_ids(two_leaks, cache)
+    assert run("decide", two_leaks, ids["test/a/leak0.jpg"], "--ok", "--decisions", file)[0] == 0
+    (two_leaks / "test/a/leak0.jpg").unlink()
+    (two_leaks / "train/a/img000.jpg").unlink()
+    report = audit(two_leaks, checks=["leakage"], cache_dir=cache, decisions=file, progress=False)
     assert report.review["stale"] == [ids["test/a/leak0.jpg"]]
 
 
-def test_bad_decisions_and_ids_get_one_line_and_exit_2(leaky, tmp_path, caplog):
+def test_bad_decisions_and_ids_get_one_line_and_exit_2(two_leaks, tmp_path, caplog):
     cache, file = tmp_path / "c", tmp_path / "decisions.yaml"
     file.write_text("decisions:\n- id: leakage-0123456789\n  decision: maybe\n")
-    code, out = run("audit", leaky, "--checks", "leakage", "--cache", cache, "--decisions", file)
+    code, out = run("audit", two_leaks, "--checks", "leakage", "--cache", cache, "--decisions",
+                    file)
     assert code == 2 and f"{file}:2: 'decision' must be one of ok, drop" in out
     file.write_text("decisions:\n- id: leakage-0123456789\n  decision: ok\n   note: [\n")
-    code, out = run("audit", leaky, "--checks", "leakage", "--cache", cache, "--decisions", file)
+    code, out = run("audit", two_leaks, "--checks", "leakage", "--cache", cache, "--decisions",
+                    file)
     assert code == 2 and f"{file}:4: not valid YAML" in out and "Traceback" not in out
     file.unlink()
-    code, out = run("decide", leaky, "leakage-0123456789", "--ok", "--decisions", file)
+    code, out = run("decide", two_leaks, "leakage-0123456789", "--ok", "--decisions", file)
     assert code == 2 and "leakage-0123456789 matches no finding" in out
-    code, out = run("decide", leaky, "nonsense", "--ok", "--decisions", file)
+    code, out = run("decide", two_leaks, "nonsense", "--ok", "--decisions", file)
     assert code == 2 and "not a finding id" in out
-    code, out = run("decide", leaky, "leakage-0123456789", "--ok", "--drop", "--decisions", file)
+    code, out = run("decide", two_leaks, "leakage-0123456789", "--ok", "--drop", "--decisions",
+                    file)
     assert code == 2 and "exactly one of" in out
     assert not file.exists()
-    one = next(iter(leak_ids(leaky, cache).values()))
+    one = next(iter(leak_ids(two_leaks, cache).values()))
     file.write_text(f"decisions:\n- id: {one}\n  decision: drop\n- id: {one}\n  decision: ok\n")
     with caplog.at_level(logging.WARNING):
-        report = audit(leaky, checks=["leakage"], cache_dir=cache, decisions=file,
+        report = audit(two_leaks, checks=["leakage"], cache_dir=cache, decisions=file,
                        progress=False)
     assert "the later one wins" in caplog.text
     assert sorted(report.checks["leakage"].findings["review"].fillna("-")) == ["-", "ok"]
 
 
-def test_diff_lists_new_decisions_and_fails_only_on_unreviewed_new_leaks(leaky, tmp_path):
+def test_diff_lists_new_decisions_and_fails_only_on_unreviewed_new_leaks(two_leaks, tmp_path):
     from datacheck.report.diff import diff_reports, has_new
     from datacheck.report.diff_markdown import render_diff_markdown
 
     cache, file = tmp_path / "c", tmp_path / "decisions.yaml"
-    shutil.copyfile(leaky / "train/a/img000.jpg", leaky / "test/a/leak0.jpg")
-    base = audit(leaky, checks=["leakage"], cache_dir=cache, decisions=None,
+    shutil.copyfile(two_leaks / "train/a/img000.jpg", two_leaks / "test/a/leak0.jpg")
+    base = audit(two_leaks, checks=["leakage"], cache_dir=cache, decisions=None,
                  progress=False).to_dict()
-    shutil.copyfile(leaky / "train/c/img020.jpg", leaky / "test/c/new.jpg")  # the change
-    new_id = leak_ids(leaky, cache)["test/c/new.jpg"]
-    assert run("decide", leaky, new_id, "--ok", "--note", "known", "--decisions", file)[0] == 0
-    head = audit(leaky, checks=["leakage"], cache_dir=cache, decisions=file,
+    shutil.copyfile(two_leaks / "train/c/img020.jpg", two_leaks / "test/c/new.jpg")  # the change
+    new_id = leak_ids(two_leaks, cache)["test/c/new.jpg"]
+    assert run("decide", two_leaks, new_id, "--ok", "--note", "known", "--decisions", file)[0] == 0
+    head = audit(two_leaks, checks=["leakage"], cache_dir=cache, decisions=file,
                  progress=False).to_dict()
     diff = diff_reports(base, head)
     assert [f["b"] for f in diff["leakage"]["added"]] == ["test/c/new.jpg"]
@@ -159,7 +163,7 @@ def test_diff_lists_new_decisions_and_fails_only_on_unreviewed_new_leaks(leaky, 
     assert [e["id"] for e in diff["decisions"]["added"]] == [new_id]
     text = render_diff_markdown(diff)
     assert "### Review decisions: 1 added" in text and f"`{new_id}`" in text and "known" in text
-    shutil.copyfile(leaky / "train/b/img010.jpg", leaky / "test/b/other.jpg")
-    head = audit(leaky, checks=["leakage"], cache_dir=cache, decisions=file,
+    shutil.copyfile(two_leaks / "train/b/img010.jpg", two_leaks / "test/b/other.jpg")
+    head = audit(two_leaks, checks=["leakage"], cache_dir=cache, decisions=file,
                  progress=False).to_dict()
     assert has_new(diff_reports(base, head), "new-leakage")

@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -21,7 +20,7 @@ from datacheck.features.cache import FeatureCache
 from datacheck.features.images import content_digest
 from datacheck.review import decisions as decided
 from datacheck.review.page import THUMB_PX
-from tests.conftest import CHROMIUM_FLAGS, save
+from tests.helpers import CHROMIUM_FLAGS, save
 
 
 @pytest.fixture
@@ -78,14 +77,16 @@ def test_page_needs_its_token_and_listens_on_localhost_only(served, tmp_path):
 
 def test_a_click_and_a_key_in_chromium_record_decisions(served, chromium, tmp_path):
     _, url, file, _ = served
-    port = _free_port()
+    profile = tmp_path / "profile"
+    # port 0: Chromium picks a free port and writes it to the profile (no port shared between
+    # parallel test runs)
     browser = subprocess.Popen(
-        [chromium, *CHROMIUM_FLAGS, f"--remote-debugging-port={port}",
-         f"--user-data-dir={tmp_path / 'profile'}", "about:blank"],
+        [chromium, *CHROMIUM_FLAGS, "--remote-debugging-port=0", f"--user-data-dir={profile}",
+         "about:blank"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ,
                                                                    "HOME": str(tmp_path)})
     try:
-        first, second = asyncio.run(_drive(port, url))
+        first, second = asyncio.run(_drive(_devtools_port(profile, browser), url))
     finally:
         browser.kill()
         browser.wait(timeout=30)
@@ -168,7 +169,13 @@ def _page_data(url: str) -> dict:
     return json.loads(text.split("const DATA = ", 1)[1].split(";\n", 1)[0])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _devtools_port(profile, browser: subprocess.Popen, seconds: float = 60) -> int:
+    """The DevTools port Chromium chose: the first line of PROFILE/DevToolsActivePort."""
+    deadline = time.monotonic() + seconds
+    active = profile / "DevToolsActivePort"
+    while time.monotonic() < deadline and browser.poll() is None:
+        lines = active.read_text().splitlines() if active.exists() else []
+        if lines and lines[0].isdigit():
+            return int(lines[0])
+        time.sleep(0.1)
+    raise AssertionError(f"Chromium wrote no DevTools port (exit code {browser.poll()})")

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.conftest import distinct_patches, require_dvc, save
-from tests.test_pipeline import sh
-from tests.test_revision import run
+from tests.helpers import distinct_patches, require_dvc, run_cli, save, sh
+
+#: One pytest-xdist worker builds remote_repo for all these tests.
+pytestmark = pytest.mark.xdist_group("remote_repo")
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +67,8 @@ def base_objects(repo: dict) -> dict[str, Path]:
 
 def test_audit_rev_fetches_every_base_file_from_the_remote(remote_repo, tmp_path):
     root = remote_repo["root"]
-    result = run("audit", "data", "--rev", "HEAD~1", "--checks", "integrity,balance",
-                 "--format", "json", "--cache", tmp_path / "cache", "--no-progress", cwd=root)
+    result = run_cli("audit", "data", "--rev", "HEAD~1", "--checks", "integrity,balance",
+                     "--format", "json", "--cache", tmp_path / "cache", "--no-progress", cwd=root)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["dataset"]["images"] == 12 and report["dataset"]["splits"] == {
@@ -88,8 +89,8 @@ def test_diff_rev_fetches_only_what_changed_and_a_missing_object_is_one_line(rem
     for path, moved in pruned:
         shutil.move(path, moved)
     try:
-        result = run("diff", "--rev", "HEAD~1", "data", "--format", "json", "--cache",
-                     tmp_path / "cache", "--no-progress", cwd=root)
+        result = run_cli("diff", "--rev", "HEAD~1", "data", "--format", "json", "--cache",
+                         tmp_path / "cache", "--no-progress", cwd=root)
         assert result.exit_code == 0, result.output
         summary = json.loads(result.stdout)["data"]["summary"]
         assert summary == {"added": 1, "removed": 0, "modified": 1, "renamed": 0,
@@ -97,8 +98,8 @@ def test_diff_rev_fetches_only_what_changed_and_a_missing_object_is_one_line(rem
                            "unchanged": 10}
         assert "base at HEAD~1 1 (" in result.stderr  # one file read, fetched from the remote
 
-        fresh = run("audit", "data", "--rev", "HEAD~1", "--checks", "integrity", "--cache",
-                    tmp_path / "fresh", "--no-progress", cwd=root)
+        fresh = run_cli("audit", "data", "--rev", "HEAD~1", "--checks", "integrity", "--cache",
+                        tmp_path / "fresh", "--no-progress", cwd=root)
     finally:
         for path, moved in pruned:
             shutil.move(moved, path)
@@ -116,8 +117,8 @@ def test_the_pull_request_workflow_steps_on_a_fresh_clone(remote_repo, tmp_path)
     clone = tmp_path / "clone"
     sh(tmp_path, "git", "clone", "-q", str(remote_repo["root"]), str(clone))
     sh(clone, "dvc", "pull", "-q")
-    result = run("diff", "--rev", "HEAD~1", "data", "--out", tmp_path / "out", "--cache",
-                 tmp_path / "cache", "--no-progress", cwd=clone)
+    result = run_cli("diff", "--rev", "HEAD~1", "data", "--out", tmp_path / "out", "--cache",
+                     tmp_path / "cache", "--no-progress", cwd=clone)
     assert result.exit_code == 0, result.output
     assert "decoded: head 13 images" in result.stderr and "base at HEAD~1 1 (" in result.stderr
     diff = json.loads((tmp_path / "out/diff.json").read_text())

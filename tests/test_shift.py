@@ -12,7 +12,7 @@ from datacheck import audit
 from datacheck.checks.shift import check_shift
 from datacheck.features.images import decode_bytes
 from datacheck.learning.decomposition import decompose, load_errors
-from tests.conftest import NO_MODEL, distinct_patches, save
+from tests.helpers import NO_MODEL, distinct_patches, save
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +74,7 @@ def test_class_prior_shift_names_the_class(tmp_path, digits):
     assert "'3'" in label["detail"]
 
 
+@pytest.mark.slow
 def test_no_shift_passes_in_at_least_95_percent_of_seeds(digits):
     imgs, labels = digits
     frames, thumbs = [], []

@@ -18,6 +18,7 @@ from skimage import data
 from datacheck.features.images import decode_bytes
 from datacheck.matching.copies import CopyOptions, find_copies
 from datacheck.matching.similar import fit_residual, pair_scores, thumb_similarity
+from tests.helpers import layout_mosaics
 
 DEFAULTS = CopyOptions()
 
@@ -167,7 +168,7 @@ def test_aligned_similarity_keeps_crops_and_rejects_other_photos():
     scores 0.79, and 2.5% crops fail the plain 0.75 bar already), so they are not found."""
     from datacheck.features.images import decode_bytes
     from datacheck.matching.similar import MIN_ALIGNED, _gray, aligned_similarity
-    from tests.conftest import jpeg_bytes, source_photos
+    from tests.helpers import jpeg_bytes, source_photos
 
     def gray(img):
         thumb = decode_bytes(jpeg_bytes(img.convert("RGB"))).thumb
@@ -192,3 +193,10 @@ def test_aligned_similarity_keeps_crops_and_rejects_other_photos():
     assert aligned_similarity(grays, np.array(originals), copies).min() >= MIN_ALIGNED
     others = np.array([(a, b) for a in range(len(names)) for b in range(a + 1, len(names))])
     assert aligned_similarity(grays, others[:, 0], others[:, 1]).max() < MIN_ALIGNED
+
+
+def test_photos_of_one_layout_need_the_aligned_bar(patches):
+    """Mosaics 0 and 35 share no tile, but their thumbnails correlate 0.83 (0.86 aligned):
+    above the plain bar, below the aligned one."""
+    mosaics = layout_mosaics(patches, 36)
+    assert _pairs([_jpeg(mosaics[0], 90), _jpeg(mosaics[35], 90)]) == set()

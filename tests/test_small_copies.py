@@ -11,7 +11,7 @@ from sklearn.datasets import load_digits
 from datacheck import audit
 from datacheck.matching import small_copies
 from datacheck.matching.neighbors import hamming_pairs
-from tests.conftest import distinct_patches, save
+from tests.helpers import distinct_patches, save
 
 #: Planted kind -> edit of a 32x32 image (the copy stays 32x32, as in CIFAR).
 EDITS = {

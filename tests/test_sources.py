@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from datacheck import audit
 from datacheck.cli import cli
-from tests.test_audit import plant_copies
+from tests.helpers import plant_copies, save
 
 CHECKS = ["integrity", "duplicates", "leakage", "balance"]
 CLASSES = ["a", "b", "c"]
@@ -29,8 +29,6 @@ HF_FEATURES = {"image": {"_type": "Image"},
 def tree(tmp_path_factory, patches) -> Path:
     """train/val/test x a/b/c, leaks planted into test, a duplicate inside train, one file
     that is not an image: 67 files, so decoding runs on the process pool."""
-    from tests.conftest import save
-
     root = tmp_path_factory.mktemp("tree") / "data"
     k = 0
     for split, per_class in {"train": 8, "val": 3, "test": 3}.items():
@@ -154,7 +152,8 @@ def test_shards_decoded_on_a_dask_cluster(tree, expected, tmp_path):
     distributed = pytest.importorskip("distributed")
     shards = write_parquet(tree, tmp_path / "pq")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=None,
+                                  local_directory=tmp_path / "dask-workers") as cluster:
         report = audit(shards, checks=CHECKS, cache_dir=tmp_path / "c", progress=False,
                        scheduler=cluster.scheduler_address)
     assert report.stats["decoded"] == 67 and by_digest(report) == expected

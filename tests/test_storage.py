@@ -23,7 +23,7 @@ from datacheck.features.scan import scan
 from datacheck.sources import storage
 from datacheck.sources.dataset import load_dataset
 from datacheck.sources.source import open_source
-from tests.conftest import NO_MODEL, distinct_patches, jpeg_bytes, save
+from tests.helpers import NO_MODEL, distinct_patches, jpeg_bytes, save
 
 CHEAP = ["integrity", "duplicates", "leakage", "balance"]
 

@@ -18,11 +18,11 @@ from datacheck.history.versions import (
     diff_images,
     has_change,
     image_table,
-    render_data_markdown,
 )
+from datacheck.report.data_diff import render_data_markdown
 from datacheck.report.diff import diff_reports
 from datacheck.report.diff_markdown import render_diff_markdown
-from tests.conftest import save
+from tests.helpers import save
 
 CHECKS = ["integrity", "duplicates", "leakage", "balance"]
 
