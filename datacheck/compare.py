@@ -3,6 +3,7 @@ files or from one dataset audited at a git revision and in the working tree."""
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,13 +49,15 @@ class Diff:
 
         return render_diff_markdown(self.data)
 
-    def html(self) -> str:
-        """One page with thumbnails: old and new content, old and new label side by side."""
+    @functools.cached_property
+    def page(self) -> str:
+        """One HTML page with thumbnails: old and new content, old and new label side by
+        side (drawn once, however many files it is written to)."""
         from .report.diff_html import render_diff_html, report_folders
 
-        if self.roots is None:
-            roots, cache = report_folders([self.base.to_dict(), self.head.to_dict()],
-                                          self.cache_dir)
+        if self.roots is None:  # report_folders reads only each report's dataset section
+            roots, cache = report_folders([{"dataset": self.base.dataset},
+                                           {"dataset": self.head.dataset}], self.cache_dir)
             self.roots, self.cache_dir = tuple(roots), cache
         return render_diff_html(self.data, base_root=self.roots[0], head_root=self.roots[1],
                                 cache_dir=self.cache_dir)
@@ -83,7 +86,7 @@ class Diff:
                 report.write(folder / side)
                 written.append(folder / side)
         for name, text in (("diff.json", self.to_json() + "\n"), ("diff.md", self.markdown()),
-                           ("diff.html", self.html())):
+                           ("diff.html", self.page)):
             (folder / name).write_text(text, encoding="utf-8")
             written.append(folder / name)
         return written

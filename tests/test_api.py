@@ -49,7 +49,7 @@ def test_diff_api_and_fail_on_lists(clean_dataset, tmp_path):
     assert result.failing(["new-leakage", "new-duplicates", "removed", "relabel"]) == [
         "new-leakage", "removed"]
     assert "### Leakage: 1 new" in result.markdown()
-    assert "<h2>Leakage</h2>" in result.html()
+    assert "<h2>Leakage</h2>" in result.page
 
     # --fail-on: a comma list, repeated, or both
     for fail_on in (["--fail-on", "relabel,new-leakage"],

@@ -8,14 +8,20 @@ from pathlib import Path
 import click
 
 from ..compare import DIFF_CHECKS, diff, fail_kinds
-from .params import check_names, choices, group_fields, group_option, handle_errors, split_map
+from .params import (
+    check_names,
+    choices,
+    group_fields,
+    group_option,
+    handle_errors,
+    split_map,
+    with_options,
+)
 
 
 def _every_group_option(func):
     """Every option group's fields (--hash, --threshold, --cache, ...), for ``diff --rev``."""
-    for field in reversed(group_fields()):
-        func = group_option(field)(func)
-    return func
+    return with_options(func, [group_option(f) for f in group_fields()])
 
 
 @click.command("diff")
@@ -69,7 +75,7 @@ def diff_cmd(paths, rev, diff_checks, split_map, root, out, fmt, html_file, fail
                    f"the cache", err=True)
     if html_file:
         Path(html_file).parent.mkdir(parents=True, exist_ok=True)
-        Path(html_file).write_text(result.html(), encoding="utf-8")
+        Path(html_file).write_text(result.page, encoding="utf-8")
     if rev is not None and out:
         result.write(out)
         click.echo(f"reports: {out}/base, {out}/head, {out}/diff.json, {out}/diff.md, "
