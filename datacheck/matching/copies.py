@@ -163,10 +163,10 @@ def find_copies(table: pd.DataFrame, thumbs_of: Callable[[np.ndarray], np.ndarra
         # thumbnails, and those they reject get the geometric match too when a variant hash
         # also matched (a caption bar or a watermark moves the thumbnail more than the hash)
         on_thumbs = both_small[near] | (via[near] == "hash")
-        ok, score, name = _verify_thumbs(thumbs, side[i[near]], side[j[near]], a, b,
+        gray = _gray(thumbs)
+        ok, score, name = _verify_thumbs(gray, side[i[near]], side[j[near]], a, b,
                                          both_small[near], on_thumbs, options,
                                          cand["aligned_small"])
-        gray = _gray(thumbs)
         # two photos in the same plain frame correlate through the frame: their contents must
         framed_pair = np.flatnonzero(ok & ~both_small[near] & framed[i[near]] & framed[j[near]])
         if len(framed_pair):
@@ -227,10 +227,9 @@ def _name_plain(table: pd.DataFrame, i, j, plain: np.ndarray, transform: np.ndar
     transform[plain & ~reframed & ~moved & resized] = "rescaled"
 
 
-def _verify_thumbs(thumbs, side_i, side_j, a, b, both_small, wanted, options, aligned_small):
-    """(accepted, score, transform) of candidate pairs on their thumbnails (only the ``wanted``
-    ones; the others stay rejected)."""
-    gray = _gray(thumbs)
+def _verify_thumbs(gray, side_i, side_j, a, b, both_small, wanted, options, aligned_small):
+    """(accepted, score, transform) of candidate pairs on their grey thumbnails (only the
+    ``wanted`` ones; the others stay rejected)."""
     ok = np.zeros(len(a), dtype=bool)
     score = np.zeros(len(a), dtype=np.float64)
     name = np.full(len(a), "none", dtype=object)

@@ -197,7 +197,7 @@ def _box_weights(n_in: int, n_out: int) -> np.ndarray:
     return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)
 
 
-def _resized(gray: np.ndarray, side: int) -> np.ndarray:
+def box_resized(gray: np.ndarray, side: int) -> np.ndarray:
     """Grayscale thumbnails reduced to side x side with PIL's BOX filter (unchanged at their
     own size), one weight matrix per axis for all images at once."""
     if side >= gray.shape[-1]:
@@ -224,7 +224,7 @@ def pair_scores(thumbs: np.ndarray, side_i: np.ndarray, side_j: np.ndarray, i: n
     res = np.full(len(i), np.nan, dtype=np.float32)
     for s in np.flatnonzero(np.bincount(compare.astype(np.int64))):  # distinct sides, no sort
         pick = np.flatnonzero(compare == s)
-        small = _resized(gray, int(s))  # all rows: cheaper than finding the ones in pairs
+        small = box_resized(gray, int(s))  # all rows: cheaper than finding the ones in pairs
         a, b = i[pick], j[pick]
         sim[pick] = thumb_similarity(small, a, b)
         more = sim[pick] >= bar[pick]

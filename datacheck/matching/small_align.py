@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from PIL import Image
 from scipy.ndimage import gaussian_filter
 
+from .similar import box_resized
 from .warp_grid import _axes, _columns, _pearson, _rect_corr
 
 #: Pairs whose coarse (8x8) aligned correlation is below this are not refined.
@@ -36,11 +36,11 @@ def align(gray, side_i, side_j, i, j) -> np.ndarray:
     for s in np.unique(compare):
         pick = np.flatnonzero(compare == s)
         rows = np.unique(np.concatenate([i[pick], j[pick]]))
-        g = _resize(gray[rows], int(s))
+        g = np.ascontiguousarray(box_resized(gray[rows], int(s)), np.float32)
         o = np.zeros((len(pick), len(COLUMNS)))
         f = s / 32
-        _verify_kernel(g, _highpass(g, f), _resize(g, max(int(s) // 4, 4)),
-                       _resize(g, max(int(s) // 2, 4)), np.searchsorted(rows, i[pick]),
+        _verify_kernel(g, _highpass(g, f), box_resized(g, max(int(s) // 4, 4)),
+                       box_resized(g, max(int(s) // 2, 4)), np.searchsorted(rows, i[pick]),
                        np.searchsorted(rows, j[pick]), ZOOMS, SHIFTS * f, 0.6, 0.005, 1.0,
                        True, STEPS_Z, STEPS_PX * f, STEPS_R, GATE, 0, -1.0, o)
         out[pick] = o
@@ -308,9 +308,3 @@ STEPS_PX = np.array([1.0, 0.5, 0.25])
 STEPS_R = np.array([0.04, 0.02, 0.01])   # radians (2.3, 1.1, 0.6 deg)
 
 
-
-def _resize(g, side):
-    if g.shape[-1] == side:
-        return np.ascontiguousarray(g, np.float32)
-    return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(x, np.float32), "F")
-                                .resize((side, side), Image.BOX)) for x in g]).astype(np.float32)

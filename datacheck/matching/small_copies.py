@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..features.variants import BORDER_TOL, trim_box, window
+from ..features.variants import BORDER_TOL, trim_boxes, window
 from .neighbors import hamming_cross, hamming_pairs
 from .similar import pair_scores
 from .small_align import align
@@ -136,19 +136,22 @@ def frames(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     as border; a window of at least MIN_WINDOW of each side, filled to its edges), the
     thumbnails with their borders trimmed (the others unchanged) and the share of the side a
     window keeps (1 when not framed)."""
+    g8 = np.clip(gray, 0, 255).astype(np.uint8)
+    boxes = trim_boxes(g8)
+    tall, wide = boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2]
+    sides = ((boxes[:, 0] > 0).astype(int) + (boxes[:, 1] < 1) + (boxes[:, 2] > 0)
+             + (boxes[:, 3] < 1))
+    keeps = np.minimum(tall, wide)
+    maybe = (sides >= 2) & (1 - tall * wide >= FRAMED_AREA) & (keeps >= MIN_WINDOW)
     framed = np.zeros(len(gray), dtype=bool)
     windows = np.array(gray, dtype=np.float32, copy=True)
     scale = np.ones(len(gray))
-    for row, g in enumerate(gray):
-        g8 = np.clip(g, 0, 255).astype(np.uint8)
-        box = trim_box(g8)
-        sides = (box[0] > 0) + (box[1] < 1) + (box[2] > 0) + (box[3] < 1)
-        keeps = min(box[1] - box[0], box[3] - box[2])
-        if sides >= 2 and 1 - (box[1] - box[0]) * (box[3] - box[2]) >= FRAMED_AREA and \
-                keeps >= MIN_WINDOW and _filled(g8, box):
+    for row in np.flatnonzero(maybe).tolist():
+        box = tuple(boxes[row].tolist())
+        if _filled(g8[row], box):
             framed[row] = True
-            windows[row] = window(g, box)
-            scale[row] = keeps
+            windows[row] = window(gray[row], box)
+            scale[row] = keeps[row]
     return framed, windows, scale
 
 
@@ -166,10 +169,17 @@ def _filled(g: np.ndarray, box) -> bool:
                                 (box[2] > 0, g[:, 0], lambda k: g[y0:y1 + 1, min(x0 + k, n - 1)]),
                                 (box[3] < 1, g[:, -1], lambda k: g[y0:y1 + 1, max(x1 - k, 0)])):
         if trimmed:
-            ref = float(np.median(edge))
+            ref = _median(edge)
             shares.append(max(float(np.mean(np.abs(step(k).astype(np.float64) - ref)
                                             > BORDER_TOL)) for k in (1, 2, 3)))
     return bool(shares) and float(np.mean(shares)) >= FILLED
+
+
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a short 1-D array, without its overhead (~10x faster at 32 values)."""
+    ordered = np.sort(values)
+    n = len(ordered)
+    return (float(ordered[(n - 1) // 2]) + float(ordered[n // 2])) / 2
 
 
 def candidates(gray: np.ndarray, radius: int, *, workers: int | None = None):
