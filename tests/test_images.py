@@ -3,10 +3,11 @@ import io
 import imagehash
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
-from datacheck.features.images import decode_bytes, decode_file, hash_to_int
-from tests.helpers import jpeg_bytes, source_photos
+from datacheck.features.image_props import sharpness
+from datacheck.features.images import decode_bytes, decode_file, hash_to_int, phash_int
+from tests.helpers import distinct_patches, jpeg_bytes, source_photos
 
 
 def bits(a: int, b: int) -> int:
@@ -33,6 +34,32 @@ def test_hash_matches_imagehash_on_full_decode():
     data = jpeg_bytes(photo)
     expected = hash_to_int(imagehash.phash(Image.open(io.BytesIO(data))))
     assert decode_bytes(data, draft=False).hash == expected
+
+
+def _thumbnails() -> list[Image.Image]:
+    """Grey 32x32 thumbnails of real photos (crops of scikit-learn's samples and its digits
+    drawn at 32 px), and flat images."""
+    from sklearn.datasets import load_digits
+
+    out = [p.resize((32, 32), Image.BOX) for p in distinct_patches(150, size=96)]
+    out += [Image.fromarray((d * 15).astype(np.uint8)).resize((32, 32), Image.NEAREST)
+            for d in load_digits().images[:150]]
+    out += [Image.new("L", (32, 32), v) for v in (0, 1, 128, 255)]
+    return [img.convert("L") for img in out]
+
+
+def test_phash_equals_imagehash_on_real_and_flat_images():
+    images = _thumbnails() + [p.convert("L") for p in source_photos().values()]
+    got = [phash_int(img) for img in images]
+    assert got == [hash_to_int(imagehash.phash(img)) for img in images]
+    assert len(set(got)) > 250  # distinct images, distinct hashes: not a constant
+
+
+def test_sharpness_equals_pil_laplacian_variance():
+    for img in _thumbnails():
+        pil = np.asarray(img.filter(ImageFilter.Kernel(
+            (3, 3), (0, 1, 0, 1, -4, 1, 0, 1, 0), scale=1, offset=128)), dtype=np.float32)
+        assert sharpness(np.asarray(img)) == float(pil.var())
 
 
 def test_hash_to_int_round_trips_imagehash_bits():
