@@ -143,10 +143,8 @@ def _pack(blocks: np.ndarray) -> np.ndarray:
 def trim_box(gray: np.ndarray) -> tuple[float, float, float, float]:
     """(y0, y1, x0, x1) fractions of the image left after removing near-uniform edges
     (border, letterbox, pillarbox); (0, 1, 0, 1) when nothing is trimmed."""
-    top, bottom, left, right = _edge_cuts(np.ascontiguousarray(gray, dtype=np.uint8))
-    if 1 - top - bottom < 0.2 or 1 - left - right < 0.2:  # a flat image: nothing to trim to
-        return (0.0, 1.0, 0.0, 1.0)
-    return (top, 1 - bottom, left, 1 - right)
+    box = _trim_boxes(np.ascontiguousarray(gray, dtype=np.uint8)[None])[0]
+    return (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
 
 
 def trim_boxes(gray: np.ndarray) -> np.ndarray:
@@ -159,7 +157,7 @@ def _trim_boxes(stack):
     out = np.empty((stack.shape[0], 4))
     for n in range(stack.shape[0]):
         top, bottom, left, right = _edge_cuts(stack[n])
-        if 1 - top - bottom < 0.2 or 1 - left - right < 0.2:
+        if 1 - top - bottom < 0.2 or 1 - left - right < 0.2:  # flat: nothing to trim to
             out[n] = (0.0, 1.0, 0.0, 1.0)
         else:
             out[n] = (top, 1 - bottom, left, 1 - right)

@@ -279,7 +279,7 @@ def _same_window(gray, windows, scale, boxes, framed, a, b, side) -> np.ndarray:
     """Whether pairs of a framed and a plain thumbnail that match as wholes also match inside
     the framed one's window, the plain one seen through the same window: a match of wholes may
     be frame to frame, the plain one's own frame unseen (JPEG-blurred, 1 px on a side), with
-    different pictures inside (small60k: 7 of the 8 such pairs)."""
+    different pictures inside."""
     own = np.where(framed[a], a, b)
     other = np.where(framed[a], b, a)
     crops = np.stack([_trimmed(window(gray[o], tuple(boxes[f].tolist())))
