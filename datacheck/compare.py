@@ -107,7 +107,6 @@ def diff(base: str | Path, head: str | Path | None = None, *, rev: str | None = 
             raise BadInputError("give BASE and HEAD report.json files, or a dataset PATH "
                                 "and a revision (--rev REV)")
         sides = [load_report(p) for p in (base, head)]
-        dicts = [r.to_dict() for r in sides]
         roots, cache = None, cache_dir
     else:
         if head is not None:
@@ -118,7 +117,6 @@ def diff(base: str | Path, head: str | Path | None = None, *, rev: str | None = 
         base_report = audit(base, checks=list(checks), rev=rev, cache_dir=cache_dir,
                             progress=progress, **audit_kw)
         sides = [base_report, head_report]
-        dicts = [r.to_dict() for r in sides]
         roots, cache = (base_report.source, head_report.source), head_report.stats["cache"]
-    data = diff_reports(*dicts, images=(sides[0].images, sides[1].images))
+    data = diff_reports(*(r.to_dict() for r in sides), images=(sides[0].images, sides[1].images))
     return Diff(data, sides[0], sides[1], roots, cache, audited=rev is not None)

@@ -129,4 +129,5 @@ def test_frames_do_not_make_different_pictures_copies(tmp_path):
     found = {(r.a, r.b): r.transform for r in leaks.itertuples()}
     assert found == {("train/c/t00.png", "test/c/copy0.png"): "framed",
                      ("train/c/framed44.png", "test/c/plain44.jpg"): "framed"}, found
-    assert report.checks["duplicates"].findings.empty, report.checks["duplicates"].findings["paths"].tolist()
+    clusters = report.checks["duplicates"].findings
+    assert clusters.empty, clusters["paths"].tolist()

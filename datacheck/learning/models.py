@@ -47,7 +47,6 @@ from . import recipes, training
 from .recipes import MODELS, Recipe
 
 
-#: training images the whitened net's first layer is estimated from
 @contextmanager
 def _threads_for(model: str, dev: torch.device):
     """Linear and MLP steps are too small to split: on a CPU they run on one thread (400

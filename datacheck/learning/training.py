@@ -15,7 +15,8 @@ from .recipes import SMALL_LOSS_AFTER, Recipe
 #: Training images whose patches whiten the cnn's first layer (at most).
 WHITEN_SAMPLE = 5000
 
-def translate(x: torch.Tensor, pixels: int, generator: torch.Generator,
+
+def _translate(x: torch.Tensor, pixels: int, generator: torch.Generator,
                border: str = "constant") -> torch.Tensor:
     """Shift each image by up to ``pixels`` in x and y, on x's device; ``border``: zero fill
     (``constant``) or ``reflect``."""
@@ -78,13 +79,13 @@ def fit(net, data, target, train, rc: Recipe, *, augment, seed, on_epoch=None):
             idx = order[start:start + rc.batch_size]
             xb = as_float(data[idx])
             if augment:
-                xb = translate(xb, max(1, xb.shape[-1] // 16), gen,
+                xb = _translate(xb, max(1, xb.shape[-1] // 16), gen,
                                 "reflect" if whitened else "constant")
                 if rc.mirror:
-                    xb = mirror(xb, gen)
+                    xb = _mirror(xb, gen)
             if bf16:  # only the cnn trains in bf16: images
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            with autocast(data.device, bf16):
+            with _autocast(data.device, bf16):
                 losses = F.cross_entropy(net(xb).float(), target[idx],
                                          label_smoothing=rc.smoothing, reduction="none")
             loss = small_loss(losses, target[idx], rc.drop if epoch >= warm_up else 0.0)
@@ -123,13 +124,13 @@ def optimizer(net: nn.Module, rc: Recipe) -> torch.optim.Optimizer:
                            lr=rc.lr, momentum=0.9, nesterov=True, weight_decay=rc.decay)
 
 
-def autocast(dev: torch.device, bf16: bool):
+def _autocast(dev: torch.device, bf16: bool):
     """bfloat16 autocast on ``dev`` when the recipe says so (CUDA, and CPUs that compute
     bfloat16 in hardware: :func:`recipes.cpu_has_bf16`)."""
     return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16)
 
 
-def mirror(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def _mirror(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Mirror a random half of the images left-right."""
     flip = (torch.rand(len(x), generator=generator) < 0.5).to(x.device)
     return torch.where(flip[:, None, None, None], x.flip(3), x)
@@ -165,7 +166,7 @@ def predict(net, data, batch_size, tta: bool = True) -> np.ndarray:
             for view in views:
                 if images:
                     view = view.contiguous(memory_format=torch.channels_last)
-                with autocast(data.device, bf16):
+                with _autocast(data.device, bf16):
                     probs = probs + torch.softmax(net(view).float(), dim=1)
             out.append((probs / len(views)).cpu().numpy())
     finally:
