@@ -107,7 +107,7 @@ def _review(results: dict, table, decisions, root) -> dict | None:
     from .review.marks import mark
 
     known = table[table["digest"].notna()]
-    digest_of = dict(zip(known["path"], known["digest"], strict=True))
+    digest_of = dict(zip(known["path"].tolist(), known["digest"].tolist(), strict=True))
     for name, result in results.items():
         if len(result.findings):
             results[name] = dataclasses.replace(
@@ -123,7 +123,7 @@ def _review(results: dict, table, decisions, root) -> dict | None:
     if not path.is_file():
         return None
     return mark(results, decided.load(path), set(digest_of.values()) | {
-        f"path:{p}" for p in table["path"]}, path)
+        f"path:{p}" for p in table["path"].tolist()}, path)
 
 
 def _settings(opts: dict[str, Any], names: list[str], every) -> dict[str, Any]:

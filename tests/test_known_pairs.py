@@ -100,8 +100,11 @@ def test_small_images_are_searched_only_where_they_changed(tmp_path, monkeypatch
     assert calls == [(None, False)]  # sparse: shifted codes searched, pairs aligned
     assert ("train/b/1.png", "test/b/shifted.jpg") in {
         (f["a"], f["b"]) for f in findings(first)["leakage"]}
+    [kept] = (tmp_path / "cache/pairs").glob("*.npz")
+    written = kept.stat().st_mtime_ns
     audit(root, checks=CHECKS, cache_dir=tmp_path / "cache", progress=False)
     assert calls == [(None, False)]  # unchanged: nothing searched
+    assert kept.stat().st_mtime_ns == written  # nor kept again
     (root / "train/b/5.png").unlink()
     save(ImageOps.mirror(patches[7]), root / "test/b/new_mirror.png")
     framed = Image.new("RGB", (32, 32), (255, 255, 255))

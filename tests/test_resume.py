@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pandas as pd
+
 from datacheck import audit
 from tests.helpers import NO_MODEL, distinct_patches, save
 
@@ -61,3 +63,38 @@ def test_concurrent_audits_share_one_cache(tmp_path):
     assert [p.returncode for p in procs] == [0, 0], [o[1][-500:] for o in outputs]
     assert outputs[0][0] == outputs[1][0]
     assert audit(root, checks=NO_MODEL, cache_dir=cache, progress=False).stats["decoded"] == 0
+
+
+def test_the_feature_snapshot_serves_only_rows_the_database_holds(tmp_path):
+    """Scalar features come back from features-<config>.parquet as the database has them; a
+    snapshot left beside a new, empty database, or a damaged one, changes no finding."""
+    from datacheck.features.cache import FeatureCache
+
+    root, cache = tmp_path / "data", tmp_path / "cache"
+    make_dataset(root, n=120)
+    first = audit(root, checks=NO_MODEL, cache_dir=cache, progress=False)
+    [snapshot] = cache.glob("features-*.parquet")
+    config = snapshot.name[len("features-"):-len(".parquet")]
+    store = FeatureCache(cache)
+    try:
+        digests = first.images["digest"].tolist()
+        from_snapshot = store.features(digests, config)
+        snapshot.unlink()
+        from_database = store.features(digests, config)
+    finally:
+        store.close()
+    assert len(from_database) == 120
+    pd.testing.assert_frame_equal(
+        from_snapshot.sort_values("digest", ignore_index=True),
+        from_database.sort_values("digest", ignore_index=True))
+    again = audit(root, checks=NO_MODEL, cache_dir=cache, progress=False)
+    assert again.stats["decoded"] == 0 and again.to_dict()["checks"] == first.to_dict()["checks"]
+    for name in ("cache.sqlite", "cache.sqlite-wal", "cache.sqlite-shm"):
+        (cache / name).unlink(missing_ok=True)
+    fresh = audit(root, checks=NO_MODEL, cache_dir=cache, progress=False)
+    assert fresh.stats["decoded"] == 120  # the snapshot alone is not a cache
+    assert fresh.to_dict()["checks"] == first.to_dict()["checks"]
+    snapshot.write_bytes(b"not parquet")
+    damaged = audit(root, checks=NO_MODEL, cache_dir=cache, progress=False)
+    assert damaged.stats["decoded"] == 0
+    assert damaged.to_dict()["checks"] == first.to_dict()["checks"]

@@ -3,7 +3,9 @@
 Two tables: ``files`` maps (absolute path, size, mtime) to a digest so an unchanged file is not
 even read again; ``features`` maps (digest, config) to what :mod:`features.images` computed.
 Every batch is committed, so a killed run loses at most the batch in flight; WAL mode lets
-concurrent audits share one cache. A file SQLite cannot read is set aside and rebuilt.
+concurrent audits share one cache. A file SQLite cannot read is set aside and rebuilt. Beside
+it, ``features-<config>.parquet`` holds the scalar rows of the last audit (see
+:meth:`FeatureCache.features`).
 """
 
 from __future__ import annotations
@@ -94,16 +96,60 @@ class FeatureCache:
             out.append(hit[2] if hit and hit[0] == s and hit[1] == m else None)
         return out
 
+    def cached(self, digests: Iterable[str], config: str) -> set[str]:
+        """The digests among ``digests`` whose features are cached under ``config``."""
+        return {d for (d,) in self._db.execute(
+            "SELECT digest FROM features WHERE config = ?", (config,))} & set(digests)
+
     def features(self, digests: Iterable[str], config: str) -> pd.DataFrame:
-        """Scalar features (no thumbnails) of the cached digests among ``digests``."""
-        wanted = set(digests)
-        rows = self._db.execute(
-            f"SELECT {', '.join(SCALAR_COLUMNS)} FROM features WHERE config = ?", (config,))
-        # plain rows into one DataFrame: ~3x faster than pandas.read_sql_query on 100k rows
-        at = SCALAR_COLUMNS.index("digest")
-        frame = pd.DataFrame.from_records([r for r in rows if r[at] in wanted],
-                                          columns=SCALAR_COLUMNS)
-        return frame.astype(_DTYPES)
+        """Scalar features (no thumbnails) of the cached digests among ``digests``.
+
+        The rows of the last call are also kept in ``features-<config>.parquet``: a row never
+        changes for its (digest, config), and Parquet reads ~10x faster than SQLite rows
+        become a DataFrame. Only rows whose digest the database holds are taken from it (the
+        blobs are read from the database later); the others come from the database."""
+        stored = self.cached(digests, config)
+        snapshot = self._snapshot(config)
+        kept = None
+        if snapshot is not None:
+            kept = snapshot[np.fromiter((d in stored for d in snapshot["digest"].tolist()),
+                                        bool, len(snapshot))]
+        rest = sorted(stored - set(kept["digest"].tolist())) if kept is not None else []
+        if kept is None or len(rest) > len(stored) // 2:
+            rows = self._db.execute(
+                f"SELECT {', '.join(SCALAR_COLUMNS)} FROM features WHERE config = ?", (config,))
+            at = SCALAR_COLUMNS.index("digest")
+            # plain rows into one DataFrame: ~3x faster than pandas.read_sql_query on 100k rows
+            frame = pd.DataFrame.from_records([r for r in rows if r[at] in stored],
+                                              columns=SCALAR_COLUMNS).astype(_DTYPES)
+        else:
+            query = f"SELECT {', '.join(SCALAR_COLUMNS)} FROM features " \
+                    f"WHERE config = ? AND digest IN ({{}})"
+            frame = kept.reset_index(drop=True)
+            if rest:
+                fetched = pd.DataFrame.from_records(list(self._by_digest(query, config, rest)),
+                                                    columns=SCALAR_COLUMNS).astype(_DTYPES)
+                frame = pd.concat([frame, fetched], ignore_index=True)
+        if snapshot is None or len(frame) != len(snapshot) or rest:
+            self._keep_snapshot(config, frame)
+        return frame
+
+    def _snapshot(self, config: str) -> pd.DataFrame | None:
+        path = self.folder / f"features-{config}.parquet"
+        try:
+            frame = pd.read_parquet(path)
+        except Exception:  # none yet, or damaged: the database has every row
+            return None
+        return frame.astype(_DTYPES) if list(frame.columns) == SCALAR_COLUMNS else None
+
+    def _keep_snapshot(self, config: str, frame: pd.DataFrame) -> None:
+        path = self.folder / f"features-{config}.parquet"
+        part = path.with_name(f"{path.name}.{os.getpid()}")
+        try:
+            frame.to_parquet(part, index=False)
+            os.replace(part, path)
+        except Exception as exc:  # a read-only cache, an odd column: read from the database
+            log.debug("cannot keep %s (%s)", path, exc)
 
     def thumbs(self, digests: Sequence[str], config: str) -> np.ndarray:
         """RGB thumbnails (N x THUMB x THUMB x 3 uint8) in the order of ``digests``."""

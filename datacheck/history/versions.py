@@ -21,11 +21,11 @@ split_moved and regrouped; *renamed* holds those that only changed path.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..errors import BadInputError
@@ -61,7 +61,7 @@ def image_table(table: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({c: table[c] if c in table else None for c in COLUMNS})
     out["bytes"] = pd.to_numeric(out["bytes"], errors="coerce").fillna(-1).astype("int64")
     for col in ("path", "digest", "split", "label", "group", "problem"):
-        out[col] = out[col].map(_text).astype(object)
+        out[col] = _texts(out[col])
     return out.reset_index(drop=True)
 
 
@@ -95,10 +95,11 @@ def images_beside(report: str | Path) -> pd.DataFrame | None:
     return read_images(path) if path.is_file() else None
 
 
-def _text(value: Any) -> str | None:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return str(value)
+def _texts(column: pd.Series) -> pd.Series:
+    """Each value as ``str``, a missing one (None, NaN, NA) as None."""
+    missing = column.isna().to_numpy()
+    return pd.Series(np.where(missing, None, column.astype(str).to_numpy(dtype=object)),
+                     index=column.index, dtype=object)
 
 
 # -- the diff -----------------------------------------------------------------------------------

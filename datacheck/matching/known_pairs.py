@@ -26,7 +26,6 @@ import hashlib
 import json
 import logging
 import os
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -76,9 +75,11 @@ def copy_pairs(table: pd.DataFrame, search: Callable[[np.ndarray | None, bool | 
     small = usable & (side <= SMALL_SIDE)
     hashes = table["hash"].to_numpy()[small].astype(np.int64)
     known = _load(folder, k)
+    same = False
     if known is not None:
         seen = set(known["digests"].tolist())
         new = usable & np.fromiter((d not in seen for d in digests), bool, len(digests))
+        same = not new.any() and len(seen) == len(set(digests[usable].tolist()))
     crowded, degree, count = None, np.zeros(len(hashes), np.int64), 0
     if known is not None and new.sum() <= MOST_NEW * usable.sum():
         crowded, degree, count = _crowd_now(known, digests, small, hashes, new, crowd)
@@ -92,14 +93,15 @@ def copy_pairs(table: pd.DataFrame, search: Callable[[np.ndarray | None, bool | 
         pairs = search(None, crowded)
     else:
         fresh = search(new, crowded) if new.any() else None
-        parts = [_kept(known, digests, usable), _exact(digests, usable, table)]
+        parts = [_kept(known, digests, usable), _exact(digests, usable)]
         if fresh is not None:
             parts.append(fresh[fresh["kind"] != "exact"])
         pairs = pd.concat(parts, ignore_index=True)
         pairs = pairs.sort_values(["i", "j"], kind="stable").reset_index(drop=True)
-    _save(folder, k, digests[usable], pairs, digests,
-          {"crowded": -1 if crowded is None else int(crowded), "count": count,
-           "degree": dict(zip(digests[small].tolist(), degree.tolist()))})
+    if known is None or not same:  # the same digests as the kept file: it stays as it is
+        _save(folder, k, digests[usable], pairs, digests,
+              {"crowded": -1 if crowded is None else int(crowded), "count": count,
+               "degree": dict(zip(digests[small].tolist(), degree.tolist()))})
     return pairs
 
 
@@ -122,35 +124,40 @@ def _crowd_now(known: dict, digests: np.ndarray, small: np.ndarray, hashes: np.n
 
 def _kept(known: dict, digests: np.ndarray, usable: np.ndarray) -> pd.DataFrame:
     """Row pairs of the kept digest pairs whose two digests are both in the table."""
-    rows: dict[str, list[int]] = defaultdict(list)
-    for row in np.flatnonzero(usable):
-        rows[digests[row]].append(int(row))
-    out = []
-    names = known["digests"]
-    for a, b, dist, sim, how in zip(known["a"], known["b"], known["distance"],
-                                    known["similarity"], known["transform"], strict=True):
-        for i in rows.get(names[a], ()):
-            for j in rows.get(names[b], ()):
-                out.append((min(i, j), max(i, j), "near", int(dist), float(sim), str(how)))
-    frame = pd.DataFrame(out, columns=["i", "j", "kind", "distance", "similarity",
-                                       "transform"])
-    return frame.astype({"i": np.int64, "j": np.int64, "kind": object, "distance": np.int64,
-                         "similarity": np.float64, "transform": object})
+    names = known["digests"].astype(object)
+    kept = pd.DataFrame({"a": names[known["a"]], "b": names[known["b"]],
+                         "distance": known["distance"].astype(np.int64),
+                         "similarity": known["similarity"].astype(np.float64),
+                         "transform": known["transform"]})
+    rows = _rows_of(digests, usable)
+    both = kept.merge(rows.rename(columns={"digest": "a", "row": "i"}), on="a") \
+               .merge(rows.rename(columns={"digest": "b", "row": "j"}), on="b")
+    i, j = both["i"].to_numpy(), both["j"].to_numpy()
+    frame = pd.DataFrame({"i": np.minimum(i, j), "j": np.maximum(i, j), "kind": "near",
+                          "distance": both["distance"].to_numpy(),
+                          "similarity": both["similarity"].to_numpy(),
+                          "transform": both["transform"].to_numpy()})
+    return frame.astype({"kind": object, "transform": object})
 
 
-def _exact(digests: np.ndarray, usable: np.ndarray, table: pd.DataFrame) -> pd.DataFrame:
+def _exact(digests: np.ndarray, usable: np.ndarray) -> pd.DataFrame:
     """Every two usable rows of one digest: exact copies (what the full search says of them)."""
-    rows: dict[str, list[int]] = defaultdict(list)
-    for row in np.flatnonzero(usable):
-        rows[digests[row]].append(int(row))
-    out = [(i, j) for group in rows.values() if len(group) > 1
-           for n, i in enumerate(group) for j in group[n + 1:]]
-    frame = pd.DataFrame(out, columns=["i", "j"], dtype=np.int64)
+    rows = _rows_of(digests, usable)
+    rows = rows[rows["digest"].duplicated(keep=False)]
+    both = rows.merge(rows, on="digest", suffixes=("_i", "_j"))
+    both = both[both["row_i"] < both["row_j"]]
+    frame = pd.DataFrame({"i": both["row_i"].to_numpy(), "j": both["row_j"].to_numpy()})
     frame["kind"] = "exact"
     frame["distance"] = 0
     frame["similarity"] = 1.0
     frame["transform"] = "none"
     return frame
+
+
+def _rows_of(digests: np.ndarray, usable: np.ndarray) -> pd.DataFrame:
+    """(digest, row) of every usable row."""
+    rows = np.flatnonzero(usable)
+    return pd.DataFrame({"digest": pd.Series(digests[rows], dtype=object), "row": rows})
 
 
 def _load(folder: str | os.PathLike, k: str) -> dict | None:

@@ -6,7 +6,8 @@ feature-cache folder maps such checksums to datacheck's content digest (BLAKE2b)
 is filled after every scan: at a revision from the listing, and for a working tree inside a DVC
 project from DVC's own state database (the md5s DVC recorded for the files it added or checked
 out, looked up by inode, mtime and size, never by reading) and from git's index (``git ls-files
--s`` for files git reports unmodified). Before a revision is scanned, every file whose checksum
+-s`` for files git reports unmodified); a file neither knows is asked about again only
+after git's index changes. Before a revision is scanned, every file whose checksum
 is known is written into the feature cache's ``files`` table under its URL (with the checksum
 as its version), so the scan takes its digest and features from the cache: an unchanged file
 is neither read nor decoded, and auditing the base of a pull request costs the files it changed.
@@ -27,7 +28,10 @@ log = logging.getLogger(__name__)
 
 #: The checksum -> digest table, next to the feature cache's cache.sqlite.
 KNOWN = "versions.sqlite"
-_SCHEMA = "CREATE TABLE IF NOT EXISTS known (checksum TEXT PRIMARY KEY, digest TEXT, size INTEGER)"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS known (checksum TEXT PRIMARY KEY, digest TEXT, size INTEGER);
+CREATE TABLE IF NOT EXISTS asked (digest TEXT PRIMARY KEY, mark TEXT);
+"""
 
 
 def known_db(folder: Path | str, *, create: bool = True) -> sqlite3.Connection | None:
@@ -38,13 +42,13 @@ def known_db(folder: Path | str, *, create: bool = True) -> sqlite3.Connection |
         Path(folder).mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(path, timeout=60, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute(_SCHEMA)
+        db.executescript(_SCHEMA)
         return db
     except sqlite3.DatabaseError:
         try:  # a damaged table is only a lost shortcut: start again
             path.unlink()
             db = sqlite3.connect(path, timeout=60, isolation_level=None)
-            db.execute(_SCHEMA)
+            db.executescript(_SCHEMA)
             return db
         except (OSError, sqlite3.DatabaseError):
             return None
@@ -52,8 +56,11 @@ def known_db(folder: Path | str, *, create: bool = True) -> sqlite3.Connection |
         return None
 
 
-def _remember(folder: Path | str, rows: list[tuple[str, str, int]]) -> None:
-    if not rows:
+def _remember(folder: Path | str, rows: list[tuple[str, str, int]],
+              asked: list[tuple[str, str]] = ()) -> None:
+    """Keep checksum -> digest ``rows``, and the (digest, mark) of the ``asked`` digests no
+    one knew a checksum for."""
+    if not rows and not asked:
         return
     db = known_db(folder)
     if db is None:
@@ -62,6 +69,7 @@ def _remember(folder: Path | str, rows: list[tuple[str, str, int]]) -> None:
         with db:
             db.execute("BEGIN IMMEDIATE")
             db.executemany("INSERT OR REPLACE INTO known VALUES (?,?,?)", rows)
+            db.executemany("INSERT OR REPLACE INTO asked VALUES (?,?)", asked)
     except sqlite3.Error as exc:  # a shortcut lost, not an audit failed
         log.warning("cannot record checksums in %s (%s)", Path(folder) / KNOWN, exc)
     finally:
@@ -123,8 +131,7 @@ def prime(dataset, store, config: str) -> int:
                            if "object" in e and e.get("checksum") in known
                            and not os.path.exists(e["object"])]
         if missing_objects:
-            have = set(store.features([known[e["checksum"]][0] for _, e in missing_objects],
-                                      config)["digest"])
+            have = store.cached([known[e["checksum"]][0] for _, e in missing_objects], config)
             base = snapshot_of(str(dataset.root))[1]
             need += [((f"{base}/{p}" if base else p), e) for p, e in missing_objects
                      if known[e["checksum"]][0] not in have]
@@ -189,12 +196,18 @@ def _dvc_or_git_top(root: Path) -> Path | None:
 
 def _learn_workspace(root: Path, top: Path, paths, digests, sizes, folder) -> int:
     """Checksums of working-tree files from DVC's state database and git's index, for the
-    digests not yet remembered."""
+    digests not yet remembered. A digest neither knew is not asked about again while git's
+    index is unchanged (:func:`_index_mark`): untracked data inside a DVC project would
+    otherwise load DVC on every audit."""
+    mark = _index_mark(top)
     db = known_db(folder, create=False)
-    have = set()
+    have: set[str] = set()
     if db is not None:
         try:
             have = {d for (d,) in db.execute("SELECT digest FROM known")}
+            if mark is not None:
+                have |= {d for (d,) in db.execute("SELECT digest FROM asked WHERE mark = ?",
+                                                  (mark,))}
         finally:
             db.close()
     todo = [(p, d, s) for p, d, s in zip(paths, digests, sizes, strict=False)
@@ -206,8 +219,21 @@ def _learn_workspace(root: Path, top: Path, paths, digests, sizes, folder) -> in
     if (top / ".dvc").is_dir():
         rows += _dvc_state(top, [(prefix + p, d, s) for p, d, s in todo])
     rows += _git_index(root, top, todo)
-    _remember(folder, rows)
+    learned = {d for _, d, _ in rows}
+    asked = [] if mark is None else [(d, mark) for _, d, _ in todo if d not in learned]
+    _remember(folder, rows, asked)
     return len(rows)
+
+
+def _index_mark(top: Path) -> str | None:
+    """Size and mtime of git's index: a file DVC or git starts to track reaches a revision
+    only through ``git add``, which rewrites the index. None where the index is elsewhere
+    (a linked worktree) or unreadable: then every unknown digest is asked about."""
+    try:
+        st = (top / ".git" / "index").stat()
+    except OSError:
+        return None
+    return f"{st.st_size}:{st.st_mtime_ns}"
 
 
 def _dvc_state(top: Path, items: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
