@@ -66,14 +66,16 @@ def test_concurrent_audits_share_one_cache(tmp_path):
 
 
 def test_the_feature_snapshot_serves_only_rows_the_database_holds(tmp_path):
-    """Scalar features come back from features-<config>.parquet as the database has them; a
-    snapshot left beside a new, empty database, or a damaged one, changes no finding."""
+    """Scalar features come back from features-<config>.parquet, which the first audit
+    writes, as the database has them; a snapshot left beside a new, empty database, or a
+    damaged one, changes no finding."""
     from datacheck.features.cache import FeatureCache
 
     root, cache = tmp_path / "data", tmp_path / "cache"
     make_dataset(root, n=120)
     first = audit(root, checks=NO_MODEL, cache_dir=cache, progress=False)
     [snapshot] = cache.glob("features-*.parquet")
+    assert len(pd.read_parquet(snapshot)) == 120  # the first audit's rows, decoded ones too
     config = snapshot.name[len("features-"):-len(".parquet")]
     store = FeatureCache(cache)
     try:

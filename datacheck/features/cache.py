@@ -58,6 +58,8 @@ class FeatureCache:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / FILENAME
+        #: The digests of each config's Parquet snapshot as :meth:`features` read it.
+        self._kept: dict[str, set[str]] = {}
         try:
             self._db = self._connect()
         except sqlite3.DatabaseError as exc:
@@ -104,12 +106,14 @@ class FeatureCache:
     def features(self, digests: Iterable[str], config: str) -> pd.DataFrame:
         """Scalar features (no thumbnails) of the cached digests among ``digests``.
 
-        The rows of the last call are also kept in ``features-<config>.parquet``: a row never
-        changes for its (digest, config), and Parquet reads ~10x faster than SQLite rows
-        become a DataFrame. Only rows whose digest the database holds are taken from it (the
-        blobs are read from the database later); the others come from the database."""
+        The rows that :meth:`keep_features` kept in ``features-<config>.parquet`` are read
+        from there: a row never changes for its (digest, config), and Parquet reads ~10x
+        faster than SQLite rows become a DataFrame. Only rows whose digest the database
+        holds are taken from it (the blobs are read from the database later); the others
+        come from the database."""
         stored = self.cached(digests, config)
         snapshot = self._snapshot(config)
+        self._kept[config] = set() if snapshot is None else set(snapshot["digest"].tolist())
         kept = None
         if snapshot is not None:
             kept = snapshot[np.fromiter((d in stored for d in snapshot["digest"].tolist()),
@@ -120,36 +124,36 @@ class FeatureCache:
                 f"SELECT {', '.join(SCALAR_COLUMNS)} FROM features WHERE config = ?", (config,))
             at = SCALAR_COLUMNS.index("digest")
             # plain rows into one DataFrame: ~3x faster than pandas.read_sql_query on 100k rows
-            frame = pd.DataFrame.from_records([r for r in rows if r[at] in stored],
-                                              columns=SCALAR_COLUMNS).astype(_DTYPES)
-        else:
+            return pd.DataFrame.from_records([r for r in rows if r[at] in stored],
+                                             columns=SCALAR_COLUMNS).astype(_DTYPES)
+        frame = kept.reset_index(drop=True)
+        if rest:
             query = f"SELECT {', '.join(SCALAR_COLUMNS)} FROM features " \
                     f"WHERE config = ? AND digest IN ({{}})"
-            frame = kept.reset_index(drop=True)
-            if rest:
-                fetched = pd.DataFrame.from_records(list(self._by_digest(query, config, rest)),
-                                                    columns=SCALAR_COLUMNS).astype(_DTYPES)
-                frame = pd.concat([frame, fetched], ignore_index=True)
-        if snapshot is None or len(frame) != len(snapshot) or rest:
-            self._keep_snapshot(config, frame)
+            fetched = pd.DataFrame.from_records(list(self._by_digest(query, config, rest)),
+                                                columns=SCALAR_COLUMNS).astype(_DTYPES)
+            frame = pd.concat([frame, fetched], ignore_index=True)
         return frame
 
-    def _snapshot(self, config: str) -> pd.DataFrame | None:
-        path = self.folder / f"features-{config}.parquet"
-        try:
-            frame = pd.read_parquet(path)
-        except Exception:  # none yet, or damaged: the database has every row
-            return None
-        return frame.astype(_DTYPES) if list(frame.columns) == SCALAR_COLUMNS else None
-
-    def _keep_snapshot(self, config: str, frame: pd.DataFrame) -> None:
+    def keep_features(self, config: str, frame: pd.DataFrame) -> None:
+        """Keep the scalar rows of an audit's images (cached and new) for the next
+        :meth:`features` call; nothing is written when the kept file has these digests."""
+        if set(frame["digest"].tolist()) == self._kept.get(config):
+            return
         path = self.folder / f"features-{config}.parquet"
         part = path.with_name(f"{path.name}.{os.getpid()}")
         try:
-            frame.to_parquet(part, index=False)
+            frame[SCALAR_COLUMNS].astype(_DTYPES).to_parquet(part, index=False)
             os.replace(part, path)
         except Exception as exc:  # a read-only cache, an odd column: read from the database
             log.debug("cannot keep %s (%s)", path, exc)
+
+    def _snapshot(self, config: str) -> pd.DataFrame | None:
+        try:
+            frame = pd.read_parquet(self.folder / f"features-{config}.parquet")
+        except Exception:  # none yet, or damaged: the database has every row
+            return None
+        return frame.astype(_DTYPES) if list(frame.columns) == SCALAR_COLUMNS else None
 
     def thumbs(self, digests: Sequence[str], config: str) -> np.ndarray:
         """RGB thumbnails (N x THUMB x THUMB x 3 uint8) in the order of ``digests``."""

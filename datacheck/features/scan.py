@@ -117,6 +117,7 @@ def scan_table(dataset: Dataset, cache: FeatureCache, options: ScanOptions, *,
     for i, dec in zip(todo, new, strict=False):
         digests[i] = dec.digest or None
     frame = pd.concat([cached, _frame(new)], ignore_index=True).drop_duplicates("digest")
+    cache.keep_features(config, frame)
     table["digest"] = digests
     out = table.merge(frame, on="digest", how="left", validate="many_to_one")
     unsized = (out["bytes"] == 0) & out["nbytes"].notna()  # shard rows: sized when decoded
