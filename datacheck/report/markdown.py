@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import checks as registry
 from .escape import md
-from .mdtable import ICON, Code, fold, table
+from .mdtable import ICON, MAX_ROWS, Code, fold, table
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -35,16 +35,17 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def _findings(name: str, check: dict[str, Any]) -> list[str]:
-    rows = check["findings"]
+    every = check["findings"]
+    rows = every[:MAX_ROWS]  # the comment shows no more
     columns = registry.columns(name, rows[0])
     if "id" in rows[0]:
         columns = [("id", "id"), *columns]
         rows = [{**r, "id": Code(r["id"])} if r.get("id") else r for r in rows]
-    if any(r.get("review") for r in rows):
+    if any(r.get("review") for r in every):
         columns.append(("review", "review"))
     head, body = table(columns, rows)
-    return [f"### {name}: {len(rows):,} finding{'s' if len(rows) != 1 else ''}", "",
-            *fold(head, body, "report.json")]
+    return [f"### {name}: {len(every):,} finding{'s' if len(every) != 1 else ''}", "",
+            *fold(head, body, "report.json", total=len(every))]
 
 
 def _counts(counts: dict[str, dict[str, int]]) -> list[str]:

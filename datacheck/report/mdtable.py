@@ -44,23 +44,23 @@ def table(columns: list[tuple[str, str]], rows: list[dict]) -> tuple[list[str], 
     return head, body
 
 
-def fold(head: list[str], body: list[str], rest_in: str) -> list[str]:
-    """The first SHOWN rows, the next ones up to MAX_ROWS folded, then where the rest are."""
+def fold(head: list[str], body: list[str], rest_in: str, total: int | None = None) -> list[str]:
+    """The first SHOWN rows, the next ones up to MAX_ROWS folded, then where the rest are
+    (``total``: how many rows there are, where ``body`` holds only the first MAX_ROWS)."""
     out = head + body[:SHOWN]
     rest = body[SHOWN:MAX_ROWS]
     if rest:
         out += ["", f"<details><summary>{len(rest):,} more</summary>", "", *head, *rest, "",
                 "</details>"]
-    return out + _beyond(body, rest_in)
+    return out + _beyond(len(body) if total is None else total, rest_in)
 
 
 def details(summary: str, head: list[str], body: list[str], rest_in: str) -> list[str]:
     """The whole table (up to MAX_ROWS) folded under ``summary``."""
     out = [f"<details><summary>{summary}</summary>", "", *head, *body[:MAX_ROWS], "",
            "</details>"]
-    return out + _beyond(body, rest_in)
+    return out + _beyond(len(body), rest_in)
 
 
-def _beyond(body: list[str], rest_in: str) -> list[str]:
-    return ["", f"…and {len(body) - MAX_ROWS:,} more in {rest_in}."] \
-        if len(body) > MAX_ROWS else []
+def _beyond(total: int, rest_in: str) -> list[str]:
+    return ["", f"…and {total - MAX_ROWS:,} more in {rest_in}."] if total > MAX_ROWS else []
