@@ -16,7 +16,7 @@ import numba
 import numpy as np
 
 from .similar import box_resized
-from .warp_grid import _axes, _columns, _pearson, _rect_corr
+from .warp_grid import pearson, rect_corr, warp_axes, warped_columns
 
 #: Pairs whose coarse (8x8) aligned correlation is below this are not refined.
 GATE = 0.75
@@ -102,8 +102,8 @@ def _corr2(A, Ah, B, Bh, m, zy, zx, rot, dy, dx, min_share, want_hp):
                 hab += ah * bh
     if n < min_share * s * s:
         return -2.0, -2.0
-    return (_pearson(n, sa, sb, saa, sbb, sab),
-            _pearson(n, ha, hb, haa, hbb, hab) if want_hp else 0.0)
+    return (pearson(n, sa, sb, saa, sbb, sab),
+            pearson(n, ha, hb, haa, hbb, hab) if want_hp else 0.0)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -247,7 +247,7 @@ def _align_one(A, Ah, B, Bh, Aq, Bq, A2, B2, zooms, shifts, axes, min_share, w_h
 def _coarse_grid(A, B, zooms, shifts, axes, min_share, coarse, start):
     """Per mirror m, the best correlation of A with B zoomed and shifted and where:
     ``coarse[m]``, ``start[m] = (zoom, dy, dx)`` (``shifts`` in px at the full side; ``axes``:
-    :func:`_axes` of them at A's side). What :func:`_corr2` gives without rotation, as the
+    :func:`warp_axes` of them at A's side). What :func:`_corr2` gives without rotation, as the
     separable warp of :func:`_grid_kernel` (B mirrored by reversing its columns)."""
     lo, hi, src, wt = axes
     s, ns = A.shape[0], len(shifts)
@@ -255,11 +255,11 @@ def _coarse_grid(A, B, zooms, shifts, axes, min_share, coarse, start):
     for m in range(2):
         Bm = np.ascontiguousarray(B[:, ::-1]) if m else B
         for a in range(len(zooms)):
-            _columns(Bm, lo[a], hi[a], src[a], wt[a], cols)
+            warped_columns(Bm, lo[a], hi[a], src[a], wt[a], cols)
             for by in range(ns):
                 for bx in range(ns):
-                    cc = _rect_corr(A, cols[bx], lo[a, by], hi[a, by], lo[a, bx], hi[a, bx],
-                                    src[a, by], wt[a, by], min_share)
+                    cc = rect_corr(A, cols[bx], lo[a, by], hi[a, by], lo[a, bx], hi[a, bx],
+                                   src[a, by], wt[a, by], min_share)
                     if cc > coarse[m]:
                         coarse[m] = cc
                         start[m, 0] = zooms[a]
@@ -270,7 +270,7 @@ def _coarse_grid(A, B, zooms, shifts, axes, min_share, coarse, start):
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _verify_kernel(G, H, Q, G2, i, j, zooms, shifts, min_share, share, w_hp, rich, steps_z,
                    steps_px, steps_r, gate, half_levels, stop_below, out):
-    axes = _axes(Q.shape[1], zooms, shifts * (Q.shape[1] / G.shape[1]))  # the coarse grid's
+    axes = warp_axes(Q.shape[1], zooms, shifts * (Q.shape[1] / G.shape[1]))  # the coarse grid's
     for t in numba.prange(len(i)):
         A, B = G[i[t]], G[j[t]]
         r = _align_one(A, H[i[t]], B, H[j[t]], Q[i[t]], Q[j[t]], G2[i[t]], G2[j[t]], zooms,

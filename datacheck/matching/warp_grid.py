@@ -1,7 +1,9 @@
 """A separable zoom-and-shift grid: the best Pearson correlation of one grey image with
 another zoomed and shifted over a fixed grid, on the overlap. B is interpolated along x once
 per (zoom, dx) and along y on the fly over the rectangle that stays inside, so a grid of
-zooms x shifts x shifts costs about zooms x shifts column passes (numba kernels)."""
+zooms x shifts x shifts costs about zooms x shifts column passes (numba kernels). The
+kernels ``warp_axes``, ``warped_columns``, ``rect_corr`` and ``pearson`` are public:
+:mod:`matching.small_align` runs the same grid as the first step of its alignment."""
 
 from __future__ import annotations
 
@@ -33,24 +35,24 @@ def _grid_kernel(G, i, j, zooms, shifts, out):
     warp is separable (no rotation), so B is interpolated along x once per (zoom, dx), then
     along y on the fly over the rectangle that stays inside (contiguous, vectorised rows)."""
     s, nz, ns = G.shape[1], len(zooms), len(shifts)
-    lo, hi, src, wt = _axes(s, zooms, shifts)
+    lo, hi, src, wt = warp_axes(s, zooms, shifts)
     for t in numba.prange(len(i)):
         cols = np.empty((ns, s, s))
         best = -1.0
         for way in range(2):
             A, B = (G[i[t]], G[j[t]]) if way == 0 else (G[j[t]], G[i[t]])
             for a in range(nz):
-                _columns(B, lo[a], hi[a], src[a], wt[a], cols)
+                warped_columns(B, lo[a], hi[a], src[a], wt[a], cols)
                 for by in range(ns):
                     for bx in range(ns):
-                        best = max(best, _rect_corr(A, cols[bx], lo[a, by], hi[a, by],
-                                                    lo[a, bx], hi[a, bx], src[a, by],
-                                                    wt[a, by], 0.5))
+                        best = max(best, rect_corr(A, cols[bx], lo[a, by], hi[a, by],
+                                                   lo[a, bx], hi[a, bx], src[a, by],
+                                                   wt[a, by], 0.5))
         out[t] = best
 
 
 @numba.njit(cache=True, nogil=True)
-def _axes(s, zooms, shifts):
+def warp_axes(s, zooms, shifts):
     """:func:`_axis` for every (zoom, shift): tables lo, hi (zoom x shift) and src, wt
     (zoom x shift x s)."""
     nz, ns = len(zooms), len(shifts)
@@ -65,7 +67,7 @@ def _axes(s, zooms, shifts):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def _columns(B, lo, hi, src, wt, cols):
+def warped_columns(B, lo, hi, src, wt, cols):
     """B interpolated along x for each shift of one zoom (``cols[shift]``), over the columns
     that stay inside."""
     s = B.shape[0]
@@ -77,7 +79,7 @@ def _columns(B, lo, hi, src, wt, cols):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def _rect_corr(A, cols, y0, y1, x0, x1, src, wt, min_share):
+def rect_corr(A, cols, y0, y1, x0, x1, src, wt, min_share):
     """Pearson correlation of A with ``cols`` interpolated along y, over rows y0..y1 and
     columns x0..x1; -2 when that covers less than ``min_share`` of the image (as _corr2)."""
     s = A.shape[0]
@@ -91,11 +93,11 @@ def _rect_corr(A, cols, y0, y1, x0, x1, src, wt, min_share):
             b = (1 - f) * cols[k, x] + f * cols[k + 1, x]
             av = A[y, x]
             sa, sb, saa, sbb, sab = sa + av, sb + b, saa + av * av, sbb + b * b, sab + av * b
-    return _pearson(n, sa, sb, saa, sbb, sab)
+    return pearson(n, sa, sb, saa, sbb, sab)
 
 
 @numba.njit(cache=True, inline="always")
-def _pearson(n, sa, sb, saa, sbb, sab):
+def pearson(n, sa, sb, saa, sbb, sab):
     """Pearson correlation from the sums over n pixels; 0 when either side is flat."""
     va = saa - sa * sa / n
     vb = sbb - sb * sb / n
