@@ -82,7 +82,12 @@ def content_digest(data: bytes) -> str:
 
 def hash_to_int(h: imagehash.ImageHash) -> int:
     """Pack an 8x8 imagehash into a signed 64-bit integer (SQLite's and numpy's int64)."""
-    value = int.from_bytes(np.packbits(h.hash.ravel()).tobytes(), "big")
+    return _packed(h.hash.ravel())
+
+
+def _packed(bits: np.ndarray) -> int:
+    """64 booleans as a signed 64-bit integer, the first bit the highest."""
+    value = int.from_bytes(np.packbits(bits).tobytes(), "big")
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
@@ -99,8 +104,7 @@ def phash_int(gray: Image.Image) -> int:
     px = np.asarray(gray.resize((32, 32), Image.LANCZOS), dtype=np.float64)
     low = np.round(_DCT8 @ px @ _DCT8.T, 6).ravel()
     middle = np.partition(low, (31, 32))
-    value = int.from_bytes(np.packbits(low > (middle[31] + middle[32]) / 2).tobytes(), "big")
-    return value - (1 << 64) if value >= 1 << 63 else value
+    return _packed(low > (middle[31] + middle[32]) / 2)
 
 
 def decode_bytes(data: bytes, *, hash_name: str = "phash", draft: bool = True) -> Decoded:
