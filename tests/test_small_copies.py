@@ -4,13 +4,17 @@ switch to the unaligned test."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 from sklearn.datasets import load_digits
 
 from datacheck import audit
+from datacheck.features.variants import trim_boxes
 from datacheck.matching import small_copies
 from datacheck.matching.neighbors import hamming_pairs
+from datacheck.matching.similar import _gray
 from tests.helpers import distinct_patches, save
 
 #: Planted kind -> edit of a 32x32 image (the copy stays 32x32, as in CIFAR).
@@ -131,3 +135,27 @@ def test_frames_do_not_make_different_pictures_copies(tmp_path):
                      ("train/c/framed44.png", "test/c/plain44.jpg"): "framed"}, found
     clusters = report.checks["duplicates"].findings
     assert clusters.empty, clusters["paths"].tolist()
+
+
+def test_a_frame_one_pixel_wide_is_cut_from_the_window():
+    """A frame 1 px wide on one side (JPEG blurs it into the picture, and the border search
+    often leaves it) is cut from a framed picture's window all the same, to within 0.6 px of
+    the picture's edge."""
+    pictures = [im.resize((24, 24), Image.BOX) for im in _small_photos(40)
+                if np.asarray(im.convert("L")).std() > 25][:8]
+    thumbs = []
+    for k, picture in enumerate(pictures):
+        framed = _framed(picture, [(255, 255, 255), (0, 0, 0)][k % 2], at=(1, 4))
+        buffer = io.BytesIO()
+        framed.save(buffer, "JPEG", quality=75)
+        thumbs.append(np.asarray(Image.open(buffer).convert("RGB")))
+    gray = _gray(np.stack(thumbs))
+    framed, _, _, boxes = small_copies.frames(gray)
+    assert framed.all()
+    trimmed = trim_boxes(np.clip(gray, 0, 255).astype(np.uint8))
+    assert (trimmed[:, 2] == 0).sum() >= 2  # the 1-px side the border search left, in some
+    truth = np.array([4, 28, 1, 25]) / 32  # y0, y1, x0, x1 of the picture
+    assert (np.abs(boxes[:, 2] - truth[2]) * 32 <= 0.6).all(), boxes * 32
+    # every side: the trim, or at most MAX_BLEND + 1 px inside it
+    inward = (boxes - trimmed) * np.array([1, -1, 1, -1]) * 32
+    assert ((inward >= 0) & (inward <= small_copies.MAX_BLEND + 1)).all(), inward
