@@ -12,7 +12,7 @@ from sklearn.datasets import load_digits
 
 from datacheck import audit
 from datacheck.features.variants import trim_boxes
-from datacheck.matching import small_copies
+from datacheck.matching import small_copies, small_frames
 from datacheck.matching.neighbors import hamming_pairs
 from datacheck.matching.similar import _gray
 from tests.helpers import distinct_patches, save
@@ -150,7 +150,7 @@ def test_a_frame_one_pixel_wide_is_cut_from_the_window():
         framed.save(buffer, "JPEG", quality=75)
         thumbs.append(np.asarray(Image.open(buffer).convert("RGB")))
     gray = _gray(np.stack(thumbs))
-    framed, _, _, boxes = small_copies.frames(gray)
+    framed, _, _, boxes = small_frames.frames(gray)
     assert framed.all()
     trimmed = trim_boxes(np.clip(gray, 0, 255).astype(np.uint8))
     assert (trimmed[:, 2] == 0).sum() >= 2  # the 1-px side the border search left, in some
@@ -158,4 +158,29 @@ def test_a_frame_one_pixel_wide_is_cut_from_the_window():
     assert (np.abs(boxes[:, 2] - truth[2]) * 32 <= 0.6).all(), boxes * 32
     # every side: the trim, or at most MAX_BLEND + 1 px inside it
     inward = (boxes - trimmed) * np.array([1, -1, 1, -1]) * 32
-    assert ((inward >= 0) & (inward <= small_copies.MAX_BLEND + 1)).all(), inward
+    assert ((inward >= 0) & (inward <= small_frames.MAX_BLEND + 1)).all(), inward
+
+
+def test_the_verification_reuses_what_the_search_read():
+    """The grey thumbnails and frames the small images' search computed are what the
+    verification would compute itself: for a mix of rows, some read by the search (one of
+    them framed) and some not; every row read: the search's own arrays."""
+    from datacheck.matching.copies import _grays
+
+    pictures = _small_photos(12)
+    pictures[3] = _framed(pictures[3], (255, 255, 255))
+    thumbs = np.stack([np.asarray(im) for im in pictures])
+    small_rows = np.array([1, 3, 5, 7, 9])
+    gray = _gray(thumbs[small_rows])
+    seen = (small_rows, gray, small_frames.frames(gray))
+    rows = np.array([0, 3, 5, 8, 11])
+    got_rows, got_gray, got_frames = _grays(rows, lambda r: thumbs[r], seen)
+    assert np.array_equal(got_rows, rows)
+    assert np.array_equal(got_gray, _gray(thumbs[rows]))
+    expected = small_frames.frames(_gray(thumbs[rows]))
+    assert expected[0].tolist() == [False, True, False, False, False]
+    small = np.isin(rows, small_rows)
+    for got, want in zip(got_frames, expected, strict=True):
+        assert np.array_equal(got[small], want[small])
+    again = _grays(np.array([3, 9]), lambda r: thumbs[r], seen)
+    assert again[0] is small_rows and again[1] is gray

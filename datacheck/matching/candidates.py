@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..features import variants
-from . import small_copies
+from . import small_copies, small_frames
 from .neighbors import hamming_cross, hamming_pairs
 from .similar import _gray
 
@@ -39,10 +39,13 @@ def candidates(table, usable, small, variants_of, thumbs_of, options, hash_name,
                 workers, crowded: bool | None = None) -> dict[str, np.ndarray]:
     """Candidate pairs (row i < row j) with the Hamming distance of the search that found them
     and ``via``: ``hash`` (the perceptual hash), ``variant`` or ``small``; ``framed``, per
-    usable row, whether the image has a plain border (its trimmed hash differs); and
-    ``aligned_small``, whether small pairs are aligned (sparse mode, see small_copies).
+    usable row, whether the image has a plain border (its trimmed hash differs);
+    ``aligned_small``, whether small pairs are aligned (sparse mode, see small_copies); and
+    ``small``, what the aligned search read, for the verification to reuse: (the small
+    images' rows, their grey thumbnails, :func:`small_frames.frames` of them), else None.
     ``crowded``: the small images' mode when already decided (:func:`small_crowd`)."""
     framed = np.zeros(len(usable), dtype=bool)
+    seen = None
     hashes = table["hash"].to_numpy()[usable].astype(np.int64)
     a, b, d = hamming_pairs(hashes, options.radius(hash_name), workers=workers)
     if small.sum() >= 2:
@@ -61,10 +64,12 @@ def candidates(table, usable, small, variants_of, thumbs_of, options, hash_name,
         found += _variant_candidates(var, big, options.variant_radius, workers)
     if small.sum() >= 2 and options.small_alignment and not crowded:
         tiny = np.flatnonzero(small)
-        sa, sb, sd = small_copies.candidates(_gray(thumbs_of(usable[tiny])),
-                                             options.radius(hash_name), workers=workers)
+        seen = _small_seen(usable[tiny], thumbs_of)
+        sa, sb, sd = small_copies.candidates(seen[1], options.radius(hash_name),
+                                             workers=workers, framing=seen[2])
         found.append(_found(tiny[sa], tiny[sb], sd, 2))
-    return _one_per_pair(found, usable, framed, options.small_alignment and not crowded)
+    return {**_one_per_pair(found, usable, framed, options.small_alignment and not crowded),
+            "small": seen}
 
 
 def candidates_touching(table, usable, small, new, variants_of, thumbs_of, options, hash_name,
@@ -84,10 +89,12 @@ def candidates_touching(table, usable, small, new, variants_of, thumbs_of, optio
     aligned_small = bool(options.small_alignment and not crowded)
     tiny = np.flatnonzero(small)
     new_tiny = np.flatnonzero(np.isin(tiny, new))
+    seen = None
     if aligned_small and len(tiny) >= 2 and len(new_tiny):
-        sa, sb, sd = small_copies.candidates_touching(_gray(thumbs_of(usable[tiny])), new_tiny,
+        seen = _small_seen(usable[tiny], thumbs_of)
+        sa, sb, sd = small_copies.candidates_touching(seen[1], new_tiny,
                                                       options.radius(hash_name),
-                                                      workers=workers)
+                                                      workers=workers, framing=seen[2])
         found.append(_found(tiny[sa], tiny[sb], sd, 2))
     framed = np.zeros(len(usable), dtype=bool)
     big = np.flatnonzero(~small)
@@ -111,7 +118,13 @@ def candidates_touching(table, usable, small, new, variants_of, thumbs_of, optio
                                     workers=workers)
             found.append(_found(big[q], big[new[m]], d, 1, np.full(len(q), column), both=True))
     found = [{k: v[f["a"] != f["b"]] for k, v in f.items()} for f in found]  # not with itself
-    return _one_per_pair(found, usable, framed, aligned_small)
+    return {**_one_per_pair(found, usable, framed, aligned_small), "small": seen}
+
+
+def _small_seen(rows: np.ndarray, thumbs_of) -> tuple:
+    """(rows, their grey thumbnails, their frames): what the aligned small search reads."""
+    gray = _gray(thumbs_of(rows))
+    return rows, gray, small_frames.frames(gray)
 
 
 def _one_per_pair(found: list[dict], usable: np.ndarray, framed: np.ndarray,

@@ -34,7 +34,7 @@ from ..features import variants
 from ..features.images import SMALL_SIDE
 from ..features.parallel import available_cores
 from ..options import group, option
-from . import small_copies
+from . import small_copies, small_frames
 from .candidates import candidates, candidates_touching, small_crowd
 from .similar import (
     ALIGN_BELOW,
@@ -155,7 +155,7 @@ def find_copies(table: pd.DataFrame, thumbs_of: Callable[[np.ndarray], np.ndarra
     near = np.flatnonzero(~exact)
     if len(near):
         rows = np.unique(np.concatenate([i[near], j[near]]))
-        thumbs = thumbs_of(rows)
+        rows, gray, framing = _grays(rows, thumbs_of, cand.pop("small"))
         a, b = np.searchsorted(rows, i[near]), np.searchsorted(rows, j[near])
         # photo pairs that only a variant hash found go straight to a geometric match on the
         # files (the thumbnails of different photos of one layout, e.g. two patches of sky
@@ -163,10 +163,9 @@ def find_copies(table: pd.DataFrame, thumbs_of: Callable[[np.ndarray], np.ndarra
         # thumbnails, and those they reject get the geometric match too when a variant hash
         # also matched (a caption bar or a watermark moves the thumbnail more than the hash)
         on_thumbs = both_small[near] | (via[near] == "hash")
-        gray = _gray(thumbs)
         ok, score, name = _verify_thumbs(gray, side[i[near]], side[j[near]], a, b,
                                          both_small[near], on_thumbs, options,
-                                         cand["aligned_small"])
+                                         cand["aligned_small"], framing)
         # two photos in the same plain frame correlate through the frame: their contents must
         framed_pair = np.flatnonzero(ok & ~both_small[near] & framed[i[near]] & framed[j[near]])
         if len(framed_pair):
@@ -227,16 +226,36 @@ def _name_plain(table: pd.DataFrame, i, j, plain: np.ndarray, transform: np.ndar
     transform[plain & ~reframed & ~moved & resized] = "rescaled"
 
 
-def _verify_thumbs(gray, side_i, side_j, a, b, both_small, wanted, options, aligned_small):
+def _grays(rows: np.ndarray, thumbs_of, small) -> tuple[np.ndarray, np.ndarray, tuple | None]:
+    """(Rows, their grey thumbnails, the frames of the small ones or None) for the sorted
+    ``rows``: what the small images' search read (``small``: see :func:`candidates.candidates`)
+    is reused, as it is (all its rows) when every row is small, and the rest read."""
+    if small is None:
+        return rows, _gray(thumbs_of(rows)), None
+    small_rows, small_gray, framing = small
+    at = np.minimum(np.searchsorted(small_rows, rows), len(small_rows) - 1)
+    seen = small_rows[at] == rows
+    if seen.all():
+        return small_rows, small_gray, framing
+    gray = np.empty((len(rows), *small_gray.shape[1:]), dtype=np.float32)
+    gray[seen] = small_gray[at[seen]]
+    gray[~seen] = _gray(thumbs_of(rows[~seen]))
+    return rows, gray, small_frames.framing_of(framing, at, seen, gray)
+
+
+def _verify_thumbs(gray, side_i, side_j, a, b, both_small, wanted, options, aligned_small,
+                   framing=None):
     """(accepted, score, transform) of candidate pairs on their grey thumbnails (only the
-    ``wanted`` ones; the others stay rejected)."""
+    ``wanted`` ones; the others stay rejected). ``framing``: the frames of the small
+    thumbnails, when known."""
     ok = np.zeros(len(a), dtype=bool)
     score = np.zeros(len(a), dtype=np.float64)
     name = np.full(len(a), "none", dtype=object)
     tiny = np.flatnonzero(both_small)
     if len(tiny):
         ok[tiny], score[tiny], name[tiny] = small_copies.verify(
-            gray, side_i[tiny], side_j[tiny], a[tiny], b[tiny], options, aligned_small)
+            gray, side_i[tiny], side_j[tiny], a[tiny], b[tiny], options, aligned_small,
+            framing)
     big = np.flatnonzero(~both_small & wanted)
     if len(big):
         sim, _ = pair_scores(gray, side_i[big], side_j[big], a[big], b[big])

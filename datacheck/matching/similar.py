@@ -175,12 +175,17 @@ def aligned_similarity(gray: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.nda
     return out
 
 
-def _gray(thumbs: np.ndarray) -> np.ndarray:
-    if np.ndim(thumbs) == 4:  # channel by channel: 14x faster than a matmul with (3,)
-        luma = np.float32(0.299), np.float32(0.587), np.float32(0.114)
-        return (thumbs[..., 0] * luma[0] + thumbs[..., 1] * luma[1]
-                + thumbs[..., 2] * luma[2]).astype(np.float32, copy=False)
-    return np.asarray(thumbs, dtype=np.float32)
+def _gray(thumbs: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    if np.ndim(thumbs) != 4:
+        return np.asarray(thumbs, dtype=np.float32)
+    # channel by channel (14x faster than a matmul with (3,)), in chunks that stay in cache
+    # (2.2x faster at 60k thumbnails)
+    luma = np.float32(0.299), np.float32(0.587), np.float32(0.114)
+    out = np.empty(thumbs.shape[:-1], dtype=np.float32)
+    for s in range(0, len(thumbs), chunk):
+        t = thumbs[s:s + chunk]
+        out[s:s + chunk] = t[..., 0] * luma[0] + t[..., 1] * luma[1] + t[..., 2] * luma[2]
+    return out
 
 
 def _box_weights(n_in: int, n_out: int) -> np.ndarray:

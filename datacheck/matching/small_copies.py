@@ -33,7 +33,7 @@ windows too (trimmed past the frame's blend into the picture, compared at the wi
 resolution): two framed images must match there; a framed and a plain one match on the
 windows, or as wholes when the framed one's window also matches the plain one seen through
 the same window (its own frame may be unseen: frame to frame is no match). Such a pair
-accepted on the windows is named ``framed``.
+accepted on the windows is named ``framed``. Frames and windows: :mod:`.small_frames`.
 
 Figures: benchmarks/leakage_cifar.py, benchmarks/small_images.py, benchmarks/small60k.py,
 benchmarks/ARCHIVE.md.
@@ -43,10 +43,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..features.variants import BORDER_TOL, trim_box, trim_boxes, window
+from ..features.variants import window
 from .neighbors import hamming_cross, hamming_pairs
 from .similar import pair_scores
 from .small_align import align
+from .small_frames import frames, trimmed
 
 #: Crowded mode when more than this share of all pairs of small images are hash candidates
 #: (CIFAR-10 test: 2.9e-6; sklearn's digits drawn at 28x28: 1.5e-4; Fashion-MNIST: 3e-3) ...
@@ -60,23 +61,6 @@ TOP_K = 5
 #: Acceptance of an aligned pair: aligned correlation, and correlation + detail correlation.
 MIN_CORR = 0.80
 MIN_SUM = 1.50
-#: Framed: plain borders on two sides or more cover at least this share of the image (a
-#: frame 1 px on one side, which JPEG blurs into the picture, is seen on the others only):
-#: planted frames 99% framed, CIFAR-10 test 3.5% (0.2: 94% and 2.6%) ...
-FRAMED_AREA = 0.15
-#: ... and the window inside keeps at least this share of each side (a small object on plain
-#: sky is not a picture in a frame: its window, compared at 8 px, matches anything).
-MIN_WINDOW = 0.5
-#: ... and the picture fills the window's edges (see _filled; at FRAMED_AREA 0.2: planted
-#: frames 98% framed, CIFAR-10 test 2.6%; 0.4: 98% and 3.3%; no such rule: 98% and 5%).
-FILLED = 0.5
-#: A framed window's sides are tightened past the frame's blend into the picture (see
-#: _tightened): by at most this many whole rows a side ...
-MAX_BLEND = 2
-#: ... and only where the picture's lines differ from the frame colour by this many grey
-#: levels on average (a bird on a white sky is too close to its "frame" to tell; at 24 one such
-#: bird paired with another bird).
-PICTURE_CONTRAST = 40.0
 
 
 def _dct8(n=32):
@@ -141,109 +125,21 @@ def crowded(pairs: int, n: int) -> bool:
     return pairs >= MIN_CROWD and pairs > CROWDED_RATE * n * (n - 1) / 2
 
 
-def frames(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(framed mask, windows, scale, boxes): which grey thumbnails are framed (a plain border
-    on at least two sides, FRAMED_AREA of the image or more: a 1-px side blurred by JPEG is
-    not seen as border; a window of at least MIN_WINDOW of each side, filled to its edges),
-    the thumbnails with their borders trimmed (the others unchanged), the share of the side a
-    window keeps (1 when not framed) and each window's (y0, y1, x0, x1) fractions."""
-    g8 = np.clip(gray, 0, 255).astype(np.uint8)
-    boxes = trim_boxes(g8)
-    tall, wide = boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2]
-    sides = ((boxes[:, 0] > 0).astype(int) + (boxes[:, 1] < 1) + (boxes[:, 2] > 0)
-             + (boxes[:, 3] < 1))
-    keeps = np.minimum(tall, wide)
-    maybe = (sides >= 2) & (1 - tall * wide >= FRAMED_AREA) & (keeps >= MIN_WINDOW)
-    framed = np.zeros(len(gray), dtype=bool)
-    windows = np.array(gray, dtype=np.float32, copy=True)
-    scale = np.ones(len(gray))
-    for row in np.flatnonzero(maybe).tolist():
-        box = tuple(boxes[row].tolist())
-        if _filled(g8[row], box):
-            box = _tightened(g8[row], box)
-            framed[row] = True
-            boxes[row] = box
-            windows[row] = window(gray[row], box)
-            scale[row] = min(box[1] - box[0], box[3] - box[2])
-    boxes[~framed] = (0.0, 1.0, 0.0, 1.0)
-    return framed, windows, scale, boxes
-
-
-def _tightened(g: np.ndarray, box) -> tuple[float, float, float, float]:
-    """A framed thumbnail's trim ``box`` with the frame's blend into the picture cut too.
-    JPEG and resampling smear a frame's inner edge over a row or two, and a frame 1 px wide
-    on one side is not trimmed at all: left in the window, such a line of frame colour
-    dominates the detail correlation. On each side, the rows inside the box that are closer
-    to the frame colour than half the picture is (the mean distance of the 3rd and 4th rows
-    in) are cut, up to MAX_BLEND, and the next row by the share of frame it holds
-    (1 - its distance / the picture's), as a sub-pixel edge."""
-    n = g.shape[0]
-    trimmed = (box[0] > 0, box[1] < 1, box[2] > 0, box[3] < 1)
-    edges = (g[0], g[-1], g[:, 0], g[:, -1])
-    ref = _median(np.concatenate([e for t, e in zip(trimmed, edges, strict=True) if t]))
-    cuts = [box[0], 1 - box[1], box[2], 1 - box[3]]
-    rows_from = (g, g[::-1], g.T, g.T[::-1])  # each side's lines, outermost first
-    across_y = (int(np.ceil(box[0] * n)), int(np.floor(box[1] * n)))
-    across_x = (int(np.ceil(box[2] * n)), int(np.floor(box[3] * n)))
-    for side, lines in enumerate(rows_from):
-        lo, hi = across_x if side < 2 else across_y
-        first = int(cuts[side] * n)  # the first line not wholly cut
-        if first + 3 >= n:
-            continue
-        off = np.abs(lines[first:first + 4, lo:hi].astype(np.float64) - ref).mean(axis=1)
-        picture = max(off[2], off[3])
-        if picture < PICTURE_CONTRAST:
-            continue
-        k = 0
-        while k < MAX_BLEND and off[k] < 0.5 * picture:
-            k += 1
-        share = min(max(1.0 - off[k] / picture, 0.0), 1.0)
-        cuts[side] = max(cuts[side], (first + k + share) / n)
-    return (cuts[0], 1 - cuts[1], cuts[2], 1 - cuts[3])
-
-
-def _filled(g: np.ndarray, box) -> bool:
-    """Whether the picture fills its window up to the edges: on the trimmed sides, one of the
-    lines 1-3 px inside the window (JPEG ringing can hide a frame's inner edge) differs from
-    the border colour over FILLED of its length or more (a frame's picture does; an object
-    on plain sky touches its bounding box at a few pixels)."""
-    n = g.shape[0]
-    y0, y1 = int(round(box[0] * n)), int(round(box[1] * n)) - 1
-    x0, x1 = int(round(box[2] * n)), int(round(box[3] * n)) - 1
-    shares = []
-    for trimmed, edge, step in ((box[0] > 0, g[0], lambda k: g[min(y0 + k, n - 1), x0:x1 + 1]),
-                                (box[1] < 1, g[-1], lambda k: g[max(y1 - k, 0), x0:x1 + 1]),
-                                (box[2] > 0, g[:, 0], lambda k: g[y0:y1 + 1, min(x0 + k, n - 1)]),
-                                (box[3] < 1, g[:, -1], lambda k: g[y0:y1 + 1, max(x1 - k, 0)])):
-        if trimmed:
-            ref = _median(edge)
-            shares.append(max(float(np.mean(np.abs(step(k).astype(np.float64) - ref)
-                                            > BORDER_TOL)) for k in (1, 2, 3)))
-    return bool(shares) and float(np.mean(shares)) >= FILLED
-
-
-def _median(values: np.ndarray) -> float:
-    """``np.median`` of a short 1-D array, without its overhead (~10x faster at 32 values)."""
-    ordered = np.sort(values)
-    n = len(ordered)
-    return (float(ordered[(n - 1) // 2]) + float(ordered[n // 2])) / 2
-
-
-def candidates(gray: np.ndarray, radius: int, *, workers: int | None = None):
+def candidates(gray: np.ndarray, radius: int, *, workers: int | None = None, framing=None):
     """Candidate pairs (i, j, distance) among small images in sparse mode; a framed image is
-    searched by its window's codes too."""
-    owner, every = _searched_codes(gray)
+    searched by its window's codes too. ``framing``: :func:`frames` of ``gray``, when known."""
+    owner, every = _searched_codes(gray, framing)
     i, j, d = _closest(*_sparse_candidates(every, radius, workers), owner)
     return np.minimum(i, j), np.maximum(i, j), d
 
 
 def candidates_touching(gray: np.ndarray, new: np.ndarray, radius: int, *,
-                        workers: int | None = None):
+                        workers: int | None = None, framing=None):
     """The sparse-mode candidates (i, j, distance) that involve one of the rows ``new``: each
     new image (and its window, when framed) searched against every image's codes, the few
     new codes as the database. A new image with more than DENSE_ABOVE plain-code neighbours
     searches with its own code only; the others keep their TOP_K nearest matches."""
-    owner, every = _searched_codes(gray)
+    owner, every = _searched_codes(gray, framing)
     query = np.flatnonzero(np.isin(owner, new))
     v = every.shape[1]
     a, m, _ = hamming_cross(every[:, 0], every[query, 0], radius, workers=workers)
@@ -265,10 +161,10 @@ def candidates_touching(gray: np.ndarray, new: np.ndarray, radius: int, *,
     return i[keep], j[keep], d[keep]
 
 
-def _searched_codes(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _searched_codes(gray: np.ndarray, framing=None) -> tuple[np.ndarray, np.ndarray]:
     """(owner, codes): the variant codes of every thumbnail, then of every framed one's
     window; ``owner[k]``, the image whose code row k is."""
-    framed, windows, _, _ = frames(gray)
+    framed, windows, _, _ = frames(gray) if framing is None else framing
     extra = np.flatnonzero(framed)
     return (np.concatenate([np.arange(len(gray)), extra]),
             codes(np.concatenate([gray, windows[extra]])))
@@ -288,17 +184,18 @@ def _closest(a: np.ndarray, b: np.ndarray, d: np.ndarray, owner: np.ndarray):
     return i[first], j[first], d[first]
 
 
-def verify(gray, side_i, side_j, a, b, options, aligned: bool):
+def verify(gray, side_i, side_j, a, b, options, aligned: bool, framing=None):
     """(accepted, score, transform) of small pairs ``a[k], b[k]`` (rows of the grey
     thumbnails): aligned (sparse mode, frames seen through: see the module's docstring) or
-    unaligned (crowded mode)."""
+    unaligned (crowded mode). ``framing``: :func:`frames` of ``gray`` (at least of the rows
+    in ``a`` and ``b``), when known."""
     if not aligned:
         ok, sim = unaligned(gray, side_i, side_j, a, b, options)
         return ok, sim, np.full(len(a), "none", dtype=object)
     scores = align(gray, side_i, side_j, a, b)
     ok = _accepted(scores)
     name = _names(scores)
-    framed, windows, scale, boxes = frames(gray)
+    framed, windows, scale, boxes = frames(gray) if framing is None else framing
     look = np.flatnonzero(framed[a] | framed[b])
     side_i, side_j = np.asarray(side_i, np.float64), np.asarray(side_j, np.float64)
     if len(look):
@@ -325,19 +222,12 @@ def _same_window(gray, windows, scale, boxes, framed, a, b, side) -> np.ndarray:
     different pictures inside."""
     own = np.where(framed[a], a, b)
     other = np.where(framed[a], b, a)
-    crops = np.stack([_trimmed(window(gray[o], tuple(boxes[f].tolist())))
+    crops = np.stack([trimmed(window(gray[o], tuple(boxes[f].tolist())))
                       for f, o in zip(own.tolist(), other.tolist(), strict=True)])
     res = np.maximum(np.round(side * scale[own]), 4)
     both = np.concatenate([windows[own], crops])
     n = len(own)
     return _accepted(align(both, res, res, np.arange(n), np.arange(n, 2 * n)))
-
-
-def _trimmed(g: np.ndarray) -> np.ndarray:
-    """A grey thumbnail with the plain edges it still has trimmed (a frame whose outer ring
-    hid it shows once cropped)."""
-    box = trim_box(np.clip(g, 0, 255).astype(np.uint8))
-    return g if box == (0.0, 1.0, 0.0, 1.0) else window(g, box)
 
 
 def _accepted(scores: np.ndarray) -> np.ndarray:
