@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image, ImageOps
 
 import datacheck.matching.copies as copies
 from datacheck import audit
+from datacheck.features.cache import FeatureCache
 from tests.helpers import distinct_patches, save
 
 CHECKS = ["integrity", "duplicates", "leakage"]
@@ -83,8 +85,9 @@ def _small(patch: Image.Image) -> Image.Image:
 
 def test_small_images_are_searched_only_where_they_changed(tmp_path, monkeypatch):
     """A dataset of 32x32 photos: unchanged, nothing is searched; after a change only the
-    new contents are, in the small images' kept mode, and the findings equal a full search's
-    (a shifted copy, a mirrored one and a framed one of old images, among the new)."""
+    new contents are, in the small images' kept mode, from the kept search codes (no thumbnail
+    read but those of the new images and their candidates), and the findings equal a full
+    search's (a shifted copy, a mirrored one and a framed one of old images, among the new)."""
     patches = [_small(p) for p in distinct_patches(70, size=96, seed=2)]
     root = tmp_path / "small"
     for k, patch in enumerate(patches[:60]):
@@ -100,7 +103,9 @@ def test_small_images_are_searched_only_where_they_changed(tmp_path, monkeypatch
     assert calls == [(None, False)]  # sparse: shifted codes searched, pairs aligned
     assert ("train/b/1.png", "test/b/shifted.jpg") in {
         (f["a"], f["b"]) for f in findings(first)["leakage"]}
-    [kept] = (tmp_path / "cache/pairs").glob("*.npz")
+    [kept] = (tmp_path / "cache/pairs").glob("*[0-9a-f].npz")
+    [codes] = (tmp_path / "cache/pairs").glob("*.codes.npz")
+    assert len(np.load(codes)["digests"]) == 61
     written = kept.stat().st_mtime_ns
     audit(root, checks=CHECKS, cache_dir=tmp_path / "cache", progress=False)
     assert calls == [(None, False)]  # unchanged: nothing searched
@@ -111,8 +116,14 @@ def test_small_images_are_searched_only_where_they_changed(tmp_path, monkeypatch
     framed.paste(patches[8].resize((24, 24), Image.LANCZOS), (3, 5))
     save(framed, root / "test/a/new_framed.png")
     save(patches[65], root / "train/a/new.png")
+    read = []
+    real_thumbs = FeatureCache.thumbs
+    monkeypatch.setattr(FeatureCache, "thumbs", lambda self, digests, config: (
+        read.append(len(digests)), real_thumbs(self, digests, config))[1])
     again = audit(root, checks=CHECKS, cache_dir=tmp_path / "cache", progress=False)
     assert calls[1:] == [(3, False)]
+    assert read and read[0] == 3 and max(read) < 30, read  # not the 63 small images
+    assert len(np.load(codes)["digests"]) == 63
     full = audit(root, checks=CHECKS, cache_dir=tmp_path / "fresh", progress=False)
     assert findings(again) == findings(full)
     found = {(f["a"], f["b"]): f["transform"] for f in findings(full)["leakage"]}

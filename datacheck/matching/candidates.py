@@ -36,14 +36,15 @@ def small_crowd(hashes: np.ndarray, radius: int, new: np.ndarray | None = None, 
 
 
 def candidates(table, usable, small, variants_of, thumbs_of, options, hash_name,
-                workers, crowded: bool | None = None) -> dict[str, np.ndarray]:
+                workers, crowded: bool | None = None, known_codes=None) -> dict[str, np.ndarray]:
     """Candidate pairs (row i < row j) with the Hamming distance of the search that found them
     and ``via``: ``hash`` (the perceptual hash), ``variant`` or ``small``; ``framed``, per
     usable row, whether the image has a plain border (its trimmed hash differs);
     ``aligned_small``, whether small pairs are aligned (sparse mode, see small_copies); and
     ``small``, what the aligned search read, for the verification to reuse: (the small
     images' rows, their grey thumbnails, :func:`small_frames.frames` of them), else None.
-    ``crowded``: the small images' mode when already decided (:func:`small_crowd`)."""
+    ``crowded``: the small images' mode when already decided (:func:`small_crowd`);
+    ``known_codes``: a :class:`known_codes.KnownCodes` to keep the small images' codes in."""
     framed = np.zeros(len(usable), dtype=bool)
     seen = None
     hashes = table["hash"].to_numpy()[usable].astype(np.int64)
@@ -65,19 +66,24 @@ def candidates(table, usable, small, variants_of, thumbs_of, options, hash_name,
     if small.sum() >= 2 and options.small_alignment and not crowded:
         tiny = np.flatnonzero(small)
         seen = _small_seen(usable[tiny], thumbs_of)
-        sa, sb, sd = small_copies.candidates(seen[1], options.radius(hash_name),
-                                             workers=workers, framing=seen[2])
+        owner, every = small_copies.searched_codes(seen[1], seen[2])
+        if known_codes is not None:
+            known_codes.keep(table["digest"].to_numpy()[usable[tiny]], owner, every)
+        sa, sb, sd = small_copies.candidates(owner, every, options.radius(hash_name),
+                                             workers=workers)
         found.append(_found(tiny[sa], tiny[sb], sd, 2))
     return {**_one_per_pair(found, usable, framed, options.small_alignment and not crowded),
             "small": seen}
 
 
 def candidates_touching(table, usable, small, new, variants_of, thumbs_of, options, hash_name,
-                         workers, crowded: bool) -> dict[str, np.ndarray]:
+                         workers, crowded: bool, known_codes=None) -> dict[str, np.ndarray]:
     """The candidates of :func:`candidates` that involve a usable row at one of the positions
     ``new``: each search run both ways between those rows and all rows, with the few new
     hashes as the database, so no table over every hash is built. ``crowded``: the small
-    images' mode, decided by the caller on the whole dataset."""
+    images' mode, decided by the caller on the whole dataset; ``known_codes``: a
+    :class:`known_codes.KnownCodes` holding the small images' codes by content (only the
+    thumbnails of the others are read)."""
     hashes = table["hash"].to_numpy()[usable].astype(np.int64)
     q, m, d = hamming_cross(hashes, hashes[new], options.radius(hash_name), workers=workers)
     q, m, d = q[q != new[m]], m[q != new[m]], d[q != new[m]]
@@ -91,10 +97,16 @@ def candidates_touching(table, usable, small, new, variants_of, thumbs_of, optio
     new_tiny = np.flatnonzero(np.isin(tiny, new))
     seen = None
     if aligned_small and len(tiny) >= 2 and len(new_tiny):
-        seen = _small_seen(usable[tiny], thumbs_of)
-        sa, sb, sd = small_copies.candidates_touching(seen[1], new_tiny,
+        if known_codes is None:
+            seen = _small_seen(usable[tiny], thumbs_of)
+            owner, every = small_copies.searched_codes(seen[1], seen[2])
+        else:
+            owner, every = known_codes.searched_codes(
+                table["digest"].to_numpy()[usable[tiny]],
+                lambda at: _gray(thumbs_of(usable[tiny[at]])))
+        sa, sb, sd = small_copies.candidates_touching(owner, every, new_tiny,
                                                       options.radius(hash_name),
-                                                      workers=workers, framing=seen[2])
+                                                      workers=workers)
         found.append(_found(tiny[sa], tiny[sb], sd, 2))
     framed = np.zeros(len(usable), dtype=bool)
     big = np.flatnonzero(~small)

@@ -96,20 +96,22 @@ def copy_pairs(ctx: AuditContext) -> pd.DataFrame:
     """The verified copy pairs of an audit, computed once and shared by its checks; the pairs
     among images an earlier audit already searched come from :mod:`.known_pairs`."""
     from . import known_pairs
+    from .known_codes import KnownCodes
 
     options = ctx.options["copies"]
     radius = options.radius(ctx.options["scan"].hash)
+    key = known_pairs.key(ctx.config, options)
 
     def search(touching: np.ndarray | None, crowded: bool | None) -> pd.DataFrame:
         return find_copies(ctx.table, ctx.thumbs, ctx.variants, ctx.read, options,
                            hash_name=ctx.options["scan"].hash, workers=ctx.workers,
-                           touching=touching, crowded=crowded)
+                           touching=touching, crowded=crowded,
+                           known_codes=KnownCodes(ctx.store.folder, key))
 
     def crowd(hashes: np.ndarray, new: np.ndarray | None) -> tuple[int, np.ndarray]:
         return small_crowd(hashes, radius, new, workers=ctx.workers)
 
     def compute() -> pd.DataFrame:
-        key = known_pairs.key(ctx.config, options)
         return known_pairs.copy_pairs(ctx.table, search, crowd, ctx.store.folder, key)
     return ctx.shared("copy_pairs", compute)
 
@@ -118,7 +120,7 @@ def find_copies(table: pd.DataFrame, thumbs_of: Callable[[np.ndarray], np.ndarra
                 variants_of: Callable[[np.ndarray], np.ndarray],
                 read: Callable[[int], bytes], options: CopyOptions, *, hash_name: str = "phash",
                 workers: int | None = None, touching: np.ndarray | None = None,
-                crowded: bool | None = None) -> pd.DataFrame:
+                crowded: bool | None = None, known_codes=None) -> pd.DataFrame:
     """Verified pairs of rows (i < j, row positions in ``table``) that are copies.
 
     ``thumbs_of(rows)`` / ``variants_of(rows)`` give the thumbnails / variant hashes of rows,
@@ -128,6 +130,8 @@ def find_copies(table: pd.DataFrame, thumbs_of: Callable[[np.ndarray], np.ndarra
     ``transform``. ``touching`` (a boolean mask of rows) limits the search to the pairs that
     involve one of those rows. ``crowded``: the small images' mode (small_copies.crowded),
     decided on the whole dataset; needed with ``touching`` when there are small images.
+    ``known_codes``: a :class:`known_codes.KnownCodes` keeping the small images' search codes
+    by content, so that a search ``touching`` some rows reads only their thumbnails.
     """
     usable = np.flatnonzero(table["problem"].isna().to_numpy())
     if len(usable) < 2:
@@ -136,13 +140,13 @@ def find_copies(table: pd.DataFrame, thumbs_of: Callable[[np.ndarray], np.ndarra
     small = side[usable] <= SMALL_SIDE
     if touching is None:
         cand = candidates(table, usable, small, variants_of, thumbs_of, options, hash_name,
-                           workers, crowded)
+                           workers, crowded, known_codes)
     elif small.sum() >= 2 and crowded is None:
         raise ValueError("a search limited to some rows needs the small images' mode")
     else:
         cand = candidates_touching(table, usable, small, np.flatnonzero(touching[usable]),
                                     variants_of, thumbs_of, options, hash_name, workers,
-                                    bool(crowded))
+                                    bool(crowded), known_codes)
     i, j, dist, via = cand["i"], cand["j"], cand["distance"], cand["via"]
     framed = np.zeros(len(table), dtype=bool)
     framed[usable] = cand["framed"]

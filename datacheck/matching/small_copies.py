@@ -125,21 +125,21 @@ def crowded(pairs: int, n: int) -> bool:
     return pairs >= MIN_CROWD and pairs > CROWDED_RATE * n * (n - 1) / 2
 
 
-def candidates(gray: np.ndarray, radius: int, *, workers: int | None = None, framing=None):
-    """Candidate pairs (i, j, distance) among small images in sparse mode; a framed image is
-    searched by its window's codes too. ``framing``: :func:`frames` of ``gray``, when known."""
-    owner, every = _searched_codes(gray, framing)
+def candidates(owner: np.ndarray, every: np.ndarray, radius: int, *,
+               workers: int | None = None):
+    """Candidate pairs (i, j, distance) among small images in sparse mode, from their
+    :func:`searched_codes` (a framed image is searched by its window's codes too)."""
     i, j, d = _closest(*_sparse_candidates(every, radius, workers), owner)
     return np.minimum(i, j), np.maximum(i, j), d
 
 
-def candidates_touching(gray: np.ndarray, new: np.ndarray, radius: int, *,
-                        workers: int | None = None, framing=None):
-    """The sparse-mode candidates (i, j, distance) that involve one of the rows ``new``: each
-    new image (and its window, when framed) searched against every image's codes, the few
-    new codes as the database. A new image with more than DENSE_ABOVE plain-code neighbours
-    searches with its own code only; the others keep their TOP_K nearest matches."""
-    owner, every = _searched_codes(gray, framing)
+def candidates_touching(owner: np.ndarray, every: np.ndarray, new: np.ndarray, radius: int,
+                        *, workers: int | None = None):
+    """The sparse-mode candidates (i, j, distance) that involve one of the images ``new``,
+    from the :func:`searched_codes` of all: each new image (and its window, when framed)
+    searched against every image's codes, the few new codes as the database. A new image with
+    more than DENSE_ABOVE plain-code neighbours searches with its own code only; the others
+    keep their TOP_K nearest matches."""
     query = np.flatnonzero(np.isin(owner, new))
     v = every.shape[1]
     a, m, _ = hamming_cross(every[:, 0], every[query, 0], radius, workers=workers)
@@ -161,9 +161,10 @@ def candidates_touching(gray: np.ndarray, new: np.ndarray, radius: int, *,
     return i[keep], j[keep], d[keep]
 
 
-def _searched_codes(gray: np.ndarray, framing=None) -> tuple[np.ndarray, np.ndarray]:
-    """(owner, codes): the variant codes of every thumbnail, then of every framed one's
-    window; ``owner[k]``, the image whose code row k is."""
+def searched_codes(gray: np.ndarray, framing=None) -> tuple[np.ndarray, np.ndarray]:
+    """(owner, codes): the variant codes of every grey thumbnail, then of every framed one's
+    window (in row order); ``owner[k]``, the image whose code row k is. ``framing``:
+    :func:`frames` of ``gray``, when known."""
     framed, windows, _, _ = frames(gray) if framing is None else framing
     extra = np.flatnonzero(framed)
     return (np.concatenate([np.arange(len(gray)), extra]),
