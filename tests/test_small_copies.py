@@ -162,9 +162,10 @@ def test_a_frame_one_pixel_wide_is_cut_from_the_window():
 
 
 def test_the_verification_reuses_what_the_search_read():
-    """The grey thumbnails and frames the small images' search computed are what the
-    verification would compute itself: for a mix of rows, some read by the search (one of
-    them framed) and some not; every row read: the search's own arrays."""
+    """The grey thumbnails and frames the small images' search computed (frames held without
+    their windows) are what the verification would compute itself: for a mix of rows, some
+    read by the search (one of them framed) and some not; every row read: the search's own
+    arrays."""
     from datacheck.matching.copies import _grays
 
     pictures = _small_photos(12)
@@ -172,15 +173,18 @@ def test_the_verification_reuses_what_the_search_read():
     thumbs = np.stack([np.asarray(im) for im in pictures])
     small_rows = np.array([1, 3, 5, 7, 9])
     gray = _gray(thumbs[small_rows])
-    seen = (small_rows, gray, small_frames.frames(gray))
+    framed, _, scale, boxes = small_frames.frames(gray)
+    seen = (small_rows, gray, (framed, None, scale, boxes))
     rows = np.array([0, 3, 5, 8, 11])
     got_rows, got_gray, got_frames = _grays(rows, lambda r: thumbs[r], seen)
     assert np.array_equal(got_rows, rows)
     assert np.array_equal(got_gray, _gray(thumbs[rows]))
     expected = small_frames.frames(_gray(thumbs[rows]))
     assert expected[0].tolist() == [False, True, False, False, False]
+    assert got_frames[1] is None
+    got_windows = small_frames.windowed(got_gray, got_frames[0], got_frames[3])
     small = np.isin(rows, small_rows)
-    for got, want in zip(got_frames, expected, strict=True):
+    for got, want in zip((got_frames[0], got_windows, *got_frames[2:]), expected, strict=True):
         assert np.array_equal(got[small], want[small])
     again = _grays(np.array([3, 9]), lambda r: thumbs[r], seen)
     assert again[0] is small_rows and again[1] is gray

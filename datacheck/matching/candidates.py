@@ -42,7 +42,8 @@ def candidates(table, usable, small, variants_of, thumbs_of, options, hash_name,
     usable row, whether the image has a plain border (its trimmed hash differs);
     ``aligned_small``, whether small pairs are aligned (sparse mode, see small_copies); and
     ``small``, what the aligned search read, for the verification to reuse: (the small
-    images' rows, their grey thumbnails, :func:`small_frames.frames` of them), else None.
+    images' rows, their grey thumbnails, :func:`small_frames.frames` of them without the
+    windows), else None.
     ``crowded``: the small images' mode when already decided (:func:`small_crowd`);
     ``known_codes``: a :class:`known_codes.KnownCodes` to keep the small images' codes in."""
     framed = np.zeros(len(usable), dtype=bool)
@@ -65,8 +66,7 @@ def candidates(table, usable, small, variants_of, thumbs_of, options, hash_name,
         found += _variant_candidates(var, big, options.variant_radius, workers)
     if small.sum() >= 2 and options.small_alignment and not crowded:
         tiny = np.flatnonzero(small)
-        seen = _small_seen(usable[tiny], thumbs_of)
-        owner, every = small_copies.searched_codes(seen[1], seen[2])
+        seen, owner, every = _small_seen(usable[tiny], thumbs_of)
         if known_codes is not None:
             known_codes.keep(table["digest"].to_numpy()[usable[tiny]], owner, every)
         sa, sb, sd = small_copies.candidates(owner, every, options.radius(hash_name),
@@ -98,8 +98,7 @@ def candidates_touching(table, usable, small, new, variants_of, thumbs_of, optio
     seen = None
     if aligned_small and len(tiny) >= 2 and len(new_tiny):
         if known_codes is None:
-            seen = _small_seen(usable[tiny], thumbs_of)
-            owner, every = small_copies.searched_codes(seen[1], seen[2])
+            seen, owner, every = _small_seen(usable[tiny], thumbs_of)
         else:
             owner, every = known_codes.searched_codes(
                 table["digest"].to_numpy()[usable[tiny]],
@@ -133,10 +132,15 @@ def candidates_touching(table, usable, small, new, variants_of, thumbs_of, optio
     return {**_one_per_pair(found, usable, framed, aligned_small), "small": seen}
 
 
-def _small_seen(rows: np.ndarray, thumbs_of) -> tuple:
-    """(rows, their grey thumbnails, their frames): what the aligned small search reads."""
+def _small_seen(rows: np.ndarray, thumbs_of) -> tuple[tuple, np.ndarray, np.ndarray]:
+    """((rows, their grey thumbnails, their frames without the windows), and their
+    :func:`small_copies.searched_codes` owner and codes): what the aligned small search reads
+    and makes."""
     gray = _gray(thumbs_of(rows))
-    return rows, gray, small_frames.frames(gray)
+    framing = small_frames.frames(gray)
+    owner, every = small_copies.searched_codes(gray, framing)
+    framed, _, scale, boxes = framing
+    return (rows, gray, (framed, None, scale, boxes)), owner, every
 
 
 def _one_per_pair(found: list[dict], usable: np.ndarray, framed: np.ndarray,

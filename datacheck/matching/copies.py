@@ -244,7 +244,7 @@ def _grays(rows: np.ndarray, thumbs_of, small) -> tuple[np.ndarray, np.ndarray, 
     gray = np.empty((len(rows), *small_gray.shape[1:]), dtype=np.float32)
     gray[seen] = small_gray[at[seen]]
     gray[~seen] = _gray(thumbs_of(rows[~seen]))
-    return rows, gray, small_frames.framing_of(framing, at, seen, gray)
+    return rows, gray, small_frames.framing_of(framing, at, seen, len(rows))
 
 
 def _verify_thumbs(gray, side_i, side_j, a, b, both_small, wanted, options, aligned_small,

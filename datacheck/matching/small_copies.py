@@ -47,7 +47,7 @@ from ..features.variants import window
 from .neighbors import hamming_cross, hamming_pairs
 from .similar import pair_scores
 from .small_align import align
-from .small_frames import frames, trimmed
+from .small_frames import frames, trimmed, windowed
 
 #: Crowded mode when more than this share of all pairs of small images are hash candidates
 #: (CIFAR-10 test: 2.9e-6; sklearn's digits drawn at 28x28: 1.5e-4; Fashion-MNIST: 3e-3) ...
@@ -189,7 +189,7 @@ def verify(gray, side_i, side_j, a, b, options, aligned: bool, framing=None):
     """(accepted, score, transform) of small pairs ``a[k], b[k]`` (rows of the grey
     thumbnails): aligned (sparse mode, frames seen through: see the module's docstring) or
     unaligned (crowded mode). ``framing``: :func:`frames` of ``gray`` (at least of the rows
-    in ``a`` and ``b``), when known."""
+    in ``a`` and ``b``; the windows may be None), when known."""
     if not aligned:
         ok, sim = unaligned(gray, side_i, side_j, a, b, options)
         return ok, sim, np.full(len(a), "none", dtype=object)
@@ -197,6 +197,8 @@ def verify(gray, side_i, side_j, a, b, options, aligned: bool, framing=None):
     ok = _accepted(scores)
     name = _names(scores)
     framed, windows, scale, boxes = frames(gray) if framing is None else framing
+    if windows is None:
+        windows = windowed(gray, framed, boxes)
     look = np.flatnonzero(framed[a] | framed[b])
     side_i, side_j = np.asarray(side_i, np.float64), np.asarray(side_j, np.float64)
     if len(look):

@@ -90,15 +90,25 @@ def _tightened(g: np.ndarray, box) -> tuple[float, float, float, float]:
     return (cuts[0], 1 - cuts[1], cuts[2], 1 - cuts[3])
 
 
-def framing_of(framing, at: np.ndarray, seen: np.ndarray, gray: np.ndarray):
-    """:func:`frames` of the grey thumbnails ``gray``, taken from ``framing`` (the frames of
-    other thumbnails) at ``at`` where ``seen``; the others are not framed."""
-    framed, windows, scale, boxes = framing
-    out = (np.zeros(len(gray), dtype=bool), np.array(gray, dtype=np.float32, copy=True),
-           np.ones(len(gray)), np.tile([0.0, 1.0, 0.0, 1.0], (len(gray), 1)))
-    for whole, part in zip(out, (framed, windows, scale, boxes), strict=True):
+def framing_of(framing, at: np.ndarray, seen: np.ndarray, n: int):
+    """:func:`frames` without the windows (None: see :func:`windowed`) of ``n`` thumbnails,
+    taken from ``framing`` (the frames of other thumbnails, without windows) at ``at`` where
+    ``seen``; the others are not framed."""
+    framed, _, scale, boxes = framing
+    out = (np.zeros(n, dtype=bool), None, np.ones(n), np.tile([0.0, 1.0, 0.0, 1.0], (n, 1)))
+    for whole, part in ((out[0], framed), (out[2], scale), (out[3], boxes)):
         whole[seen] = part[at[seen]]
     return out
+
+
+def windowed(gray: np.ndarray, framed: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """The windows :func:`frames` gives, from its mask and boxes: the framed thumbnails of
+    ``gray`` resampled inside their boxes, the others unchanged. (A search holds its frames
+    without them: 4 KB a thumbnail.)"""
+    windows = np.array(gray, dtype=np.float32, copy=True)
+    for row in np.flatnonzero(framed).tolist():
+        windows[row] = window(gray[row], tuple(boxes[row].tolist()))
+    return windows
 
 
 def _filled(g: np.ndarray, box) -> bool:
