@@ -59,8 +59,9 @@ class KnownCodes:
         extra = np.flatnonzero(framed)
         owner, every = np.concatenate([np.arange(n), extra]), np.concatenate([plain,
                                                                               window[extra]])
-        if len(missing) or len(np.unique(digests)) != len(self._kept["digests"]):
-            self.keep(digests, owner, every)
+        if (len(missing) or self._kept is None
+                or len(np.unique(digests)) != len(self._kept["digests"])):
+            self.keep(digests, owner, every)  # new digests, or some gone
         return owner, every
 
     def keep(self, digests: np.ndarray, owner: np.ndarray, every: np.ndarray) -> None:
