@@ -43,7 +43,6 @@ def frames(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     keeps = np.minimum(tall, wide)
     maybe = (sides >= 2) & (1 - tall * wide >= FRAMED_AREA) & (keeps >= MIN_WINDOW)
     framed = np.zeros(len(gray), dtype=bool)
-    windows = np.array(gray, dtype=np.float32, copy=True)
     scale = np.ones(len(gray))
     for row in np.flatnonzero(maybe).tolist():
         box = tuple(boxes[row].tolist())
@@ -51,10 +50,9 @@ def frames(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
             box = _tightened(g8[row], box)
             framed[row] = True
             boxes[row] = box
-            windows[row] = window(gray[row], box)
             scale[row] = min(box[1] - box[0], box[3] - box[2])
     boxes[~framed] = (0.0, 1.0, 0.0, 1.0)
-    return framed, windows, scale, boxes
+    return framed, windowed(gray, framed, boxes), scale, boxes
 
 
 def _tightened(g: np.ndarray, box) -> tuple[float, float, float, float]:
@@ -66,9 +64,9 @@ def _tightened(g: np.ndarray, box) -> tuple[float, float, float, float]:
     in) are cut, up to MAX_BLEND, and the next row by the share of frame it holds
     (1 - its distance / the picture's), as a sub-pixel edge."""
     n = g.shape[0]
-    trimmed = (box[0] > 0, box[1] < 1, box[2] > 0, box[3] < 1)
+    cut_sides = (box[0] > 0, box[1] < 1, box[2] > 0, box[3] < 1)
     edges = (g[0], g[-1], g[:, 0], g[:, -1])
-    ref = _median(np.concatenate([e for t, e in zip(trimmed, edges, strict=True) if t]))
+    ref = _median(np.concatenate([e for t, e in zip(cut_sides, edges, strict=True) if t]))
     cuts = [box[0], 1 - box[1], box[2], 1 - box[3]]
     rows_from = (g, g[::-1], g.T, g.T[::-1])  # each side's lines, outermost first
     across_y = (int(np.ceil(box[0] * n)), int(np.floor(box[1] * n)))
