@@ -111,20 +111,20 @@ class FeatureCache:
         faster than SQLite rows become a DataFrame. Only rows whose digest the database
         holds are taken from it (the blobs are read from the database later); the others
         come from the database."""
-        stored = self.cached(digests, config)
+        wanted = set(digests)
         snapshot = self._snapshot(config)
         self._kept[config] = set() if snapshot is None else set(snapshot["digest"].tolist())
-        kept = None
         if snapshot is not None:
+            stored = self.cached(wanted, config)
             kept = snapshot[np.fromiter((d in stored for d in snapshot["digest"].tolist()),
                                         bool, len(snapshot))]
-        rest = sorted(stored - set(kept["digest"].tolist())) if kept is not None else []
-        if kept is None or len(rest) > len(stored) // 2:
+            rest = sorted(stored - set(kept["digest"].tolist()))
+        if snapshot is None or len(rest) > len(stored) // 2:
             rows = self._db.execute(
                 f"SELECT {', '.join(SCALAR_COLUMNS)} FROM features WHERE config = ?", (config,))
             at = SCALAR_COLUMNS.index("digest")
             # plain rows into one DataFrame: ~3x faster than pandas.read_sql_query on 100k rows
-            return pd.DataFrame.from_records([r for r in rows if r[at] in stored],
+            return pd.DataFrame.from_records([r for r in rows if r[at] in wanted],
                                              columns=SCALAR_COLUMNS).astype(_DTYPES)
         frame = kept.reset_index(drop=True)
         if rest:

@@ -11,45 +11,40 @@ the matching code). Each save holds the digests of the latest search, no others.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import small_copies
-from .known_pairs import FOLDER
-
-log = logging.getLogger(__name__)
+from .known_pairs import read_kept, write_kept
 
 
 class KnownCodes:
-    """The codes kept under ``key`` in the cache ``folder`` (none when there is no file, or a
-    damaged one)."""
+    """The codes kept under ``key`` in the cache ``folder``, read when first asked for."""
 
     def __init__(self, folder: str | os.PathLike, key: str):
-        self.path = Path(folder) / FOLDER / f"{key}.codes.npz"
-        self._kept = _load(self.path)
+        self.folder, self.name = folder, f"{key}.codes"
 
     def searched_codes(self, digests: np.ndarray, gray_of: Callable[[np.ndarray], np.ndarray]
                        ) -> tuple[np.ndarray, np.ndarray]:
         """:func:`small_copies.searched_codes` of the images with these ``digests``: the
         kept codes, and those of the others from their grey thumbnails (``gray_of(positions)``);
         then all of them kept."""
+        kept = read_kept(self.folder, self.name)
         n = len(digests)
         width = len(small_copies.VARIANTS)
         plain = np.zeros((n, width), np.int64)
         window = np.zeros((n, width), np.int64)
         framed = np.zeros(n, dtype=bool)
         at = np.full(n, -1)
-        if self._kept is not None:
-            at = pd.Index(self._kept["digests"]).get_indexer(digests.astype(str))
+        if kept is not None:
+            at = pd.Index(kept["digests"]).get_indexer(digests.astype(str))
             known = np.flatnonzero(at >= 0)
-            plain[known] = self._kept["plain"][at[known]]
-            framed[known] = self._kept["framed"][at[known]]
-            window[known] = self._kept["window"][at[known]]
+            plain[known] = kept["plain"][at[known]]
+            framed[known] = kept["framed"][at[known]]
+            window[known] = kept["window"][at[known]]
         missing = np.flatnonzero(at < 0)
         if len(missing):
             owner, every = small_copies.searched_codes(gray_of(missing))
@@ -59,8 +54,7 @@ class KnownCodes:
         extra = np.flatnonzero(framed)
         owner, every = np.concatenate([np.arange(n), extra]), np.concatenate([plain,
                                                                               window[extra]])
-        if (len(missing) or self._kept is None
-                or len(np.unique(digests)) != len(self._kept["digests"])):
+        if len(missing) or kept is None or len(np.unique(digests)) != len(kept["digests"]):
             self.keep(digests, owner, every)  # new digests, or some gone
         return owner, every
 
@@ -73,23 +67,5 @@ class KnownCodes:
         framed = np.zeros(n, dtype=bool)
         framed[owner[n:]] = True
         names, first = np.unique(digests.astype(str), return_index=True)  # once each
-        self._kept = {"digests": names, "plain": every[:n][first], "framed": framed[first],
-                      "window": window[first]}
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            part = self.path.with_name(f"{self.path.stem}.{os.getpid()}.npz")
-            np.savez(part, **self._kept)
-            os.replace(part, self.path)
-        except OSError as exc:  # a read-only cache: the next search computes them again
-            log.warning("cannot keep search codes in %s (%s)", self.path.parent, exc)
-
-
-def _load(path: Path) -> dict | None:
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {name: z[name] for name in ("digests", "plain", "framed", "window")}
-    except Exception as exc:  # a damaged file is a lost shortcut: the codes are made again
-        log.warning("ignoring %s (%s)", path, exc)
-        return None
+        write_kept(self.folder, self.name, {"digests": names, "plain": every[:n][first],
+                                            "framed": framed[first], "window": window[first]})

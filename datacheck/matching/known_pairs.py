@@ -74,7 +74,7 @@ def copy_pairs(table: pd.DataFrame, search: Callable[[np.ndarray | None, bool | 
     side = table[["width", "height"]].min(axis=1).to_numpy()
     small = usable & (side <= SMALL_SIDE)
     hashes = table["hash"].to_numpy()[small].astype(np.int64)
-    known = _load(folder, k)
+    known = read_kept(folder, k)
     same = False
     if known is not None:
         seen = set(known["digests"].tolist())
@@ -160,18 +160,6 @@ def _rows_of(digests: np.ndarray, usable: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"digest": pd.Series(digests[rows], dtype=object), "row": rows})
 
 
-def _load(folder: str | os.PathLike, k: str) -> dict | None:
-    path = Path(folder) / FOLDER / f"{k}.npz"
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {name: z[name] for name in z.files}
-    except Exception as exc:  # a damaged file is a lost shortcut: search in full
-        log.warning("ignoring %s (%s)", path, exc)
-        return None
-
-
 def _save(folder: str | os.PathLike, k: str, searched: np.ndarray, pairs: pd.DataFrame,
           digests: np.ndarray, crowd: dict) -> None:
     """Keep the near pairs as digest pairs (once each: rows of one digest pair alike), with
@@ -188,17 +176,38 @@ def _save(folder: str | os.PathLike, k: str, searched: np.ndarray, pairs: pd.Dat
         kept.setdefault((a, b), (dist, sim, how))
     ab = np.array(list(kept), dtype=np.int64).reshape(-1, 2)
     values = list(kept.values())
+    write_kept(folder, k, {
+        "digests": names, "a": ab[:, 0], "b": ab[:, 1],
+        "distance": np.array([v[0] for v in values], dtype=np.int64),
+        "similarity": np.array([v[1] for v in values], dtype=np.float64),
+        "transform": np.array([v[2] for v in values], dtype=str),
+        "crowded": np.int8(crowd["crowded"]), "crowd_count": np.int64(crowd["count"]),
+        "crowd_digests": np.array(list(crowd["degree"]), dtype=str),
+        "crowd_degree": np.array(list(crowd["degree"].values()), dtype=np.int64)})
+
+
+def read_kept(folder: str | os.PathLike, name: str) -> dict | None:
+    """The arrays of ``<folder>/pairs/<name>.npz``; None when there is none, or a damaged one
+    (a lost shortcut: what it held is computed again)."""
+    path = Path(folder) / FOLDER / f"{name}.npz"
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {key: z[key] for key in z.files}
+    except Exception as exc:
+        log.warning("ignoring %s (%s)", path, exc)
+        return None
+
+
+def write_kept(folder: str | os.PathLike, name: str, arrays: dict) -> None:
+    """Write ``arrays`` to ``<folder>/pairs/<name>.npz`` whole (a partial file never shows);
+    a read-only cache loses the shortcut, not the audit."""
     target = Path(folder) / FOLDER
     try:
         target.mkdir(parents=True, exist_ok=True)
-        part = target / f"{k}.{os.getpid()}.npz"
-        np.savez(part, digests=names, a=ab[:, 0], b=ab[:, 1],
-                 distance=np.array([v[0] for v in values], dtype=np.int64),
-                 similarity=np.array([v[1] for v in values], dtype=np.float64),
-                 transform=np.array([v[2] for v in values], dtype=str),
-                 crowded=np.int8(crowd["crowded"]), crowd_count=np.int64(crowd["count"]),
-                 crowd_digests=np.array(list(crowd["degree"]), dtype=str),
-                 crowd_degree=np.array(list(crowd["degree"].values()), dtype=np.int64))
-        os.replace(part, target / f"{k}.npz")
-    except OSError as exc:  # a read-only cache: the next audit searches in full
-        log.warning("cannot keep copy pairs in %s (%s)", target, exc)
+        part = target / f"{name}.{os.getpid()}.npz"
+        np.savez(part, **arrays)
+        os.replace(part, target / f"{name}.npz")
+    except OSError as exc:
+        log.warning("cannot keep %s in %s (%s)", name, target, exc)
