@@ -108,3 +108,36 @@ def test_trim_box_matches_numpy(name):
     assert variants.trim_box(g) == pytest.approx(want)
     if name in ("framed", "letterboxed"):  # the planted borders are found, not just matched
         assert want != (0.0, 1.0, 0.0, 1.0)
+
+
+def test_kernels_import_numba_on_first_call_only(tmp_path):
+    # a command that runs no kernel (--help, a re-audit from the cache) does not pay for
+    # numba's import; the first kernel call imports it, and a kernel that calls kernels of
+    # another module (small_align -> warp_grid) compiles and gives the numpy answer
+    script = """
+import sys
+import numpy as np
+import datacheck.cli
+from datacheck.matching import small_align, warp_grid
+assert "numba" not in sys.modules, "numba imported at startup"
+assert "scipy.sparse" not in sys.modules, "scipy.sparse imported at startup"
+rng = np.random.default_rng(0)
+a, b = rng.random(50), rng.random(50)
+sa, sb, saa, sbb, sab = a.sum(), b.sum(), (a * a).sum(), (b * b).sum(), (a * b).sum()
+got = warp_grid.pearson(50, sa, sb, saa, sbb, sab)
+assert "numba" in sys.modules
+assert abs(got - np.corrcoef(a, b)[0, 1]) < 1e-9, got
+gray = rng.random((2, 32, 32))
+gray[1] = gray[0]
+same = warp_grid.grid_similarity(gray, np.array([0]), np.array([1]))
+assert abs(same[0] - 1) < 1e-9, same
+assert type(small_align.pearson).__module__.startswith("numba"), type(small_align.pearson)
+print("ok")
+"""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "ok"

@@ -26,9 +26,10 @@ from __future__ import annotations
 import io
 import math
 
-import numba
 import numpy as np
 from PIL import Image
+
+from ..jit import kernel
 
 #: Side below which an image is measured at full size, and the sides from which a quarter and
 #: an eighth are used instead of a half.
@@ -65,7 +66,7 @@ def may_lack_detail(nbytes: int, width: int, height: int, quality: float,
     return math.log(nbytes * 8 / (width * height)) - expected < HINT_MARGIN
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _mean_steps(lum):
     """Mean absolute step between horizontal neighbours plus that between vertical ones, in
     0..2 (1 = full range): a uint8 image's coarse detail, ~50x cheaper than numpy's diffs."""
@@ -92,7 +93,7 @@ def measure(gray: Image.Image) -> dict[str, float]:
     return {"fine_edge": fine, "detail_ratio": ratio}
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _steepness(lum):
     """99th percentile of the gradient magnitude over the 1st-99th percentile range of a uint8
     image (ranks as ``image_props._edge``, exact: squared gradients are integers and counted in
@@ -115,7 +116,7 @@ def _steepness(lum):
     return math.sqrt(_rank(squares, 0.99, (h - 1) * (w - 1))) / (high - low)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _rank(hist, q, n):
     """The bin holding the value of rank round(q * (n - 1)) in ascending order."""
     k = int(round(q * (n - 1)))

@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-import numba
 import numpy as np
+
+from ..jit import kernel
 
 #: libjpeg's standard luminance quantization table (ITU-T T.81 Annex K), row-major.
 STD_LUMINANCE = np.array([
@@ -194,7 +195,7 @@ def sharpness(lum: np.ndarray) -> float:
     return float(_laplacian(np.ascontiguousarray(lum, np.uint8)).astype(np.float32).var())
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _laplacian(g):
     out = g.copy()
     for y in range(1, g.shape[0] - 1):
@@ -205,7 +206,7 @@ def _laplacian(g):
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _edge(lum):
     """99th percentile of the gradient magnitude over the 1st-99th percentile range (lower
     values, no interpolation), 0 for a flat image: ~2x faster than numpy per image."""
@@ -222,7 +223,7 @@ def _edge(lum):
     return _kth(grad, 0.99) / (high - low)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _kth(x, q):
     k = int(round(q * (len(x) - 1)))
     return np.partition(x, k)[k]
@@ -242,7 +243,7 @@ def tone(px: np.ndarray, lum: np.ndarray) -> dict[str, float]:
     return dict(zip(TONE, values, strict=True))
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _tone_kernel(px, lum):
     h, w = lum.shape
     n = h * w
@@ -266,7 +267,7 @@ def _tone_kernel(px, lum):
             spread / n / 255)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _hist_quantile(hist, n, q):
     """np.quantile's linear interpolation, from a 256-bin histogram of n values."""
     pos = q * (n - 1)
@@ -284,7 +285,7 @@ def _hist_quantile(hist, n, q):
     return a + (b - a) * (pos - low)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _ring_std(gray):
     """Std of the outermost ring of pixels of a uint8 image (:func:`ring`, width 1)."""
     h, w = gray.shape

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import jit
 from ..errors import BadInputError
 from ..options import group, option
 from ..sources import storage
@@ -173,6 +174,8 @@ def _decode(cache, config, hash_name, source: Source, refs, locations, sizes, mt
             progress, scheduler) -> list[Decoded]:
     """Decode ``refs`` in chunks the source reads together, storing each batch in the cache;
     the results in ``refs`` order."""
+    if refs:
+        jit.load()  # once here, not once in each forked worker
     chunks = source.chunks(refs)
     work = functools.partial(_decode_chunk, hash_name, source)
     results: list[Decoded | None] = [None] * len(refs)

@@ -27,9 +27,10 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-import numba
 import numpy as np
 from PIL import Image
+
+from ..jit import kernel
 
 #: Side of the grayscale working copy every variant hash is projected from.
 WORK = 64
@@ -152,7 +153,7 @@ def trim_boxes(gray: np.ndarray) -> np.ndarray:
     return _trim_boxes(np.ascontiguousarray(gray, dtype=np.uint8))
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _trim_boxes(stack):
     out = np.empty((stack.shape[0], 4))
     for n in range(stack.shape[0]):
@@ -164,7 +165,7 @@ def _trim_boxes(stack):
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _edge_cuts(g):
     """(top, bottom, left, right) shares to cut, in one call (four calls cost ~10 us more)."""
     h, w = g.shape
@@ -172,7 +173,7 @@ def _edge_cuts(g):
             _edge_cut(g.T[::-1], w))
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _edge_cut(arr, n):
     """Share of the image to cut at the edge ``arr[0]`` (rows from there inwards): the rows
     that are border (BORDER_SHARE of their pixels within BORDER_TOL of the edge's median)."""

@@ -16,12 +16,10 @@ import itertools
 from concurrent.futures import ThreadPoolExecutor
 from math import comb
 
-import numba
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from ..features.parallel import available_cores
+from ..jit import kernel
 
 #: Widest substring given a dense bucket table (2**24 offsets = 128 MiB of int64).
 MAX_TABLE_BITS = 24
@@ -29,7 +27,7 @@ MAX_TABLE_BITS = 24
 BRUTE_BELOW = 3000
 
 
-@numba.njit(cache=True, inline="always")
+@kernel(inline="always")
 def _popcount(x):
     x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
     x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
@@ -37,14 +35,14 @@ def _popcount(x):
     return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _grow(a, n):
     b = np.empty(max(2 * a.shape[0], n), dtype=a.dtype)
     b[: a.shape[0]] = a
     return b
 
 
-@numba.njit(cache=True, inline="always")
+@kernel(inline="always")
 def _push(out_i, out_j, out_d, n, i, j, d):
     """The result arrays with (i, j, d) written at position n, grown first when full."""
     if n == out_i.shape[0]:
@@ -57,7 +55,7 @@ def _push(out_i, out_j, out_d, n, i, j, d):
     return out_i, out_j, out_d
 
 
-@numba.njit(cache=True, inline="always")
+@kernel(inline="always")
 def _found_earlier(x, k, shifts, masks, radii):
     """Whether a substring before k is within its radius for the XOR ``x`` of two hashes (an
     earlier substring's pass reports that pair)."""
@@ -67,7 +65,7 @@ def _found_earlier(x, k, shifts, masks, radii):
     return False
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _brute_chunk(h, lo, hi, threshold):
     cap = 1024
     out_i = np.empty(cap, np.int64)
@@ -84,7 +82,7 @@ def _brute_chunk(h, lo, hi, threshold):
     return out_i[:n], out_j[:n], out_d[:n]
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _mih_chunk(hs, order, sorted_keys, starts, dense, flips, k, shifts, masks, radii,
                lo, hi, threshold):
     """Pairs within threshold found through substring k, for sorted positions lo..hi.
@@ -126,7 +124,7 @@ def _mih_chunk(hs, order, sorted_keys, starts, dense, flips, k, shifts, masks, r
     return out_i[:n], out_j[:n], out_d[:n]
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _cross_chunk(q, qkeys, qorder, ds, order, sorted_keys, starts, dense, flips, k, shifts,
                  masks, radii, lo, hi, threshold):
     """Pairs (query, database item) within threshold found through substring k, for the
@@ -161,7 +159,7 @@ def _cross_chunk(q, qkeys, qorder, ds, order, sorted_keys, starts, dense, flips,
     return out_i[:n], out_j[:n], out_d[:n]
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _counting_order(keys, width):
     """(order, bucket starts) of keys < 2**width by a counting sort: stable, O(n)."""
     starts = np.zeros((1 << width) + 1, np.int64)
@@ -190,7 +188,7 @@ def _interleave_tables(m: int) -> np.ndarray:
     return tables
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _permute(h, tables):  # pragma: no cover - compiled
     out = np.empty_like(h)
     for t in range(h.shape[0]):
@@ -358,6 +356,9 @@ def clusters(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Cluster id per item (connected components of the pair graph); singletons get -1."""
     if len(i) == 0:
         return np.full(n, -1, dtype=np.int64)
+    from scipy.sparse import coo_matrix  # ~0.3 s of startup, paid only with pairs to cluster
+    from scipy.sparse.csgraph import connected_components
+
     graph = coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     sizes = np.bincount(labels)

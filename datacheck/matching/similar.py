@@ -32,10 +32,10 @@ Figures: benchmarks/ARCHIVE.md.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from ..features import variants
+from ..jit import kernel, prange
 from .warp_grid import grid_similarity
 
 #: Share of pixels allowed to exceed ``max_residual_small`` in the small-image residual test.
@@ -61,10 +61,10 @@ def thumb_similarity(thumbs: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.nda
     return out
 
 
-@numba.njit(cache=True, nogil=True, parallel=True, fastmath=True)
+@kernel(nogil=True, parallel=True, fastmath=True)
 def _dot_kernel(flat, i, j, out):  # pragma: no cover - compiled
     """out[k] = flat[i[k]] . flat[j[k]], pairs in parallel, without gathering rows."""
-    for m in numba.prange(len(i)):
+    for m in prange(len(i)):
         x, y = flat[i[m]], flat[j[m]]
         acc = 0.0
         for q in range(flat.shape[1]):
@@ -89,16 +89,16 @@ def fit_residual(thumbs: np.ndarray, i: np.ndarray, j: np.ndarray,
     return out
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@kernel(nogil=True, parallel=True)
 def _residual_kernel(flat, i, j, k, out):  # pragma: no cover - compiled
     stats = np.empty((flat.shape[0], 4))  # mean, sum of squared deviations, min, max
-    for r in numba.prange(flat.shape[0]):
+    for r in prange(flat.shape[0]):
         stats[r] = _stats(flat[r])
-    for m in numba.prange(len(i)):
+    for m in prange(len(i)):
         out[m] = _residual_one(flat[i[m]], flat[j[m]], stats[i[m]], stats[j[m]], k)
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@kernel(nogil=True, fastmath=True)
 def _stats(x):  # pragma: no cover - compiled
     mean = x.sum() / x.shape[0]
     dev = 0.0
@@ -107,7 +107,7 @@ def _stats(x):  # pragma: no cover - compiled
     return np.array([mean, dev, x.min(), x.max()])
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@kernel(nogil=True, fastmath=True)
 def _residual_one(x, y, sx, sy, k):  # pragma: no cover - compiled
     mx, sxx, lox, hix = sx[0], sx[1], sx[2], sx[3]
     my, syy, loy, hiy = sy[0], sy[1], sy[2], sy[3]

@@ -12,9 +12,9 @@ core), the hill-climb ~2 ms a pair that passes the gate.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from ..jit import kernel, prange
 from .similar import box_resized
 from .warp_grid import pearson, rect_corr, warp_axes, warped_columns
 
@@ -48,7 +48,7 @@ def align(gray, side_i, side_j, i, j) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True, inline="always")
+@kernel(inline="always")
 def _source(u, v, s, c, cr, sr, zy, zx, dy, dx, m):
     """Where A's pixel (u, v from the centre c) samples B under the warp (rotation cr/sr, zoom
     zy/zx, shift dy/dx, mirrored when m): (inside B, y0, x0, fy, fx) for bilinear sampling."""
@@ -63,13 +63,13 @@ def _source(u, v, s, c, cr, sr, zy, zx, dy, dx, m):
     return True, y0, x0, yy - y0, xx - x0
 
 
-@numba.njit(cache=True, inline="always")
+@kernel(inline="always")
 def _bilinear(B, y0, x0, fy, fx):
     return ((1 - fy) * (1 - fx) * B[y0, x0] + (1 - fy) * fx * B[y0, x0 + 1]
             + fy * (1 - fx) * B[y0 + 1, x0] + fy * fx * B[y0 + 1, x0 + 1])
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@kernel(nogil=True, fastmath=True)
 def _corr2(A, Ah, B, Bh, m, zy, zx, rot, dy, dx, min_share, want_hp):
     """(plain corr, high-pass corr) of A with warped B (Ah, Bh: high-pass copies)."""
     s = A.shape[0]
@@ -106,7 +106,7 @@ def _corr2(A, Ah, B, Bh, m, zy, zx, rot, dy, dx, min_share, want_hp):
             pearson(n, ha, hb, haa, hbb, hab) if want_hp else 0.0)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _residual(A, B, m, zy, zx, rot, dy, dx, share):
     """Affine-fit residual on the overlap at the warp (both directions, worse one): the value
     only ``share`` of the overlap pixels exceed, as a share of the intensity range; plus the
@@ -142,13 +142,13 @@ def _residual(A, B, m, zy, zx, rot, dy, dx, share):
     return r[n - 1 - k], x_on_y, mx - x_on_y * my
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _objective(A, Ah, B, Bh, m, p, min_share, w_hp):
     cp, ch = _corr2(A, Ah, B, Bh, m, p[0], p[1], p[2], p[3], p[4], min_share, w_hp > 0)
     return cp + w_hp * ch, cp, ch
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _align_one(A, Ah, B, Bh, Aq, Bq, A2, B2, zooms, shifts, axes, min_share, w_hp, rich,
                steps_z, steps_px, steps_r, gate, half_levels, stop_below):
     """Coarse grid (mirror x zoom x shift) on quarter-side copies Aq/Bq (8x8 at 32), then a
@@ -243,7 +243,7 @@ def _align_one(A, Ah, B, Bh, Aq, Bq, A2, B2, zooms, shifts, axes, min_share, w_h
     return out
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@kernel(nogil=True, fastmath=True)
 def _coarse_grid(A, B, zooms, shifts, axes, min_share, coarse, start):
     """Per mirror m, the best correlation of A with B zoomed and shifted and where:
     ``coarse[m]``, ``start[m] = (zoom, dy, dx)`` (``shifts`` in px at the full side; ``axes``:
@@ -267,11 +267,11 @@ def _coarse_grid(A, B, zooms, shifts, axes, min_share, coarse, start):
                         start[m, 2] = shifts[bx]
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@kernel(nogil=True, parallel=True)
 def _verify_kernel(G, H, Q, G2, i, j, zooms, shifts, min_share, share, w_hp, rich, steps_z,
                    steps_px, steps_r, gate, half_levels, stop_below, out):
     axes = warp_axes(Q.shape[1], zooms, shifts * (Q.shape[1] / G.shape[1]))  # the coarse grid's
-    for t in numba.prange(len(i)):
+    for t in prange(len(i)):
         A, B = G[i[t]], G[j[t]]
         r = _align_one(A, H[i[t]], B, H[j[t]], Q[i[t]], Q[j[t]], G2[i[t]], G2[j[t]], zooms,
                        shifts, axes, min_share, w_hp, rich, steps_z, steps_px, steps_r, gate,

@@ -7,11 +7,12 @@ kernels ``warp_axes``, ``warped_columns``, ``rect_corr`` and ``pearson`` are pub
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from ..jit import kernel, prange
 
-@numba.njit(cache=True, nogil=True)
+
+@kernel(nogil=True)
 def _axis(s, z, shift):
     """One axis of a zoom/shift warp, as :func:`_source` samples it: the first and last
     output index inside the source, and per index the source pixel and bilinear weight."""
@@ -29,14 +30,14 @@ def _axis(s, z, shift):
     return lo, hi, src, weight
 
 
-@numba.njit(cache=True, nogil=True, parallel=True, fastmath=True)
+@kernel(nogil=True, parallel=True, fastmath=True)
 def _grid_kernel(G, i, j, zooms, shifts, out):
     """Best correlation over zoom x shift x shift, either image warped onto the other: the
     warp is separable (no rotation), so B is interpolated along x once per (zoom, dx), then
     along y on the fly over the rectangle that stays inside (contiguous, vectorised rows)."""
     s, nz, ns = G.shape[1], len(zooms), len(shifts)
     lo, hi, src, wt = warp_axes(s, zooms, shifts)
-    for t in numba.prange(len(i)):
+    for t in prange(len(i)):
         cols = np.empty((ns, s, s))
         best = -1.0
         for way in range(2):
@@ -51,7 +52,7 @@ def _grid_kernel(G, i, j, zooms, shifts, out):
         out[t] = best
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def warp_axes(s, zooms, shifts):
     """:func:`_axis` for every (zoom, shift): tables lo, hi (zoom x shift) and src, wt
     (zoom x shift x s)."""
@@ -66,7 +67,7 @@ def warp_axes(s, zooms, shifts):
     return lo, hi, src, wt
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@kernel(nogil=True, fastmath=True)
 def warped_columns(B, lo, hi, src, wt, cols):
     """B interpolated along x for each shift of one zoom (``cols[shift]``), over the columns
     that stay inside."""
@@ -78,7 +79,7 @@ def warped_columns(B, lo, hi, src, wt, cols):
                 cols[bx, y, x] = (1 - f) * B[y, k] + f * B[y, k + 1]
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@kernel(nogil=True, fastmath=True)
 def rect_corr(A, cols, y0, y1, x0, x1, src, wt, min_share):
     """Pearson correlation of A with ``cols`` interpolated along y, over rows y0..y1 and
     columns x0..x1; -2 when that covers less than ``min_share`` of the image (as _corr2)."""
@@ -96,7 +97,7 @@ def rect_corr(A, cols, y0, y1, x0, x1, src, wt, min_share):
     return pearson(n, sa, sb, saa, sbb, sab)
 
 
-@numba.njit(cache=True, inline="always")
+@kernel(inline="always")
 def pearson(n, sa, sb, saa, sbb, sab):
     """Pearson correlation from the sums over n pixels; 0 when either side is flat."""
     va = saa - sa * sa / n
