@@ -14,6 +14,7 @@ from . import options as grouped
 from .checks import Skip
 from .context import AuditContext
 from .errors import BadInputError
+from .features.parallel import available_cores
 from .features.samples import pick_samples
 from .features.scan import feature_config, open_cache, scan_table
 from .history import versions
@@ -64,7 +65,9 @@ def audit(path: str | os.PathLike | object, *, checks: Iterable[str] | None = No
     store = open_cache(dataset, opts["scan"].cache_dir)
     try:
         known_content.prime(dataset, store, feature_config(opts["scan"].hash))
-        table, decoded = scan_table(dataset, store, opts["scan"], progress=progress)
+        decode_ran: dict = {}
+        table, decoded = scan_table(dataset, store, opts["scan"], progress=progress,
+                                    ran=decode_ran)
         known_content.learn(dataset, table, store)
         scanned = time.perf_counter()
         ctx = AuditContext(dataset, table, store, feature_config(opts["scan"].hash), opts,
@@ -90,7 +93,10 @@ def audit(path: str | os.PathLike | object, *, checks: Iterable[str] | None = No
         checks=ctx.results,
         skipped=skipped,
         stats={"decoded": decoded, "cache": str(store.folder), "workers": opts["scan"].workers,
-               "scan_seconds": scanned - started, "seconds": time.perf_counter() - started},
+               "scan_seconds": scanned - started, "seconds": time.perf_counter() - started,
+               "stages": {"decode": decode_ran or {"where": "cache", "workers": 0},
+                          "search and checks": {"where": "local",
+                                                "workers": ctx.workers or available_cores()}}},
         source=dataset.source,
         samples=pick_samples(readable, seed=seed),
         digests=dict(zip(readable["path"].tolist(), readable["digest"].tolist(), strict=True)),

@@ -42,7 +42,10 @@ def run_audit(checks: list[str] | None, **kw) -> None:
         paths = report.write(out, data)
         err.print(f"reports: {', '.join(str(p) for p in paths.values())}", markup=False)
     stats = report.stats
-    err.print(f"{stats['decoded']:,} images decoded, the rest from the cache; "
+    decode = stats["stages"]["decode"]
+    on = (f" on {decode['where']} ({decode['workers']} workers)"
+          if decode["where"] not in ("local", "cache") else "")
+    err.print(f"{stats['decoded']:,} images decoded{on}, the rest from the cache; "
               f"{stats['seconds']:.1f} s", markup=False)
     failed = report.failed(fail_on)
     if failed:

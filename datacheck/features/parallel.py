@@ -43,22 +43,28 @@ def available_cores() -> int:
 
 def imap(func: Callable[[T], R], items: Sequence[T], *, workers: int | None = None,
          desc: str = "", progress: bool = True, chunksize: int = 32,
-         scheduler: str | None = None, sizes: Sequence[int] | None = None) -> Iterator[R]:
+         scheduler: str | None = None, sizes: Sequence[int] | None = None,
+         ran: dict | None = None) -> Iterator[R]:
     """``func`` over ``items`` in order, on ``workers`` processes (default: all cores) or on
     the Dask cluster at ``scheduler``. ``sizes``: how many images each item is, for the
-    progress bar (default 1 each)."""
+    progress bar (default 1 each). ``ran``, if given, is filled with where the work ran:
+    ``where`` ("local" or the scheduler's address) and ``workers`` (processes or Dask
+    workers)."""
     sizes = sizes if sizes is not None else [1] * len(items)
+    ran = {} if ran is None else ran
     scheduler = scheduler or os.environ.get("DATACHECK_SCHEDULER")
     if scheduler:
-        yield from _dask_imap(func, items, scheduler, desc, progress, sizes)
+        yield from _dask_imap(func, items, scheduler, desc, progress, sizes, ran)
         return
     workers = workers or available_cores()
     if workers <= 1 or sum(sizes) < INLINE_BELOW:
+        ran.update(where="local", workers=1)
         with threadpool_limits(1), _bar(sum(sizes), desc, progress) as bar:
             for item, size in zip(items, sizes):
                 yield func(item)
                 bar.update(size)
         return
+    ran.update(where="local", workers=workers)
     # the pool forks before the progress bar starts its monitor thread
     context = multiprocessing.get_context(START_METHOD)
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_blas_thread) as pool:
@@ -80,7 +86,7 @@ def _apply(func, chunk):
         return [func(item) for item in chunk]
 
 
-def _dask_imap(func, items, scheduler, desc, progress, sizes) -> Iterator:
+def _dask_imap(func, items, scheduler, desc, progress, sizes, ran: dict) -> Iterator:
     try:
         from distributed import Client
     except ImportError:
@@ -90,6 +96,7 @@ def _dask_imap(func, items, scheduler, desc, progress, sizes) -> Iterator:
     except (OSError, TimeoutError) as exc:
         raise BadInputError(f"cannot reach the Dask scheduler at {scheduler} ({exc})") from None
     try:
+        ran.update(where=scheduler, workers=len(client.scheduler_info()["workers"]))
         tasks = _tasks(sizes)
         futures = [client.submit(_apply, func, [items[i] for i in task], pure=False)
                    for task in tasks]

@@ -87,9 +87,10 @@ def readable_thumbs(dataset: Dataset, options: ScanOptions, *, progress: bool = 
 
 
 def scan_table(dataset: Dataset, cache: FeatureCache, options: ScanOptions, *,
-               progress: bool = True) -> tuple[pd.DataFrame, int]:
+               progress: bool = True, ran: dict | None = None) -> tuple[pd.DataFrame, int]:
     """(The scanned table, how many files were decoded): only images whose content is not in
-    ``cache`` are decoded."""
+    ``cache`` are decoded. ``ran``, if given, is filled with where they were decoded
+    (:func:`datacheck.features.parallel.imap`)."""
     hash_name, workers, scheduler = options.hash, options.workers, options.scheduler
     if hash_name not in HASHES:
         raise BadInputError(f"unknown hash {hash_name!r}; choose one of {', '.join(HASHES)}")
@@ -114,7 +115,7 @@ def scan_table(dataset: Dataset, cache: FeatureCache, options: ScanOptions, *,
             if sizes[i] >= 0 and (d is None or d not in have)]
     new = _decode(cache, config, hash_name, source, [refs[i] for i in todo],
                   [full[i] for i in todo], [sizes[i] for i in todo], [mtimes[i] for i in todo],
-                  workers, progress, scheduler)
+                  workers, progress, scheduler, ran)
     for i, dec in zip(todo, new, strict=False):
         digests[i] = dec.digest or None
     frame = pd.concat([cached, _frame(new)], ignore_index=True).drop_duplicates("digest")
@@ -171,7 +172,7 @@ def _listed_stats(dataset: Dataset) -> tuple[list[int], list[int], list[int]]:
 
 
 def _decode(cache, config, hash_name, source: Source, refs, locations, sizes, mtimes, workers,
-            progress, scheduler) -> list[Decoded]:
+            progress, scheduler, ran) -> list[Decoded]:
     """Decode ``refs`` in chunks the source reads together, storing each batch in the cache;
     the results in ``refs`` order."""
     if refs:
@@ -183,7 +184,7 @@ def _decode(cache, config, hash_name, source: Source, refs, locations, sizes, mt
     batch: list[Decoded] = []
     done = parallel.imap(work, [[refs[i] for i in c] for c in chunks], workers=workers,
                          desc="decoding", progress=progress, chunksize=1, scheduler=scheduler,
-                         sizes=[len(c) for c in chunks])
+                         sizes=[len(c) for c in chunks], ran=ran)
     for chunk, decoded in zip(chunks, done, strict=True):
         for i, dec in zip(chunk, decoded, strict=True):
             results[i] = dec
