@@ -100,3 +100,20 @@ def test_the_feature_snapshot_serves_only_rows_the_database_holds(tmp_path):
     damaged = audit(root, checks=NO_MODEL, cache_dir=cache, progress=False)
     assert damaged.stats["decoded"] == 0
     assert damaged.to_dict()["checks"] == first.to_dict()["checks"]
+
+
+def test_a_rerun_scans_the_same_table_as_the_first_run(tmp_path):
+    """An audit from the cache and the one that decoded give the checks the same table,
+    column types included (a re-run once got every feature column as Python objects)."""
+    from datacheck import load_dataset
+    from datacheck.features.scan import scan
+
+    root, cache = tmp_path / "data", tmp_path / "cache"
+    make_dataset(root, n=40)
+    (root / "train" / "a" / "broken.png").write_bytes(b"\x89PNG not really")
+    first = scan(load_dataset(root), cache_dir=cache, progress=False)
+    again = scan(load_dataset(root), cache_dir=cache, progress=False)
+    assert first.attrs["decoded"] == 41 and again.attrs["decoded"] == 0
+    assert first["brightness"].dtype == "float64" and first["hash"].dtype == "int64"
+    pd.testing.assert_frame_equal(first.sort_values("path", ignore_index=True),
+                                  again.sort_values("path", ignore_index=True))

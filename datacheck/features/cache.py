@@ -51,6 +51,12 @@ _DTYPES = {f.name: {"float": "float64", "int": "int64"}.get(str(f.type), "object
            for f in fields(Decoded) if f.name in SCALAR_COLUMNS}
 
 
+def scalar_frame(rows: Iterable[Sequence]) -> pd.DataFrame:
+    """Scalar feature rows (values in ``SCALAR_COLUMNS`` order) as a DataFrame with the
+    cache's column types, also when there is no row."""
+    return pd.DataFrame.from_records(list(rows), columns=SCALAR_COLUMNS).astype(_DTYPES)
+
+
 class FeatureCache:
     """Open (creating if needed) the cache in ``folder``."""
 
@@ -124,14 +130,12 @@ class FeatureCache:
                 f"SELECT {', '.join(SCALAR_COLUMNS)} FROM features WHERE config = ?", (config,))
             at = SCALAR_COLUMNS.index("digest")
             # plain rows into one DataFrame: ~3x faster than pandas.read_sql_query on 100k rows
-            return pd.DataFrame.from_records([r for r in rows if r[at] in wanted],
-                                             columns=SCALAR_COLUMNS).astype(_DTYPES)
+            return scalar_frame(r for r in rows if r[at] in wanted)
         frame = kept.reset_index(drop=True)
         if rest:
             query = f"SELECT {', '.join(SCALAR_COLUMNS)} FROM features " \
                     f"WHERE config = ? AND digest IN ({{}})"
-            fetched = pd.DataFrame.from_records(list(self._by_digest(query, config, rest)),
-                                                columns=SCALAR_COLUMNS).astype(_DTYPES)
+            fetched = scalar_frame(self._by_digest(query, config, rest))
             frame = pd.concat([frame, fetched], ignore_index=True)
         return frame
 

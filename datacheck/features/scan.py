@@ -17,7 +17,7 @@ from ..sources import storage
 from ..sources.dataset import BAD_NAME, Dataset
 from ..sources.source import Source
 from . import parallel
-from .cache import SCALAR_COLUMNS, FeatureCache
+from .cache import SCALAR_COLUMNS, FeatureCache, scalar_frame
 from .images import HASHES, Decoded, decode_read
 
 #: Bump when what images.py computes changes, so stale cache rows are not reused.
@@ -200,5 +200,4 @@ def _decode(cache, config, hash_name, source: Source, refs, locations, sizes, mt
 
 
 def _frame(decoded: list[Decoded]) -> pd.DataFrame:
-    rows = [[getattr(d, c) for c in SCALAR_COLUMNS] for d in decoded if d.digest]
-    return pd.DataFrame(rows, columns=SCALAR_COLUMNS)
+    return scalar_frame([getattr(d, c) for c in SCALAR_COLUMNS] for d in decoded if d.digest)
