@@ -1,7 +1,7 @@
 """numba kernels that import numba on their first call, not at import time.
 
-Importing numba takes ~0.6 s, a third of what ``datacheck --help`` or an unchanged re-audit
-cost, and neither runs a kernel. A module writes ``@kernel(nogil=True)`` where it would write
+Importing numba takes ~0.6 s, which commands that run no kernel (``--help``, a re-audit from
+the cache) need not pay. A module writes ``@kernel(nogil=True)`` where it would write
 ``@numba.njit(cache=True, nogil=True)``, and ``prange`` from here where it would write
 ``numba.prange``. The first call of any kernel imports numba and rebinds, in every module that
 defines kernels, each kernel name (its own, and those it imported from another such module)
@@ -37,9 +37,9 @@ class Kernel:
             self._dispatcher = _import_numba().njit(cache=True, **self.options)(self.func)
         return self._dispatcher
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
         _bind()
-        return self.dispatcher(*args)
+        return self.dispatcher(*args, **kwargs)
 
 
 def kernel(**options):
