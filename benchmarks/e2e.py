@@ -13,6 +13,8 @@ Measured, each run a fresh ``datacheck audit`` process (hash + integrity + dupli
 3. a Dask ``LocalCluster`` (2 workers, 1 thread each) through ``--scheduler``, empty cache;
 4. on the first ``--peer-count`` images only: datacheck (empty cache) and imagededup's
    ``PHash().encode_images`` + ``find_duplicates`` (peer venv, ``make bench-deps``).
+With ``--before REV``, REV's first audit runs before all of these; ``--abba`` runs both first
+audits again, in reverse order, after the unchanged run.
 Peak memory is the largest sum of PSS over the audit process and its children, sampled every
 0.2 s (PSS splits pages shared by forked workers instead of counting them in each).
 
@@ -227,6 +229,10 @@ def main() -> None:
     parser.add_argument("--before", metavar="REV", default=None,
                         help="also audit with datacheck as of git revision REV (a temporary "
                              "worktree first on PYTHONPATH), for a before/after table")
+    parser.add_argument("--abba", action="store_true",
+                        help="with --before: time both first audits again in reverse order "
+                             "(before, after, after, before), so that a load growing during "
+                             "the run favours neither side")
     args = parser.parse_args()
 
     header("end-to-end audit")
@@ -251,6 +257,10 @@ def main() -> None:
                             str(old), args.before], check=True, capture_output=True)
             runs.insert(0, (f"datacheck at {args.before} (before), empty cache", "cache-before",
                             [], {"PYTHONPATH": str(old)}))
+            if args.abba:
+                runs += [("local pool, empty cache, again", "cache-again", [], {}),
+                         (f"datacheck at {args.before} (before), empty cache, again",
+                          "cache-before-again", [], {"PYTHONPATH": str(old)})]
         if not args.skip_dask:
             runs.append(("Dask LocalCluster (2 workers), empty cache", "cache-dask",
                          ["--scheduler", "LOCALCLUSTER"], {}))
