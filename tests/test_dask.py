@@ -33,6 +33,9 @@ def test_local_cluster_matches_local_run(clean_dataset, tmp_path):
     assert remote.checks["leakage"].metrics["pairs"] == 4
     assert remote.stats["stages"]["decode"] == {"where": cluster.scheduler_address, "workers": 2}
     assert local.stats["stages"]["decode"]["where"] == "local"
+    again = audit(clean_dataset, checks=NO_MODEL, cache_dir=tmp_path / "local", progress=False)
+    assert again.stats["decoded"] == 0
+    assert again.stats["stages"]["decode"] == {"where": "cache", "workers": 0}
     assert f"52 images decoded on {cluster.scheduler_address} (2 workers)" in shown.stderr
 
 

@@ -175,8 +175,9 @@ def _decode(cache, config, hash_name, source: Source, refs, locations, sizes, mt
             progress, scheduler, ran) -> list[Decoded]:
     """Decode ``refs`` in chunks the source reads together, storing each batch in the cache;
     the results in ``refs`` order."""
-    if refs:
-        jit.load()  # once here, not once in each forked worker
+    if not refs:  # nothing to decode: no pool, no cluster, nothing said to have run
+        return []
+    jit.load()  # once here, not once in each forked worker
     chunks = source.chunks(refs)
     work = functools.partial(_decode_chunk, hash_name, source)
     results: list[Decoded | None] = [None] * len(refs)
