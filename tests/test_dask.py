@@ -96,7 +96,11 @@ def real_cluster(tmp_path):
         for p in reversed(procs):
             p.terminate()
         for p in procs:
-            p.wait(timeout=30)
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # a worker's graceful close can wait on the
+                p.kill()                        # scheduler that is closing too
+                p.wait(timeout=10)
 
 
 def test_a_worker_killed_mid_decode_changes_nothing(clean_dataset, tmp_path, real_cluster):
